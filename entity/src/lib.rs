@@ -1,0 +1,13 @@
+//! SeaORM entities for Latchkey: plain data, one module per table.
+//!
+//! Timestamps are stored as `BIGINT` milliseconds since the Unix epoch. That maps the same
+//! way on SQLite, PostgreSQL and MariaDB (MariaDB's `TIMESTAMP` drops sub-second precision
+//! and stops in 2038), and the store layer converts them to `chrono` at its edge.
+
+pub mod admin_tokens;
+pub mod audit_log;
+pub mod browser_sessions;
+pub mod clients;
+pub mod prelude;
+pub mod signing_keys;
+pub mod users;

@@ -1,0 +1,16 @@
+//! Schema migrations. Append-only: a released migration is never edited; a change is a
+//! new `mYYYYMMDD_HHMMSS_<verb>_<noun>` module. Every migration runs on SQLite, PostgreSQL
+//! and MariaDB, so only portable column types are used (see `entity` for timestamps).
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261121_000001_create_foundation;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261121_000001_create_foundation::Migration)]
+    }
+}

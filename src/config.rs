@@ -1,0 +1,305 @@
+//! Typed configuration: defaults, then an optional TOML file, then `LATCHKEY_*`
+//! environment variables. Validated once; a wrong key or value stops start-up with one
+//! line naming it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config: cannot read {path}: {reason}")]
+    Read { path: String, reason: String },
+    #[error("config: {0}")]
+    Invalid(String),
+}
+
+/// Every setting, with its default. The environment variable for a field is
+/// `LATCHKEY_` followed by the field name in upper case.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The issuer identifier: https, or http only on a loopback host for development.
+    pub issuer: String,
+    /// Address the HTTP server listens on.
+    pub listen: String,
+    /// `sqlite://…`, `postgres://…` or `mysql://…`. Empty: `latchkey.db` in `data_dir`.
+    pub database_url: String,
+    /// Where the SQLite database and a generated development master key live.
+    pub data_dir: PathBuf,
+    /// Base64 of 32 random bytes. Empty: read or create `master.key` in `data_dir`.
+    pub master_key: String,
+    /// argon2id memory cost in KiB.
+    pub argon2_memory_kib: u32,
+    /// argon2id iterations.
+    pub argon2_iterations: u32,
+    /// argon2id lanes.
+    pub argon2_parallelism: u32,
+    /// How many password hashes may run at once; 0 means one per core.
+    pub password_hash_concurrency: u32,
+    /// Lifetime of a browser session.
+    pub session_lifetime_secs: i64,
+    /// Lifetime of access tokens (R008).
+    pub access_token_lifetime_secs: i64,
+    /// Lifetime of ID tokens.
+    pub id_token_lifetime_secs: i64,
+    /// Rotate signing keys after this many days; 0 turns scheduled rotation off.
+    pub key_rotation_days: i64,
+    /// Username of the admin account created on first run.
+    pub initial_admin_username: String,
+    /// Email of the admin account created on first run.
+    pub initial_admin_email: String,
+    /// `tracing` filter, e.g. `info` or `latchkey=debug`.
+    pub log: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            issuer: "http://localhost:8080".into(),
+            listen: "127.0.0.1:8080".into(),
+            database_url: String::new(),
+            data_dir: PathBuf::from("."),
+            master_key: String::new(),
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            password_hash_concurrency: 0,
+            session_lifetime_secs: 10 * 3600,
+            access_token_lifetime_secs: 3600,
+            id_token_lifetime_secs: 3600,
+            key_rotation_days: 90,
+            initial_admin_username: "admin".into(),
+            initial_admin_email: "admin@localhost".into(),
+            log: "info".into(),
+        }
+    }
+}
+
+/// Environment variables with this prefix belong to the test suite, not the server.
+const TEST_ENV_PREFIX: &str = "LATCHKEY_TEST_";
+const ENV_PREFIX: &str = "LATCHKEY_";
+
+impl Config {
+    /// Defaults → `file` (if given) → the `LATCHKEY_*` variables in `env`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let defaults = toml::Table::try_from(Config::default())
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let mut table = toml::Table::new();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            table = text.parse::<toml::Table>().map_err(|e| {
+                ConfigError::Invalid(format!("{}: {}", path.display(), one_line(&e.to_string())))
+            })?;
+        }
+        let mut env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(name, _)| name.starts_with(ENV_PREFIX) && !name.starts_with(TEST_ENV_PREFIX))
+            .collect();
+        env.sort();
+        for (name, value) in env {
+            let key = name[ENV_PREFIX.len()..].to_ascii_lowercase();
+            let parsed = match defaults.get(&key) {
+                Some(toml::Value::Integer(_)) => value
+                    .trim()
+                    .parse::<i64>()
+                    .map(toml::Value::Integer)
+                    .map_err(|_| {
+                        ConfigError::Invalid(format!(
+                            "{name}: expected a whole number, got {value:?}"
+                        ))
+                    })?,
+                Some(_) => toml::Value::String(value),
+                None => {
+                    return Err(ConfigError::Invalid(format!(
+                        "unknown environment variable {name}"
+                    )));
+                }
+            };
+            table.insert(key, parsed);
+        }
+        let config: Config = table
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(one_line(&e.to_string())))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |msg: String| Err(ConfigError::Invalid(msg));
+        let issuer = match Url::parse(&self.issuer) {
+            Ok(url) => url,
+            Err(e) => return invalid(format!("issuer: {:?} is not a URL: {e}", self.issuer)),
+        };
+        let loopback = matches!(issuer.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+        match issuer.scheme() {
+            "https" => {}
+            "http" if loopback => {}
+            _ => {
+                return invalid(format!(
+                    "issuer: {:?} must use https (http is allowed only for localhost)",
+                    self.issuer
+                ));
+            }
+        }
+        if issuer.query().is_some() || issuer.fragment().is_some() {
+            return invalid("issuer: must not have a query or fragment (OIDC Discovery §2)".into());
+        }
+        if self.listen.parse::<SocketAddr>().is_err() {
+            return invalid(format!(
+                "listen: {:?} is not an address like 127.0.0.1:8080",
+                self.listen
+            ));
+        }
+        if !self.database_url.is_empty()
+            && !["sqlite:", "postgres:", "postgresql:", "mysql:", "mariadb:"]
+                .iter()
+                .any(|scheme| self.database_url.starts_with(scheme))
+        {
+            return invalid(
+                "database_url: must start with sqlite:, postgres: or mysql:".to_string(),
+            );
+        }
+        if !self.master_key.is_empty()
+            && crate::crypto::MasterKey::from_base64(&self.master_key).is_none()
+        {
+            return invalid("master_key: must be base64 of exactly 32 bytes".into());
+        }
+        if argon2::Params::new(
+            self.argon2_memory_kib,
+            self.argon2_iterations,
+            self.argon2_parallelism,
+            None,
+        )
+        .is_err()
+        {
+            return invalid(format!(
+                "argon2_memory_kib/argon2_iterations/argon2_parallelism: {}/{}/{} is not a valid argon2 cost",
+                self.argon2_memory_kib, self.argon2_iterations, self.argon2_parallelism
+            ));
+        }
+        for (name, value) in [
+            ("session_lifetime_secs", self.session_lifetime_secs),
+            (
+                "access_token_lifetime_secs",
+                self.access_token_lifetime_secs,
+            ),
+            ("id_token_lifetime_secs", self.id_token_lifetime_secs),
+        ] {
+            if value <= 0 {
+                return invalid(format!("{name}: must be greater than 0, got {value}"));
+            }
+        }
+        if self.key_rotation_days < 0 {
+            return invalid("key_rotation_days: must be 0 (off) or more".into());
+        }
+        if crate::domain::users::validate_username(&self.initial_admin_username).is_err() {
+            return invalid("initial_admin_username: not a valid username".into());
+        }
+        if crate::domain::users::normalize_email(&self.initial_admin_email).is_err() {
+            return invalid("initial_admin_email: not a valid email address".into());
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log).is_err() {
+            return invalid(format!("log: {:?} is not a valid log filter", self.log));
+        }
+        Ok(())
+    }
+
+    /// The issuer without a trailing slash, as it appears in `iss`.
+    pub fn issuer(&self) -> &str {
+        self.issuer.trim_end_matches('/')
+    }
+
+    pub fn cookies_secure(&self) -> bool {
+        self.issuer.starts_with("https:")
+    }
+
+    pub fn effective_database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("latchkey.db").display()
+            )
+        } else {
+            self.database_url.clone()
+        }
+    }
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn environment_overrides_defaults() {
+        let config = Config::load(
+            None,
+            env(&[
+                ("LATCHKEY_ISSUER", "https://id.example.com"),
+                ("LATCHKEY_ARGON2_ITERATIONS", "3"),
+                ("HOME", "/root"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.issuer, "https://id.example.com");
+        assert_eq!(config.argon2_iterations, 3);
+    }
+
+    #[test]
+    fn unknown_variable_is_named() {
+        let err = Config::load(None, env(&[("LATCHKEY_ISUER", "x")])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "config: unknown environment variable LATCHKEY_ISUER"
+        );
+    }
+
+    #[test]
+    fn bad_number_is_named() {
+        let err = Config::load(None, env(&[("LATCHKEY_ARGON2_ITERATIONS", "two")])).unwrap_err();
+        assert!(
+            err.to_string().contains("LATCHKEY_ARGON2_ITERATIONS"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn plain_http_issuer_refused_off_loopback() {
+        let err =
+            Config::load(None, env(&[("LATCHKEY_ISSUER", "http://id.example.com")])).unwrap_err();
+        assert!(err.to_string().contains("issuer"), "{err}");
+    }
+
+    #[test]
+    fn file_then_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("latchkey.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\nlog = \"debug\"\n").unwrap();
+        let config = Config::load(Some(&path), env(&[("LATCHKEY_LOG", "warn")])).unwrap();
+        assert_eq!(config.listen, "127.0.0.1:9000");
+        assert_eq!(config.log, "warn");
+
+        std::fs::write(&path, "listen_addr = \"127.0.0.1:9000\"\n").unwrap();
+        let err = Config::load(Some(&path), env(&[])).unwrap_err();
+        assert!(err.to_string().contains("listen_addr"), "{err}");
+    }
+}

@@ -1,0 +1,371 @@
+//! Relying parties (OAuth clients).
+
+use chrono::{DateTime, Utc};
+
+use super::audit::{self, AuditAction, AuditEvent};
+use super::keys::SigningAlg;
+use super::users::string_enum;
+use super::{DomainError, RequestMeta};
+use crate::crypto;
+use crate::store::Store;
+
+/// How a client proves its identity at the token endpoint (RFC 6749 §2.3, OIDC Core §9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+    /// A public client: no secret, PKCE required.
+    None,
+}
+string_enum!(AuthMethod { ClientSecretBasic => "client_secret_basic", ClientSecretPost => "client_secret_post", None => "none" });
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+}
+string_enum!(GrantType { AuthorizationCode => "authorization_code", RefreshToken => "refresh_token", ClientCredentials => "client_credentials" });
+
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub id: String,
+    pub name: String,
+    pub secret_hash: Option<String>,
+    pub auth_method: AuthMethod,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<GrantType>,
+    pub scopes: Vec<String>,
+    pub first_party: bool,
+    pub id_token_signed_response_alg: SigningAlg,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Client {
+    pub fn is_public(&self) -> bool {
+        self.auth_method == AuthMethod::None
+    }
+
+    /// Constant-time check of a presented secret against the stored SHA-256.
+    pub fn secret_matches(&self, presented: &str) -> bool {
+        match &self.secret_hash {
+            Some(stored) => crypto::constant_time_eq(
+                crypto::sha256_hex(presented.as_bytes()).as_bytes(),
+                stored.as_bytes(),
+            ),
+            None => false,
+        }
+    }
+}
+
+/// What an admin provides to register a client. `None` fields take the defaults.
+#[derive(Debug, Clone, Default)]
+pub struct ClientSettings {
+    pub name: Option<String>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    pub grant_types: Option<Vec<GrantType>>,
+    pub scopes: Option<Vec<String>>,
+    pub auth_method: Option<AuthMethod>,
+    pub first_party: Option<bool>,
+    pub id_token_signed_response_alg: Option<SigningAlg>,
+}
+
+pub const DEFAULT_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
+const MAX_URIS: usize = 50;
+const MAX_SCOPES: usize = 100;
+
+/// RFC 6749 §3.1.2 and RFC 9700 §2.1: absolute, no fragment, exact match later; plain
+/// http only for loopback (RFC 8252 §7.3); private-use schemes for native apps (§7.1).
+pub fn validate_redirect_uri(field: &'static str, uri: &str) -> Result<(), DomainError> {
+    if uri.len() > 2048 {
+        return Err(DomainError::invalid(
+            field,
+            "a URI must be at most 2048 characters",
+        ));
+    }
+    let url = url::Url::parse(uri)
+        .map_err(|_| DomainError::invalid(field, format!("{uri:?} is not an absolute URI")))?;
+    if url.fragment().is_some() {
+        return Err(DomainError::invalid(
+            field,
+            format!("{uri:?} must not contain a fragment"),
+        ));
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" => {
+            let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+            if loopback {
+                Ok(())
+            } else {
+                Err(DomainError::invalid(
+                    field,
+                    format!("{uri:?} must use https (http is allowed only for localhost)"),
+                ))
+            }
+        }
+        "javascript" | "data" | "file" | "vbscript" | "blob" | "about" => Err(
+            DomainError::invalid(field, format!("{uri:?} uses a scheme that is not allowed")),
+        ),
+        scheme if scheme.contains('.') => Ok(()),
+        _ => Err(DomainError::invalid(
+            field,
+            format!(
+                "{uri:?}: use https, http on localhost, or a reverse-domain private-use scheme"
+            ),
+        )),
+    }
+}
+
+/// A scope token per RFC 6749 §3.3.
+pub fn validate_scope(scope: &str) -> Result<(), DomainError> {
+    let ok = !scope.is_empty()
+        && scope.len() <= 128
+        && scope
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(DomainError::invalid(
+            "scopes",
+            format!("{scope:?} is not a valid scope"),
+        ))
+    }
+}
+
+fn validate(client: &Client) -> Result<(), DomainError> {
+    let name_len = client.name.trim().chars().count();
+    if name_len == 0 || name_len > 200 {
+        return Err(DomainError::invalid("name", "must be 1 to 200 characters"));
+    }
+    if client.redirect_uris.len() > MAX_URIS || client.post_logout_redirect_uris.len() > MAX_URIS {
+        return Err(DomainError::invalid(
+            "redirect_uris",
+            format!("at most {MAX_URIS} URIs"),
+        ));
+    }
+    for uri in &client.redirect_uris {
+        validate_redirect_uri("redirect_uris", uri)?;
+    }
+    for uri in &client.post_logout_redirect_uris {
+        validate_redirect_uri("post_logout_redirect_uris", uri)?;
+    }
+    if client.grant_types.is_empty() {
+        return Err(DomainError::invalid(
+            "grant_types",
+            "at least one grant type is required",
+        ));
+    }
+    if client.grant_types.contains(&GrantType::AuthorizationCode) && client.redirect_uris.is_empty()
+    {
+        return Err(DomainError::invalid(
+            "redirect_uris",
+            "the authorization_code grant needs at least one redirect URI",
+        ));
+    }
+    if client.is_public() && client.grant_types.contains(&GrantType::ClientCredentials) {
+        return Err(DomainError::invalid(
+            "grant_types",
+            "a public client cannot use client_credentials",
+        ));
+    }
+    if client.scopes.len() > MAX_SCOPES {
+        return Err(DomainError::invalid(
+            "scopes",
+            format!("at most {MAX_SCOPES} scopes"),
+        ));
+    }
+    for scope in &client.scopes {
+        validate_scope(scope)?;
+    }
+    Ok(())
+}
+
+fn dedup<T: PartialEq>(items: Vec<T>) -> Vec<T> {
+    let mut out: Vec<T> = Vec::with_capacity(items.len());
+    for item in items {
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    out
+}
+
+/// Registers a client. For a confidential client the secret is returned once; only its
+/// SHA-256 is stored.
+#[tracing::instrument(skip_all)]
+pub async fn create_client(
+    store: &Store,
+    settings: ClientSettings,
+    meta: &RequestMeta,
+    now: DateTime<Utc>,
+) -> Result<(Client, Option<String>), DomainError> {
+    let auth_method = settings
+        .auth_method
+        .unwrap_or(AuthMethod::ClientSecretBasic);
+    let mut client = Client {
+        id: crypto::random_token(16)?,
+        name: settings.name.unwrap_or_default().trim().to_string(),
+        secret_hash: None,
+        auth_method,
+        redirect_uris: dedup(settings.redirect_uris.unwrap_or_default()),
+        post_logout_redirect_uris: dedup(settings.post_logout_redirect_uris.unwrap_or_default()),
+        grant_types: dedup(
+            settings
+                .grant_types
+                .unwrap_or_else(|| vec![GrantType::AuthorizationCode, GrantType::RefreshToken]),
+        ),
+        scopes: dedup(
+            settings
+                .scopes
+                .unwrap_or_else(|| DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect()),
+        ),
+        first_party: settings.first_party.unwrap_or(false),
+        id_token_signed_response_alg: settings
+            .id_token_signed_response_alg
+            .unwrap_or(SigningAlg::Es256),
+        created_at: now,
+        updated_at: now,
+    };
+    validate(&client)?;
+    let secret = if client.is_public() {
+        None
+    } else {
+        let secret = crypto::random_token(32)?;
+        client.secret_hash = Some(crypto::sha256_hex(secret.as_bytes()));
+        Some(secret)
+    };
+    store.insert_client(&client).await?;
+    audit::record(
+        store,
+        meta,
+        AuditEvent::success(AuditAction::ClientCreated, format!("client:{}", client.id))
+            .with(serde_json::json!({ "name": client.name })),
+        now,
+    )
+    .await;
+    Ok((client, secret))
+}
+
+/// Changes the given settings. Switching between public and confidential is not a
+/// setting change: it changes who can hold the client's credentials, so it is refused.
+#[tracing::instrument(skip_all, fields(client_id = %id))]
+pub async fn update_client(
+    store: &Store,
+    id: &str,
+    settings: ClientSettings,
+    meta: &RequestMeta,
+    now: DateTime<Utc>,
+) -> Result<Client, DomainError> {
+    let mut client = store
+        .find_client(id)
+        .await?
+        .ok_or(DomainError::NotFound("client"))?;
+    if let Some(method) = settings.auth_method {
+        if (method == AuthMethod::None) != client.is_public() {
+            return Err(DomainError::invalid(
+                "token_endpoint_auth_method",
+                "cannot switch between a public and a confidential client; register a new client",
+            ));
+        }
+        client.auth_method = method;
+    }
+    if let Some(name) = settings.name {
+        client.name = name.trim().to_string();
+    }
+    if let Some(uris) = settings.redirect_uris {
+        client.redirect_uris = dedup(uris);
+    }
+    if let Some(uris) = settings.post_logout_redirect_uris {
+        client.post_logout_redirect_uris = dedup(uris);
+    }
+    if let Some(grants) = settings.grant_types {
+        client.grant_types = dedup(grants);
+    }
+    if let Some(scopes) = settings.scopes {
+        client.scopes = dedup(scopes);
+    }
+    if let Some(first_party) = settings.first_party {
+        client.first_party = first_party;
+    }
+    if let Some(alg) = settings.id_token_signed_response_alg {
+        client.id_token_signed_response_alg = alg;
+    }
+    client.updated_at = now;
+    validate(&client)?;
+    store.update_client(&client).await?;
+    audit::record(
+        store,
+        meta,
+        AuditEvent::success(AuditAction::ClientUpdated, format!("client:{}", client.id)),
+        now,
+    )
+    .await;
+    Ok(client)
+}
+
+#[tracing::instrument(skip_all, fields(client_id = %id))]
+pub async fn delete_client(
+    store: &Store,
+    id: &str,
+    meta: &RequestMeta,
+    now: DateTime<Utc>,
+) -> Result<(), DomainError> {
+    if !store.delete_client(id).await? {
+        return Err(DomainError::NotFound("client"));
+    }
+    audit::record(
+        store,
+        meta,
+        AuditEvent::success(AuditAction::ClientDeleted, format!("client:{id}")),
+        now,
+    )
+    .await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uris() {
+        for good in [
+            "https://app.example.com/cb",
+            "http://localhost:3000/cb",
+            "http://127.0.0.1/cb?x=1",
+            "com.example.app:/oauth2redirect",
+        ] {
+            assert!(
+                validate_redirect_uri("redirect_uris", good).is_ok(),
+                "{good}"
+            );
+        }
+        for bad in [
+            "/relative",
+            "https://app.example.com/cb#frag",
+            "http://app.example.com/cb",
+            "javascript:alert(1)",
+            "data:text/html,hi",
+            "myapp:/cb",
+        ] {
+            assert!(
+                validate_redirect_uri("redirect_uris", bad).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn scopes() {
+        assert!(validate_scope("openid").is_ok());
+        assert!(validate_scope("api:read").is_ok());
+        assert!(validate_scope("two words").is_err());
+        assert!(validate_scope("quote\"").is_err());
+        assert!(validate_scope("").is_err());
+    }
+}

@@ -1,0 +1,74 @@
+//! Business rules, free of HTTP types. Functions take their collaborators (store, hasher,
+//! key ring) and the current time explicitly.
+
+pub mod admin_tokens;
+pub mod audit;
+pub mod clients;
+pub mod keys;
+pub mod passwords;
+pub mod sessions;
+pub mod users;
+
+use crate::store::StoreError;
+
+/// Where a request came from, for the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct RequestMeta {
+    pub ip_address: String,
+    pub user_agent: String,
+    /// The user acting, when it is not the subject of the event (an admin, say).
+    pub actor_user_id: Option<String>,
+}
+
+impl RequestMeta {
+    pub fn acting_as(mut self, user_id: &str) -> Self {
+        self.actor_user_id = Some(user_id.to_string());
+        self
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    /// Input broke a rule; `field` names the input, `message` says what is wrong.
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    /// A unique value is already taken.
+    #[error("{0} is already taken")]
+    Conflict(&'static str),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The action is understood but not allowed in the current state.
+    #[error("{0}")]
+    NotAllowed(String),
+    /// Internal failure; the detail is logged, never shown.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl DomainError {
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<StoreError> for DomainError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Conflict(field) => DomainError::Conflict(field),
+            StoreError::NotFound => DomainError::NotFound("record"),
+            other => DomainError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::crypto::CryptoError> for DomainError {
+    fn from(err: crate::crypto::CryptoError) -> Self {
+        DomainError::Internal(err.to_string())
+    }
+}

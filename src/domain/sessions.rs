@@ -1,0 +1,95 @@
+//! Browser sessions (003 §1.3). The cookie carries 256 random bits; the database keeps
+//! only their SHA-256, so a leaked database row cannot be replayed as a cookie.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::users::{AccountStatus, User};
+use super::{DomainError, RequestMeta};
+use crate::crypto;
+use crate::store::Store;
+
+#[derive(Debug, Clone)]
+pub struct BrowserSession {
+    pub id: String,
+    pub user_id: String,
+    pub auth_time: DateTime<Utc>,
+    pub amr: Vec<String>,
+    pub ip_address: String,
+    pub user_agent: String,
+    pub created_at: DateTime<Utc>,
+    pub last_accessed_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Starts a session for a user who just proved who they are; returns it with the cookie value.
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
+pub async fn start_session(
+    store: &Store,
+    user_id: &str,
+    amr: Vec<String>,
+    meta: &RequestMeta,
+    lifetime: Duration,
+    now: DateTime<Utc>,
+) -> Result<(BrowserSession, String), DomainError> {
+    let token = crypto::random_token(32)?;
+    let session = BrowserSession {
+        id: uuid::Uuid::now_v7().to_string(),
+        user_id: user_id.to_string(),
+        auth_time: now,
+        amr,
+        ip_address: truncate(&meta.ip_address, 64),
+        user_agent: truncate(&meta.user_agent, 512),
+        created_at: now,
+        last_accessed_at: now,
+        expires_at: now + lifetime,
+        revoked_at: None,
+    };
+    store
+        .insert_session(&session, &crypto::sha256_hex(token.as_bytes()))
+        .await?;
+    Ok((session, token))
+}
+
+/// The live session behind a cookie value, with its user; `None` when the session is
+/// unknown, expired or revoked, or the user may no longer sign in.
+pub async fn current_session(
+    store: &Store,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<(BrowserSession, User)>, DomainError> {
+    let Some(session) = store
+        .find_session_by_hash(&crypto::sha256_hex(token.as_bytes()))
+        .await?
+    else {
+        return Ok(None);
+    };
+    if session.revoked_at.is_some() || session.expires_at <= now {
+        return Ok(None);
+    }
+    let Some(user) = store.find_user(&session.user_id).await? else {
+        return Ok(None);
+    };
+    if user.status != AccountStatus::Active {
+        return Ok(None);
+    }
+    Ok(Some((session, user)))
+}
+
+/// Ends the session behind a cookie value. Ending an unknown session is not an error.
+pub async fn end_session(
+    store: &Store,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<BrowserSession>, DomainError> {
+    let hash = crypto::sha256_hex(token.as_bytes());
+    let session = store.find_session_by_hash(&hash).await?;
+    if let Some(session) = &session {
+        store.revoke_session(&session.id, now).await?;
+    }
+    Ok(session)
+}
+
+pub(crate) fn truncate(text: &str, max_chars: usize) -> String {
+    text.chars().take(max_chars).collect()
+}

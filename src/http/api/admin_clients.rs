@@ -1,0 +1,279 @@
+//! `/clients`: register and manage relying parties.
+
+use chrono::{DateTime, Utc};
+use poem::Request;
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+
+use super::admin_users::mirror_enum;
+use super::{AdminAuth, AdminTag, ApiFailure, DEFAULT_PAGE, MAX_PAGE};
+use crate::domain::DomainError;
+use crate::domain::clients::{self, AuthMethod, Client, ClientSettings, GrantType};
+use crate::domain::keys::SigningAlg;
+use crate::http::request_meta;
+use crate::state::AppState;
+
+/// How the client authenticates at the token endpoint; `none` makes it a public client.
+#[derive(Debug, Clone, Copy, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum AuthMethodDto {
+    ClientSecretBasic,
+    ClientSecretPost,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum GrantTypeDto {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+}
+
+/// Algorithm for the client's ID tokens.
+#[derive(Debug, Clone, Copy, Enum)]
+pub enum SigningAlgDto {
+    #[oai(rename = "ES256")]
+    Es256,
+    #[oai(rename = "RS256")]
+    Rs256,
+    #[oai(rename = "EdDSA")]
+    EdDsa,
+}
+
+mirror_enum!(AuthMethodDto <=> AuthMethod { ClientSecretBasic, ClientSecretPost, None });
+mirror_enum!(GrantTypeDto <=> GrantType { AuthorizationCode, RefreshToken, ClientCredentials });
+mirror_enum!(SigningAlgDto <=> SigningAlg { Es256, Rs256, EdDsa });
+
+/// A registered client. Its secret is never shown again after creation.
+#[derive(Debug, Object)]
+pub struct ClientResponse {
+    pub client_id: String,
+    pub name: String,
+    pub token_endpoint_auth_method: AuthMethodDto,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<GrantTypeDto>,
+    /// Scopes the client may request.
+    pub scopes: Vec<String>,
+    /// First-party clients skip the consent page.
+    pub first_party: bool,
+    pub id_token_signed_response_alg: SigningAlgDto,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Client> for ClientResponse {
+    fn from(c: Client) -> Self {
+        ClientResponse {
+            client_id: c.id,
+            name: c.name,
+            token_endpoint_auth_method: c.auth_method.into(),
+            redirect_uris: c.redirect_uris,
+            post_logout_redirect_uris: c.post_logout_redirect_uris,
+            grant_types: c.grant_types.into_iter().map(Into::into).collect(),
+            scopes: c.scopes,
+            first_party: c.first_party,
+            id_token_signed_response_alg: c.id_token_signed_response_alg.into(),
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+/// A client just created, with its secret: store the secret now, it is shown only once.
+#[derive(Debug, Object)]
+pub struct ClientCreatedResponse {
+    #[oai(flatten)]
+    pub client: ClientResponse,
+    /// Present for confidential clients only.
+    pub client_secret: Option<String>,
+}
+
+/// Client settings. On create, absent fields take defaults; on update, they stay as
+/// they are.
+#[derive(Debug, Object)]
+pub struct ClientRequest {
+    #[oai(validator(max_length = 200))]
+    pub name: Option<String>,
+    /// Exact-match redirect URIs: https, http on localhost, or a private-use scheme.
+    #[oai(validator(max_items = 50, max_length = 2048))]
+    pub redirect_uris: Option<Vec<String>>,
+    #[oai(validator(max_items = 50, max_length = 2048))]
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// Default `authorization_code` and `refresh_token`.
+    #[oai(validator(max_items = 3))]
+    pub grant_types: Option<Vec<GrantTypeDto>>,
+    /// Default `openid profile email offline_access`.
+    #[oai(validator(max_items = 100, max_length = 128))]
+    pub scopes: Option<Vec<String>>,
+    /// Default `client_secret_basic`; `none` registers a public client.
+    pub token_endpoint_auth_method: Option<AuthMethodDto>,
+    pub first_party: Option<bool>,
+    /// Default `ES256`.
+    pub id_token_signed_response_alg: Option<SigningAlgDto>,
+}
+
+impl From<ClientRequest> for ClientSettings {
+    fn from(r: ClientRequest) -> Self {
+        ClientSettings {
+            name: r.name,
+            redirect_uris: r.redirect_uris,
+            post_logout_redirect_uris: r.post_logout_redirect_uris,
+            grant_types: r
+                .grant_types
+                .map(|g| g.into_iter().map(Into::into).collect()),
+            scopes: r.scopes,
+            auth_method: r.token_endpoint_auth_method.map(Into::into),
+            first_party: r.first_party,
+            id_token_signed_response_alg: r.id_token_signed_response_alg.map(Into::into),
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct ClientList {
+    pub items: Vec<ClientResponse>,
+    pub total: u64,
+    pub offset: u64,
+    pub limit: u64,
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum ClientCreated {
+    #[oai(status = 201)]
+    Created(Json<ClientCreatedResponse>),
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum ClientFound {
+    #[oai(status = 200)]
+    Ok(Json<ClientResponse>),
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum ClientsListed {
+    #[oai(status = 200)]
+    Ok(Json<ClientList>),
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum ClientDeleted {
+    #[oai(status = 204)]
+    Deleted,
+}
+
+pub struct ClientsApi;
+
+#[OpenApi(tag = "AdminTag::Clients")]
+impl ClientsApi {
+    /// List clients, oldest first.
+    #[oai(path = "/clients", method = "get", operation_id = "listClients")]
+    async fn list(
+        &self,
+        _admin: AdminAuth,
+        Data(state): Data<&AppState>,
+        #[oai(default)] offset: Query<u64>,
+        /// Page size, 1 to 200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u64>>,
+    ) -> Result<ClientsListed, ApiFailure> {
+        let limit = limit.0.unwrap_or(DEFAULT_PAGE).min(MAX_PAGE);
+        let (clients, total) = state
+            .store
+            .list_clients(offset.0, limit)
+            .await
+            .map_err(DomainError::from)?;
+        Ok(ClientsListed::Ok(Json(ClientList {
+            items: clients.into_iter().map(ClientResponse::from).collect(),
+            total,
+            offset: offset.0,
+            limit,
+        })))
+    }
+
+    /// Register a client. The response carries the client secret, once.
+    #[oai(path = "/clients", method = "post", operation_id = "createClient")]
+    async fn create(
+        &self,
+        admin: AdminAuth,
+        Data(state): Data<&AppState>,
+        req: &Request,
+        body: Json<ClientRequest>,
+    ) -> Result<ClientCreated, ApiFailure> {
+        let (client, secret) = clients::create_client(
+            &state.store,
+            body.0.into(),
+            &request_meta(req).acting_as(&admin.0.id),
+            state.now(),
+        )
+        .await?;
+        Ok(ClientCreated::Created(Json(ClientCreatedResponse {
+            client: client.into(),
+            client_secret: secret,
+        })))
+    }
+
+    /// Read one client.
+    #[oai(path = "/clients/:id", method = "get", operation_id = "getClient")]
+    async fn get(
+        &self,
+        _admin: AdminAuth,
+        Data(state): Data<&AppState>,
+        #[oai(validator(max_length = 64))] id: Path<String>,
+    ) -> Result<ClientFound, ApiFailure> {
+        let client = state
+            .store
+            .find_client(&id.0)
+            .await
+            .map_err(DomainError::from)?
+            .ok_or(DomainError::NotFound("client"))?;
+        Ok(ClientFound::Ok(Json(client.into())))
+    }
+
+    /// Change a client's settings.
+    #[oai(path = "/clients/:id", method = "patch", operation_id = "updateClient")]
+    async fn update(
+        &self,
+        admin: AdminAuth,
+        Data(state): Data<&AppState>,
+        req: &Request,
+        #[oai(validator(max_length = 64))] id: Path<String>,
+        body: Json<ClientRequest>,
+    ) -> Result<ClientFound, ApiFailure> {
+        let client = clients::update_client(
+            &state.store,
+            &id.0,
+            body.0.into(),
+            &request_meta(req).acting_as(&admin.0.id),
+            state.now(),
+        )
+        .await?;
+        Ok(ClientFound::Ok(Json(client.into())))
+    }
+
+    /// Delete a client.
+    #[oai(
+        path = "/clients/:id",
+        method = "delete",
+        operation_id = "deleteClient"
+    )]
+    async fn delete(
+        &self,
+        admin: AdminAuth,
+        Data(state): Data<&AppState>,
+        req: &Request,
+        #[oai(validator(max_length = 64))] id: Path<String>,
+    ) -> Result<ClientDeleted, ApiFailure> {
+        clients::delete_client(
+            &state.store,
+            &id.0,
+            &request_meta(req).acting_as(&admin.0.id),
+            state.now(),
+        )
+        .await?;
+        Ok(ClientDeleted::Deleted)
+    }
+}

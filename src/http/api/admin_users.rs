@@ -1,0 +1,394 @@
+//! `/users`: create, list, read, change and delete accounts.
+
+use chrono::{DateTime, Utc};
+use poem::Request;
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+
+use super::{AdminAuth, AdminTag, ApiFailure, DEFAULT_PAGE, MAX_PAGE};
+use crate::domain::users::{
+    self, AccountStatus, ContactPreference, NewUser, Profile, Role, User, UserChanges,
+};
+use crate::http::request_meta;
+use crate::state::AppState;
+
+/// 003 §2.1 roles.
+#[derive(Debug, Clone, Copy, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum RoleDto {
+    Explorer,
+    Professional,
+    Enterprise,
+    Admin,
+}
+
+/// 003 §2.2 account states.
+#[derive(Debug, Clone, Copy, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum AccountStatusDto {
+    Pending,
+    Active,
+    Locked,
+    Suspended,
+    Deactivated,
+}
+
+/// How phone codes are delivered.
+#[derive(Debug, Clone, Copy, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum ContactPreferenceDto {
+    Text,
+    Voice,
+}
+
+macro_rules! mirror_enum {
+    ($dto:ident <=> $domain:ident { $($variant:ident),+ }) => {
+        impl From<$dto> for $domain {
+            fn from(value: $dto) -> Self {
+                match value { $($dto::$variant => $domain::$variant),+ }
+            }
+        }
+        impl From<$domain> for $dto {
+            fn from(value: $domain) -> Self {
+                match value { $($domain::$variant => $dto::$variant),+ }
+            }
+        }
+    };
+}
+pub(super) use mirror_enum;
+
+mirror_enum!(RoleDto <=> Role { Explorer, Professional, Enterprise, Admin });
+mirror_enum!(AccountStatusDto <=> AccountStatus { Pending, Active, Locked, Suspended, Deactivated });
+mirror_enum!(ContactPreferenceDto <=> ContactPreference { Text, Voice });
+
+/// Profile fields (003 §1.2). On update, an absent field is left alone and an empty
+/// string clears it.
+#[derive(Debug, Clone, Default, Object)]
+pub struct ProfileDto {
+    #[oai(validator(max_length = 100))]
+    pub first_name: Option<String>,
+    #[oai(validator(max_length = 100))]
+    pub last_name: Option<String>,
+    #[oai(validator(max_length = 100))]
+    pub display_name: Option<String>,
+    #[oai(validator(max_length = 2048))]
+    pub avatar_url: Option<String>,
+    /// IANA time zone, e.g. `Europe/Paris`.
+    #[oai(validator(max_length = 64))]
+    pub timezone: Option<String>,
+    /// BCP 47 language tag, e.g. `en-GB`.
+    #[oai(validator(max_length = 35))]
+    pub locale: Option<String>,
+    #[oai(validator(max_length = 100))]
+    pub company: Option<String>,
+    #[oai(validator(max_length = 100))]
+    pub job_title: Option<String>,
+    #[oai(validator(max_length = 2000))]
+    pub bio: Option<String>,
+    #[oai(validator(max_length = 2048))]
+    pub website: Option<String>,
+    #[oai(validator(max_length = 2048))]
+    pub linkedin_url: Option<String>,
+    #[oai(validator(max_length = 2048))]
+    pub github_url: Option<String>,
+}
+
+impl From<ProfileDto> for Profile {
+    fn from(p: ProfileDto) -> Self {
+        Profile {
+            first_name: p.first_name,
+            last_name: p.last_name,
+            display_name: p.display_name,
+            avatar_url: p.avatar_url,
+            timezone: p.timezone,
+            locale: p.locale,
+            company: p.company,
+            job_title: p.job_title,
+            bio: p.bio,
+            website: p.website,
+            linkedin_url: p.linkedin_url,
+            github_url: p.github_url,
+        }
+    }
+}
+
+impl From<Profile> for ProfileDto {
+    fn from(p: Profile) -> Self {
+        ProfileDto {
+            first_name: p.first_name,
+            last_name: p.last_name,
+            display_name: p.display_name,
+            avatar_url: p.avatar_url,
+            timezone: p.timezone,
+            locale: p.locale,
+            company: p.company,
+            job_title: p.job_title,
+            bio: p.bio,
+            website: p.website,
+            linkedin_url: p.linkedin_url,
+            github_url: p.github_url,
+        }
+    }
+}
+
+/// A user account. The password hash is never returned.
+#[derive(Debug, Object)]
+pub struct UserResponse {
+    pub id: String,
+    pub username: String,
+    pub email: String,
+    pub email_verified: bool,
+    pub role: RoleDto,
+    pub account_status: AccountStatusDto,
+    pub phone_number: Option<String>,
+    pub contact_preference: ContactPreferenceDto,
+    pub two_factor_enabled: bool,
+    /// Whether the account has a password (accounts from an upstream provider may not).
+    pub has_password: bool,
+    pub last_login_at: Option<DateTime<Utc>>,
+    pub profile: ProfileDto,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<User> for UserResponse {
+    fn from(u: User) -> Self {
+        UserResponse {
+            has_password: u.password_hash.is_some(),
+            id: u.id,
+            username: u.username,
+            email: u.email,
+            email_verified: u.email_verified,
+            role: u.role.into(),
+            account_status: u.status.into(),
+            phone_number: u.phone_number,
+            contact_preference: u.contact_preference.into(),
+            two_factor_enabled: u.two_factor_enabled,
+            last_login_at: u.last_login_at,
+            profile: u.profile.into(),
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+        }
+    }
+}
+
+/// A new account.
+#[derive(Debug, Object)]
+pub struct CreateUserRequest {
+    /// 3–64 letters, digits, `.`, `_` or `-`.
+    #[oai(validator(max_length = 64))]
+    pub username: String,
+    #[oai(validator(max_length = 254))]
+    pub email: String,
+    /// 8–128 characters. Without one, the user cannot sign in with a password.
+    #[oai(validator(max_length = 1024))]
+    pub password: Option<String>,
+    /// Defaults to `explorer`.
+    pub role: Option<RoleDto>,
+    /// Defaults to `active`.
+    pub account_status: Option<AccountStatusDto>,
+    /// Defaults to `false`.
+    pub email_verified: Option<bool>,
+    /// E.164, e.g. `+14155550123`.
+    #[oai(validator(max_length = 32))]
+    pub phone_number: Option<String>,
+    /// Defaults to `text`.
+    pub contact_preference: Option<ContactPreferenceDto>,
+    pub profile: Option<ProfileDto>,
+}
+
+/// Changes to an account; absent fields stay as they are.
+#[derive(Debug, Object)]
+pub struct UpdateUserRequest {
+    #[oai(validator(max_length = 64))]
+    pub username: Option<String>,
+    /// Changing the address marks it unverified unless `email_verified` is also sent.
+    #[oai(validator(max_length = 254))]
+    pub email: Option<String>,
+    pub email_verified: Option<bool>,
+    /// Sets a new password.
+    #[oai(validator(max_length = 1024))]
+    pub password: Option<String>,
+    pub role: Option<RoleDto>,
+    pub account_status: Option<AccountStatusDto>,
+    /// An empty string removes the number.
+    #[oai(validator(max_length = 32))]
+    pub phone_number: Option<String>,
+    pub contact_preference: Option<ContactPreferenceDto>,
+    pub profile: Option<ProfileDto>,
+}
+
+/// One page of users.
+#[derive(Debug, Object)]
+pub struct UserList {
+    pub items: Vec<UserResponse>,
+    /// How many users exist in all.
+    pub total: u64,
+    pub offset: u64,
+    pub limit: u64,
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum UserCreated {
+    /// The account was created.
+    #[oai(status = 201)]
+    Created(Json<UserResponse>),
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum UserFound {
+    #[oai(status = 200)]
+    Ok(Json<UserResponse>),
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum UsersListed {
+    #[oai(status = 200)]
+    Ok(Json<UserList>),
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum UserDeleted {
+    /// The account and its sessions are gone; its audit trail stays.
+    #[oai(status = 204)]
+    Deleted,
+}
+
+pub struct UsersApi;
+
+#[OpenApi(tag = "AdminTag::Users")]
+impl UsersApi {
+    /// List users, oldest first.
+    #[oai(path = "/users", method = "get", operation_id = "listUsers")]
+    async fn list(
+        &self,
+        _admin: AdminAuth,
+        Data(state): Data<&AppState>,
+        /// How many users to skip.
+        #[oai(default)]
+        offset: Query<u64>,
+        /// Page size, 1 to 200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u64>>,
+    ) -> Result<UsersListed, ApiFailure> {
+        let limit = limit.0.unwrap_or(DEFAULT_PAGE).min(MAX_PAGE);
+        let (users, total) = state
+            .store
+            .list_users(offset.0, limit)
+            .await
+            .map_err(crate::domain::DomainError::from)?;
+        Ok(UsersListed::Ok(Json(UserList {
+            items: users.into_iter().map(UserResponse::from).collect(),
+            total,
+            offset: offset.0,
+            limit,
+        })))
+    }
+
+    /// Create a user.
+    #[oai(path = "/users", method = "post", operation_id = "createUser")]
+    async fn create(
+        &self,
+        admin: AdminAuth,
+        Data(state): Data<&AppState>,
+        req: &Request,
+        body: Json<CreateUserRequest>,
+    ) -> Result<UserCreated, ApiFailure> {
+        let body = body.0;
+        let mut new = NewUser::new(body.username, body.email);
+        new.password = body.password;
+        if let Some(role) = body.role {
+            new.role = role.into();
+        }
+        if let Some(status) = body.account_status {
+            new.status = status.into();
+        }
+        new.email_verified = body.email_verified.unwrap_or(false);
+        new.phone_number = body.phone_number.filter(|p| !p.is_empty());
+        if let Some(preference) = body.contact_preference {
+            new.contact_preference = preference.into();
+        }
+        new.profile = body.profile.map(Profile::from).unwrap_or_default();
+        let user = users::create_user(
+            &state.store,
+            &state.passwords,
+            new,
+            &request_meta(req).acting_as(&admin.0.id),
+            state.now(),
+        )
+        .await?;
+        Ok(UserCreated::Created(Json(user.into())))
+    }
+
+    /// Read one user.
+    #[oai(path = "/users/:id", method = "get", operation_id = "getUser")]
+    async fn get(
+        &self,
+        _admin: AdminAuth,
+        Data(state): Data<&AppState>,
+        #[oai(validator(max_length = 64))] id: Path<String>,
+    ) -> Result<UserFound, ApiFailure> {
+        let user = state
+            .store
+            .find_user(&id.0)
+            .await
+            .map_err(crate::domain::DomainError::from)?
+            .ok_or(crate::domain::DomainError::NotFound("user"))?;
+        Ok(UserFound::Ok(Json(user.into())))
+    }
+
+    /// Change a user. The last active admin cannot be demoted or disabled.
+    #[oai(path = "/users/:id", method = "patch", operation_id = "updateUser")]
+    async fn update(
+        &self,
+        admin: AdminAuth,
+        Data(state): Data<&AppState>,
+        req: &Request,
+        #[oai(validator(max_length = 64))] id: Path<String>,
+        body: Json<UpdateUserRequest>,
+    ) -> Result<UserFound, ApiFailure> {
+        let body = body.0;
+        let changes = UserChanges {
+            username: body.username,
+            email: body.email,
+            email_verified: body.email_verified,
+            password: body.password,
+            role: body.role.map(Into::into),
+            status: body.account_status.map(Into::into),
+            phone_number: body.phone_number,
+            contact_preference: body.contact_preference.map(Into::into),
+            profile: body.profile.map(Profile::from).unwrap_or_default(),
+        };
+        let user = users::update_user(
+            &state.store,
+            &state.passwords,
+            &id.0,
+            changes,
+            &request_meta(req).acting_as(&admin.0.id),
+            state.now(),
+        )
+        .await?;
+        Ok(UserFound::Ok(Json(user.into())))
+    }
+
+    /// Delete a user and their sessions. The last active admin cannot be deleted.
+    #[oai(path = "/users/:id", method = "delete", operation_id = "deleteUser")]
+    async fn delete(
+        &self,
+        admin: AdminAuth,
+        Data(state): Data<&AppState>,
+        req: &Request,
+        #[oai(validator(max_length = 64))] id: Path<String>,
+    ) -> Result<UserDeleted, ApiFailure> {
+        users::delete_user(
+            &state.store,
+            &id.0,
+            &request_meta(req).acting_as(&admin.0.id),
+            state.now(),
+        )
+        .await?;
+        Ok(UserDeleted::Deleted)
+    }
+}

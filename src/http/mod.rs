@@ -1,0 +1,113 @@
+//! The HTTP edge: routes, security headers, and the mapping from domain results to
+//! responses. Handlers stay thin: extract, call the domain, map the result.
+
+pub mod api;
+pub mod health;
+pub mod oidc;
+pub mod pages;
+
+use poem::http::StatusCode;
+use poem::http::{HeaderValue, header};
+use poem::middleware::CookieJarManager;
+use poem::{Body, IntoResponse};
+use poem::{Endpoint, EndpointExt, IntoEndpoint, Request, Response, Route};
+use tokio::io::AsyncReadExt;
+
+use crate::domain::RequestMeta;
+use crate::state::AppState;
+
+/// Largest request body accepted anywhere; forms and admin JSON are far smaller.
+const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// The CSP for server-rendered pages: our own styles and scripts only, no framing.
+/// `form-action` is deliberately absent: browsers apply it to the redirects that
+/// follow a form post, and a sign-in ends in a redirect to the relying party.
+const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; \
+connect-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The whole application.
+pub fn build_app(state: AppState) -> impl Endpoint<Output = Response> {
+    let admin_api = api::admin_service();
+    let docs = admin_api.swagger_ui();
+    let spec = admin_api.spec_endpoint();
+    Route::new()
+        .nest("/", pages::routes())
+        .at("/healthz", poem::get(health::healthz))
+        .at("/readyz", poem::get(health::readyz))
+        .at("/jwks", poem::get(oidc::jwks::jwks))
+        .nest("/api/admin/v1", api::admin_endpoint())
+        .at("/api/admin/openapi.json", spec)
+        .nest("/api/admin/docs", docs.with(poem::middleware::SetHeader::new().overriding(
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; \
+img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'",
+        )))
+        .with(CookieJarManager::new())
+        .data(state)
+        .around(|endpoint, mut request| async move {
+            let mut response = match limit_body(&mut request) {
+                Ok(()) => endpoint.get_response(request).await,
+                Err(too_large) => too_large,
+            };
+            add_security_headers(&mut response);
+            Ok(response)
+        })
+        .into_endpoint()
+        .map_to_response()
+}
+
+/// Refuses a declared body over the limit, and cuts an undeclared (chunked) one off at
+/// the limit so that it fails to parse instead of filling memory.
+fn limit_body(request: &mut Request) -> Result<(), Response> {
+    let declared = request
+        .header(header::CONTENT_LENGTH)
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        return Err((StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response());
+    }
+    if declared.is_none() {
+        let body = request.take_body();
+        let capped = body.into_async_read().take(MAX_BODY_BYTES as u64);
+        request.set_body(Body::from_async_read(capped));
+    }
+    Ok(())
+}
+
+/// Security headers on every response; a route that needs a looser CSP sets its own.
+fn add_security_headers(response: &mut Response) {
+    let headers = response.headers_mut();
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(PAGE_CSP));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+}
+
+/// Who is calling, for the audit log.
+pub fn request_meta(req: &Request) -> RequestMeta {
+    let ip_address = req
+        .remote_addr()
+        .as_socket_addr()
+        .map(|addr| addr.ip().to_string())
+        .unwrap_or_default();
+    let user_agent = req
+        .header(header::USER_AGENT)
+        .unwrap_or_default()
+        .to_string();
+    RequestMeta {
+        ip_address,
+        user_agent,
+        actor_user_id: None,
+    }
+}

@@ -1,0 +1,212 @@
+//! Server-rendered pages. Templates live in `ui/templates` and are compiled into the
+//! binary; every form carries a CSRF token.
+
+mod account;
+mod login;
+
+use minijinja::Environment;
+use poem::http::{StatusCode, header};
+use poem::web::cookie::{Cookie, CookieJar, SameSite};
+use poem::{Response, Route, get};
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::crypto::{self, MasterKey};
+use crate::domain::sessions::{self, BrowserSession};
+use crate::domain::users::User;
+use crate::state::AppState;
+
+const TEMPLATES: &[(&str, &str)] = &[
+    ("base.html", include_str!("../../../ui/templates/base.html")),
+    (
+        "login.html",
+        include_str!("../../../ui/templates/login.html"),
+    ),
+    (
+        "account.html",
+        include_str!("../../../ui/templates/account.html"),
+    ),
+    (
+        "logout.html",
+        include_str!("../../../ui/templates/logout.html"),
+    ),
+    (
+        "error.html",
+        include_str!("../../../ui/templates/error.html"),
+    ),
+];
+const STYLESHEET: &str = include_str!("../../../ui/static/latchkey.css");
+
+pub fn routes() -> Route {
+    Route::new()
+        .at("/", get(account::home))
+        .at("/login", get(login::show).post(login::submit))
+        .at("/account", get(account::show))
+        .at(
+            "/logout",
+            get(account::confirm_logout).post(account::logout),
+        )
+        .at("/static/latchkey.css", get(stylesheet))
+}
+
+#[poem::handler]
+fn stylesheet() -> Response {
+    Response::builder()
+        .content_type("text/css; charset=utf-8")
+        .header(header::CACHE_CONTROL, "public, max-age=3600")
+        .body(STYLESHEET)
+}
+
+/// Templates plus the keys and cookie names pages need.
+pub struct Pages {
+    templates: Environment<'static>,
+    csrf_key: aws_lc_rs::hmac::Key,
+    session_cookie: String,
+    csrf_cookie: String,
+    secure_cookies: bool,
+}
+
+impl Pages {
+    pub fn new(config: &Config, master: &MasterKey) -> Result<Self, minijinja::Error> {
+        let mut templates = Environment::new();
+        for (name, source) in TEMPLATES {
+            templates.add_template(name, source)?;
+        }
+        let secure = config.cookies_secure();
+        // The __Host- prefix pins a cookie to this origin and path /, and needs Secure.
+        let prefix = if secure { "__Host-" } else { "" };
+        Ok(Self {
+            templates,
+            csrf_key: master.derive_hmac_key("latchkey:csrf"),
+            session_cookie: format!("{prefix}latchkey_session"),
+            csrf_cookie: format!("{prefix}latchkey_csrf"),
+            secure_cookies: secure,
+        })
+    }
+
+    /// Renders a page, or a bare 500 if a template is broken (logged).
+    pub fn render(&self, status: StatusCode, name: &str, context: impl Serialize) -> Response {
+        let html = self
+            .templates
+            .get_template(name)
+            .and_then(|template| template.render(context));
+        match html {
+            Ok(html) => Response::builder()
+                .status(status)
+                .content_type("text/html; charset=utf-8")
+                .header(header::CACHE_CONTROL, "no-store")
+                .body(html),
+            Err(err) => {
+                tracing::error!(error = %err, template = name, "page failed to render");
+                StatusCode::INTERNAL_SERVER_ERROR.into()
+            }
+        }
+    }
+
+    pub fn error_page(&self, status: StatusCode, title: &str, message: &str) -> Response {
+        self.render(
+            status,
+            "error.html",
+            minijinja::context! { title => title, message => message },
+        )
+    }
+
+    fn cookie(&self, name: &str, value: &str) -> Cookie {
+        let mut cookie = Cookie::new_with_str(name, value);
+        cookie.set_http_only(true);
+        cookie.set_secure(self.secure_cookies);
+        cookie.set_same_site(SameSite::Lax);
+        cookie.set_path("/");
+        cookie
+    }
+
+    /// The token to put in a form: an HMAC of the browser's CSRF cookie, which is set
+    /// here if missing. A cross-site page can neither read the cookie nor forge the HMAC.
+    pub fn csrf_token(&self, jar: &CookieJar) -> String {
+        let secret = match jar.get(&self.csrf_cookie) {
+            Some(cookie) if cookie.value_str().len() >= 32 => cookie.value_str().to_string(),
+            _ => {
+                let fresh = crypto::random_token(32).unwrap_or_default();
+                jar.add(self.cookie(&self.csrf_cookie, &fresh));
+                fresh
+            }
+        };
+        crypto::base64url(&crypto::hmac_sign(&self.csrf_key, secret.as_bytes()))
+    }
+
+    /// Whether a submitted form token matches this browser's CSRF cookie.
+    pub fn csrf_valid(&self, jar: &CookieJar, submitted: &str) -> bool {
+        let Some(cookie) = jar.get(&self.csrf_cookie) else {
+            return false;
+        };
+        let expected = crypto::base64url(&crypto::hmac_sign(
+            &self.csrf_key,
+            cookie.value_str().as_bytes(),
+        ));
+        crypto::constant_time_eq(expected.as_bytes(), submitted.as_bytes())
+    }
+
+    pub fn set_session_cookie(&self, jar: &CookieJar, token: &str, max_age: std::time::Duration) {
+        let mut cookie = self.cookie(&self.session_cookie, token);
+        cookie.set_max_age(max_age);
+        jar.add(cookie);
+    }
+
+    pub fn clear_session_cookie(&self, jar: &CookieJar) {
+        let mut cookie = self.cookie(&self.session_cookie, "");
+        cookie.set_max_age(std::time::Duration::ZERO);
+        jar.add(cookie);
+    }
+
+    pub fn session_token(&self, jar: &CookieJar) -> Option<String> {
+        jar.get(&self.session_cookie)
+            .map(|c| c.value_str().to_string())
+    }
+}
+
+/// The signed-in user of this browser, if any.
+pub async fn signed_in(state: &AppState, jar: &CookieJar) -> Option<(BrowserSession, User)> {
+    let token = state.pages.session_token(jar)?;
+    match sessions::current_session(&state.store, &token, state.now()).await {
+        Ok(found) => found,
+        Err(err) => {
+            tracing::error!(error = %err, "session lookup failed");
+            None
+        }
+    }
+}
+
+/// Where to go after signing in: only a path on this server, never another origin.
+pub fn safe_next(next: Option<&str>) -> Option<String> {
+    let next = next?.trim();
+    let local = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && !next.chars().any(|c| c.is_control() || c == '\\');
+    local.then(|| next.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_stays_on_this_origin() {
+        assert_eq!(safe_next(Some("/account")), Some("/account".into()));
+        assert_eq!(
+            safe_next(Some("/authorize?x=1")),
+            Some("/authorize?x=1".into())
+        );
+        for bad in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "evil",
+            "/a\nb",
+            "/\\\\x",
+        ] {
+            assert_eq!(safe_next(Some(bad)), None, "{bad}");
+        }
+        assert_eq!(safe_next(None), None);
+    }
+}

@@ -1,0 +1,79 @@
+use chrono::{DateTime, Utc};
+use entity::audit_log;
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+
+use super::{Store, StoreError, from_millis, to_millis};
+use crate::domain::RequestMeta;
+use crate::domain::audit::{AuditEntry, AuditEvent};
+use crate::domain::sessions::truncate;
+
+impl From<audit_log::Model> for AuditEntry {
+    fn from(m: audit_log::Model) -> Self {
+        AuditEntry {
+            details: serde_json::from_str(&m.details).unwrap_or(serde_json::Value::Null),
+            id: m.id,
+            user_id: m.user_id,
+            action: m.action,
+            resource: m.resource,
+            ip_address: m.ip_address,
+            user_agent: m.user_agent,
+            success: m.success,
+            error_message: m.error_message,
+            timestamp: from_millis(m.timestamp),
+        }
+    }
+}
+
+impl Store {
+    pub async fn insert_audit(
+        &self,
+        meta: &RequestMeta,
+        event: &AuditEvent,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut details = event.details.clone();
+        if let (Some(actor), Some(object)) = (&meta.actor_user_id, details.as_object_mut()) {
+            object.insert("actor_user_id".into(), serde_json::json!(actor));
+        }
+        audit_log::Entity::insert(audit_log::ActiveModel {
+            id: Set(uuid::Uuid::now_v7().to_string()),
+            user_id: Set(event.user_id.clone()),
+            action: Set(event.action.as_str().to_string()),
+            resource: Set(truncate(&event.resource, 255)),
+            details: Set(details.to_string()),
+            ip_address: Set(truncate(&meta.ip_address, 64)),
+            user_agent: Set(truncate(&meta.user_agent, 512)),
+            success: Set(event.success),
+            error_message: Set(event.error_message.as_deref().map(|m| truncate(m, 512))),
+            timestamp: Set(to_millis(now)),
+        })
+        .exec_without_returning(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    /// Newest first, optionally filtered.
+    pub async fn list_audit(
+        &self,
+        user_id: Option<&str>,
+        action: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut query = audit_log::Entity::find();
+        if let Some(user_id) = user_id {
+            query = query.filter(audit_log::Column::UserId.eq(user_id));
+        }
+        if let Some(action) = action {
+            query = query.filter(audit_log::Column::Action.eq(action));
+        }
+        Ok(query
+            .order_by_desc(audit_log::Column::Timestamp)
+            .order_by_desc(audit_log::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(AuditEntry::from)
+            .collect())
+    }
+}

@@ -1,0 +1,206 @@
+use entity::users;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+
+use super::{Store, StoreError, conflict_or, from_millis, parse_enum, to_millis};
+use crate::domain::users::{AccountStatus, ContactPreference, Profile, Role, User};
+
+const USER_UNIQUE: &[(&str, &str)] = &[("username", "username"), ("email_normalized", "email")];
+
+impl TryFrom<users::Model> for User {
+    type Error = StoreError;
+
+    fn try_from(m: users::Model) -> Result<Self, StoreError> {
+        Ok(User {
+            role: parse_enum(&m.role, Role::parse, "role")?,
+            status: parse_enum(&m.account_status, AccountStatus::parse, "account status")?,
+            contact_preference: parse_enum(
+                &m.contact_preference,
+                ContactPreference::parse,
+                "contact preference",
+            )?,
+            id: m.id,
+            username: m.username,
+            email: m.email,
+            email_verified: m.email_verified,
+            password_hash: m.password_hash,
+            phone_number: m.phone_number,
+            two_factor_enabled: m.two_factor_enabled,
+            login_attempts: m.login_attempts,
+            locked_until: m.locked_until.map(from_millis),
+            last_login_at: m.last_login_at.map(from_millis),
+            profile: Profile {
+                first_name: m.first_name,
+                last_name: m.last_name,
+                display_name: m.display_name,
+                avatar_url: m.avatar_url,
+                timezone: m.timezone,
+                locale: m.locale,
+                company: m.company,
+                job_title: m.job_title,
+                bio: m.bio,
+                website: m.website,
+                linkedin_url: m.linkedin_url,
+                github_url: m.github_url,
+            },
+            created_at: from_millis(m.created_at),
+            updated_at: from_millis(m.updated_at),
+        })
+    }
+}
+
+fn active_model(user: &User, email_normalized: &str) -> users::ActiveModel {
+    let p = &user.profile;
+    users::ActiveModel {
+        id: Set(user.id.clone()),
+        username: Set(user.username.clone()),
+        email: Set(user.email.clone()),
+        email_normalized: Set(email_normalized.to_string()),
+        email_verified: Set(user.email_verified),
+        password_hash: Set(user.password_hash.clone()),
+        role: Set(user.role.as_str().to_string()),
+        account_status: Set(user.status.as_str().to_string()),
+        phone_number: Set(user.phone_number.clone()),
+        contact_preference: Set(user.contact_preference.as_str().to_string()),
+        two_factor_enabled: Set(user.two_factor_enabled),
+        login_attempts: Set(user.login_attempts),
+        locked_until: Set(user.locked_until.map(to_millis)),
+        last_login_at: Set(user.last_login_at.map(to_millis)),
+        first_name: Set(p.first_name.clone()),
+        last_name: Set(p.last_name.clone()),
+        display_name: Set(p.display_name.clone()),
+        avatar_url: Set(p.avatar_url.clone()),
+        timezone: Set(p.timezone.clone()),
+        locale: Set(p.locale.clone()),
+        company: Set(p.company.clone()),
+        job_title: Set(p.job_title.clone()),
+        bio: Set(p.bio.clone()),
+        website: Set(p.website.clone()),
+        linkedin_url: Set(p.linkedin_url.clone()),
+        github_url: Set(p.github_url.clone()),
+        created_at: Set(to_millis(user.created_at)),
+        updated_at: Set(to_millis(user.updated_at)),
+    }
+}
+
+impl Store {
+    #[tracing::instrument(skip_all)]
+    pub async fn insert_user(&self, user: &User, email_normalized: &str) -> Result<(), StoreError> {
+        users::Entity::insert(active_model(user, email_normalized))
+            .exec_without_returning(&self.db)
+            .await
+            .map_err(|e| conflict_or(e, USER_UNIQUE))?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn update_user(&self, user: &User, email_normalized: &str) -> Result<(), StoreError> {
+        let result = users::Entity::update_many()
+            .set(active_model(user, email_normalized))
+            .filter(users::Column::Id.eq(user.id.as_str()))
+            .exec(&self.db)
+            .await
+            .map_err(|e| conflict_or(e, USER_UNIQUE))?;
+        if result.rows_affected == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    pub async fn find_user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        users::Entity::find_by_id(id.to_string())
+            .one(&self.db)
+            .await?
+            .map(User::try_from)
+            .transpose()
+    }
+
+    /// By username, or by email (case-insensitively) when the login contains `@`.
+    pub async fn find_user_by_login(&self, login: &str) -> Result<Option<User>, StoreError> {
+        let login = login.trim();
+        let condition = if login.contains('@') {
+            users::Column::EmailNormalized.eq(login.to_ascii_lowercase())
+        } else {
+            users::Column::Username.eq(login)
+        };
+        users::Entity::find()
+            .filter(condition)
+            .one(&self.db)
+            .await?
+            .map(User::try_from)
+            .transpose()
+    }
+
+    /// A page of users, oldest first, and the total count.
+    pub async fn list_users(
+        &self,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<User>, u64), StoreError> {
+        let total = users::Entity::find().count(&self.db).await?;
+        let rows = users::Entity::find()
+            .order_by_asc(users::Column::CreatedAt)
+            .order_by_asc(users::Column::Id)
+            .offset(offset)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        let users = rows
+            .into_iter()
+            .map(User::try_from)
+            .collect::<Result<_, _>>()?;
+        Ok((users, total))
+    }
+
+    pub async fn delete_user(&self, id: &str) -> Result<bool, StoreError> {
+        let result = users::Entity::delete_by_id(id.to_string())
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected > 0)
+    }
+
+    pub async fn count_active_admins_except(&self, user_id: &str) -> Result<u64, StoreError> {
+        Ok(users::Entity::find()
+            .filter(
+                Condition::all()
+                    .add(users::Column::Role.eq("admin"))
+                    .add(users::Column::AccountStatus.eq("active"))
+                    .add(users::Column::Id.ne(user_id)),
+            )
+            .count(&self.db)
+            .await?)
+    }
+
+    pub async fn any_admin_exists(&self) -> Result<bool, StoreError> {
+        Ok(users::Entity::find()
+            .filter(users::Column::Role.eq("admin"))
+            .count(&self.db)
+            .await?
+            > 0)
+    }
+
+    /// Records a successful sign-in and, when given, a re-hashed password.
+    pub async fn record_login(
+        &self,
+        user_id: &str,
+        new_password_hash: Option<&str>,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        let mut change = users::ActiveModel {
+            last_login_at: Set(Some(to_millis(at))),
+            login_attempts: Set(0),
+            ..Default::default()
+        };
+        if let Some(hash) = new_password_hash {
+            change.password_hash = Set(Some(hash.to_string()));
+        }
+        users::Entity::update_many()
+            .set(change)
+            .filter(users::Column::Id.eq(user_id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+}
