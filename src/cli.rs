@@ -222,6 +222,9 @@ pub enum CliError {
     Usage(String),
 }
 
+/// A page size that takes every row; SQLite's LIMIT is a signed 64-bit number.
+const EVERY_ROW: u64 = i64::MAX as u64;
+
 fn cli_meta() -> RequestMeta {
     RequestMeta {
         ip_address: "local".into(),
@@ -296,7 +299,7 @@ async fn dispatch(state: &AppState, command: Command) -> Result<(), CliError> {
         Command::User(UserCommand::List { json }) => {
             let (all, _) = state
                 .store
-                .list_users(0, u64::MAX)
+                .list_users(0, EVERY_ROW)
                 .await
                 .map_err(DomainError::from)?;
             if json {
@@ -401,7 +404,7 @@ async fn dispatch(state: &AppState, command: Command) -> Result<(), CliError> {
         Command::Client(ClientCommand::List { json }) => {
             let (all, _) = state
                 .store
-                .list_clients(0, u64::MAX)
+                .list_clients(0, EVERY_ROW)
                 .await
                 .map_err(DomainError::from)?;
             if json {

@@ -45,9 +45,10 @@ img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'",
         .with(CookieJarManager::new())
         .data(state)
         .around(|endpoint, mut request| async move {
-            let mut response = match limit_body(&mut request) {
-                Ok(()) => endpoint.get_response(request).await,
-                Err(too_large) => too_large,
+            let mut response = if limit_body(&mut request) {
+                endpoint.get_response(request).await
+            } else {
+                (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response()
             };
             add_security_headers(&mut response);
             Ok(response)
@@ -57,20 +58,20 @@ img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'",
 }
 
 /// Refuses a declared body over the limit, and cuts an undeclared (chunked) one off at
-/// the limit so that it fails to parse instead of filling memory.
-fn limit_body(request: &mut Request) -> Result<(), Response> {
+/// the limit so that it fails to parse instead of filling memory. False: refuse it.
+fn limit_body(request: &mut Request) -> bool {
     let declared = request
         .header(header::CONTENT_LENGTH)
         .and_then(|value| value.parse::<u64>().ok());
     if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
-        return Err((StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response());
+        return false;
     }
     if declared.is_none() {
         let body = request.take_body();
         let capped = body.into_async_read().take(MAX_BODY_BYTES as u64);
         request.set_body(Body::from_async_read(capped));
     }
-    Ok(())
+    true
 }
 
 /// Security headers on every response; a route that needs a looser CSP sets its own.

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, SqlErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, SqlErr,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -78,6 +80,25 @@ impl Store {
             DbBackend::MySql => "mysql",
             _ => "other",
         }
+    }
+
+    /// Creates an empty database named `name` on the PostgreSQL or MariaDB server that
+    /// `server_url` points at, and returns the URL of the new database. Used to give each
+    /// test its own database; `name` must be a plain identifier.
+    pub async fn create_database(server_url: &str, name: &str) -> Result<String, StoreError> {
+        if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(StoreError::Corrupt(format!(
+                "not a plain database name: {name:?}"
+            )));
+        }
+        let mut url =
+            url::Url::parse(server_url).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let db = Database::connect(server_url).await?;
+        db.execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await?;
+        db.close().await?;
+        url.set_path(&format!("/{name}"));
+        Ok(url.to_string())
     }
 
     pub async fn close(self) -> Result<(), StoreError> {

@@ -17,7 +17,7 @@ use crate::state::AppState;
 
 /// How the client authenticates at the token endpoint; `none` makes it a public client.
 #[derive(Debug, Clone, Copy, Enum)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename = "TokenEndpointAuthMethod", rename_all = "snake_case")]
 pub enum AuthMethodDto {
     ClientSecretBasic,
     ClientSecretPost,
@@ -25,7 +25,7 @@ pub enum AuthMethodDto {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename = "GrantType", rename_all = "snake_case")]
 pub enum GrantTypeDto {
     AuthorizationCode,
     RefreshToken,
@@ -34,6 +34,7 @@ pub enum GrantTypeDto {
 
 /// Algorithm for the client's ID tokens.
 #[derive(Debug, Clone, Copy, Enum)]
+#[oai(rename = "SigningAlg")]
 pub enum SigningAlgDto {
     #[oai(rename = "ES256")]
     Es256,

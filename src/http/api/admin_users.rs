@@ -16,7 +16,7 @@ use crate::state::AppState;
 
 /// 003 §2.1 roles.
 #[derive(Debug, Clone, Copy, Enum)]
-#[oai(rename_all = "lowercase")]
+#[oai(rename = "Role", rename_all = "lowercase")]
 pub enum RoleDto {
     Explorer,
     Professional,
@@ -26,7 +26,7 @@ pub enum RoleDto {
 
 /// 003 §2.2 account states.
 #[derive(Debug, Clone, Copy, Enum)]
-#[oai(rename_all = "lowercase")]
+#[oai(rename = "AccountStatus", rename_all = "lowercase")]
 pub enum AccountStatusDto {
     Pending,
     Active,
@@ -37,7 +37,7 @@ pub enum AccountStatusDto {
 
 /// How phone codes are delivered.
 #[derive(Debug, Clone, Copy, Enum)]
-#[oai(rename_all = "lowercase")]
+#[oai(rename = "ContactPreference", rename_all = "lowercase")]
 pub enum ContactPreferenceDto {
     Text,
     Voice,
@@ -66,6 +66,7 @@ mirror_enum!(ContactPreferenceDto <=> ContactPreference { Text, Voice });
 /// Profile fields (003 §1.2). On update, an absent field is left alone and an empty
 /// string clears it.
 #[derive(Debug, Clone, Default, Object)]
+#[oai(rename = "Profile")]
 pub struct ProfileDto {
     #[oai(validator(max_length = 100))]
     pub first_name: Option<String>,

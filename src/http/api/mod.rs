@@ -126,6 +126,10 @@ pub fn admin_endpoint() -> impl Endpoint<Output = Response> {
     admin_service()
         .into_endpoint()
         .catch_all_error(|err: poem::Error| async move {
+            // An operation's own documented failure already is the response to send.
+            if err.is_from_response() {
+                return err.into_response();
+            }
             let status = err.status();
             let code = match status {
                 StatusCode::UNAUTHORIZED => "unauthorized",

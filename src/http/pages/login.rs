@@ -183,19 +183,19 @@ async fn authenticate(
         }
     };
     let now = state.now();
-    let user = match (user, check) {
-        (Some(user), PasswordCheck::Right | PasswordCheck::RightButOutdated) => user,
-        (user, _) => {
-            let mut event =
-                AuditEvent::failure(AuditAction::LoginFailure, "login", "invalid credentials")
-                    .with(serde_json::json!({ "login": login }));
-            if let Some(user) = user {
-                event = event.by(user.id);
-            }
-            audit::record(&state.store, meta, event, now).await;
-            return Ok(None);
-        }
+    let Some(user) = user else {
+        audit::record(
+            &state.store,
+            meta,
+            AuditEvent::failure(AuditAction::LoginFailure, "login", "unknown user")
+                .with(serde_json::json!({ "login": login })),
+            now,
+        )
+        .await;
+        return Ok(None);
     };
+    // A non-active account gets the same answer whether or not the password was right,
+    // so the page never confirms a password for an account that cannot sign in.
     if user.status != AccountStatus::Active {
         audit::record(
             &state.store,
@@ -210,6 +210,17 @@ async fn authenticate(
         )
         .await;
         return Err(SignInRefused("This account cannot sign in right now."));
+    }
+    if check == PasswordCheck::Wrong {
+        audit::record(
+            &state.store,
+            meta,
+            AuditEvent::failure(AuditAction::LoginFailure, "login", "wrong password")
+                .by(user.id.clone()),
+            now,
+        )
+        .await;
+        return Ok(None);
     }
     let rehash = if check == PasswordCheck::RightButOutdated {
         state.passwords.hash(password).await.ok()

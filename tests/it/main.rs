@@ -1,0 +1,12 @@
+//! The one integration-test binary. Every test boots the real server in-process on
+//! 127.0.0.1:0 with its own fresh database: SQLite by default, or a new database on the
+//! PostgreSQL / MariaDB server named by LATCHKEY_TEST_DATABASE_URL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod admin_api;
+mod cli;
+mod common;
+mod keys;
+mod login;
+mod server;
