@@ -377,6 +377,8 @@ async fn dispatch(state: &AppState, command: Command) -> Result<(), CliError> {
                     (false, _) => AuthMethod::ClientSecretBasic,
                 }),
                 first_party: Some(first_party),
+                access_token_lifetime_secs: None,
+                refresh_token_lifetime_secs: None,
                 id_token_signed_response_alg: id_token_alg.map(|alg| match alg {
                     AlgArg::Es256 => SigningAlg::Es256,
                     AlgArg::Rs256 => SigningAlg::Rs256,

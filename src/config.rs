@@ -45,6 +45,17 @@ pub struct Config {
     pub access_token_lifetime_secs: i64,
     /// Lifetime of ID tokens.
     pub id_token_lifetime_secs: i64,
+    /// Lifetime of refresh tokens (R009).
+    pub refresh_token_lifetime_secs: i64,
+    /// Lifetime of refresh tokens when the user chose "keep me signed in" (R009).
+    pub refresh_token_remember_me_lifetime_secs: i64,
+    /// A rotated refresh token may be used again this long after its rotation (two
+    /// concurrent refreshes); later reuse revokes the whole grant.
+    pub refresh_token_reuse_grace_secs: i64,
+    /// Lifetime of authorization codes; at most 60 seconds.
+    pub authorization_code_lifetime_secs: i64,
+    /// How long a user has to sign in and consent once an authorization request arrives.
+    pub authorization_request_lifetime_secs: i64,
     /// Rotate signing keys after this many days; 0 turns scheduled rotation off.
     pub key_rotation_days: i64,
     /// Username of the admin account created on first run.
@@ -70,6 +81,11 @@ impl Default for Config {
             session_lifetime_secs: 10 * 3600,
             access_token_lifetime_secs: 3600,
             id_token_lifetime_secs: 3600,
+            refresh_token_lifetime_secs: 30 * 86_400,
+            refresh_token_remember_me_lifetime_secs: 90 * 86_400,
+            refresh_token_reuse_grace_secs: 10,
+            authorization_code_lifetime_secs: 60,
+            authorization_request_lifetime_secs: 1800,
             key_rotation_days: 90,
             initial_admin_username: "admin".into(),
             initial_admin_email: "admin@localhost".into(),
@@ -193,10 +209,23 @@ impl Config {
                 self.access_token_lifetime_secs,
             ),
             ("id_token_lifetime_secs", self.id_token_lifetime_secs),
+            ("refresh_token_lifetime_secs", self.refresh_token_lifetime_secs),
+            (
+                "refresh_token_remember_me_lifetime_secs",
+                self.refresh_token_remember_me_lifetime_secs,
+            ),
+            ("authorization_code_lifetime_secs", self.authorization_code_lifetime_secs),
+            ("authorization_request_lifetime_secs", self.authorization_request_lifetime_secs),
         ] {
             if value <= 0 {
                 return invalid(format!("{name}: must be greater than 0, got {value}"));
             }
+        }
+        if self.authorization_code_lifetime_secs > 60 {
+            return invalid("authorization_code_lifetime_secs: must be at most 60".into());
+        }
+        if self.refresh_token_reuse_grace_secs < 0 {
+            return invalid("refresh_token_reuse_grace_secs: must be 0 or more".into());
         }
         if self.key_rotation_days < 0 {
             return invalid("key_rotation_days: must be 0 (off) or more".into());

@@ -48,6 +48,18 @@ pub fn base64url(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+pub fn base64url_decode(text: &str) -> Option<Vec<u8>> {
+    URL_SAFE_NO_PAD.decode(text).ok()
+}
+
+pub fn base64_standard_decode(text: &str) -> Option<Vec<u8>> {
+    base64::engine::general_purpose::STANDARD.decode(text).ok()
+}
+
+pub fn sha512(input: &[u8]) -> Vec<u8> {
+    digest::digest(&digest::SHA512, input).as_ref().to_vec()
+}
+
 /// The 256-bit master key: seals what must be recovered (signing keys now; TOTP secrets
 /// and upstream tokens later) and derives the keys that sign cookies and CSRF tokens.
 #[derive(Clone)]

@@ -17,6 +17,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub passwords: PasswordHasher,
     pub pages: Arc<Pages>,
+    /// The discovery document, rendered once.
+    pub discovery_json: Arc<[u8]>,
 }
 
 impl AppState {

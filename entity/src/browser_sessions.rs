@@ -20,6 +20,8 @@ pub struct Model {
     pub last_accessed_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// "Keep me signed in": refresh tokens from this session live longer (R009).
+    pub remember_me: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -19,6 +19,10 @@ pub struct Model {
     pub scopes: String,
     pub first_party: bool,
     pub id_token_signed_response_alg: String,
+    /// Overrides the configured access token lifetime.
+    pub access_token_lifetime_secs: Option<i64>,
+    /// Overrides the configured refresh token lifetime.
+    pub refresh_token_lifetime_secs: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }

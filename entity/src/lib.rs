@@ -6,8 +6,14 @@
 
 pub mod admin_tokens;
 pub mod audit_log;
+pub mod authorization_codes;
+pub mod authorization_requests;
 pub mod browser_sessions;
 pub mod clients;
+pub mod consents;
+pub mod grants;
 pub mod prelude;
+pub mod refresh_tokens;
+pub mod revoked_access_tokens;
 pub mod signing_keys;
 pub mod users;

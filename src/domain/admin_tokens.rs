@@ -13,6 +13,30 @@ use crate::store::Store;
 /// Every token starts with this, so secret scanners and people can recognise one.
 pub const TOKEN_PREFIX: &str = "lka_";
 
+/// The scope a client_credentials access token needs to call the admin API. A client
+/// gets it only when an admin lists it among the client's scopes.
+pub const ADMIN_SCOPE: &str = "latchkey:admin";
+
+/// Who is calling the admin API.
+#[derive(Debug, Clone)]
+pub enum AdminPrincipal {
+    /// An admin with a personal token.
+    User(User),
+    /// A client with an access token carrying `latchkey:admin`.
+    Client(String),
+}
+
+impl AdminPrincipal {
+    /// The id recorded as the actor in audit entries.
+    pub fn actor_id(&self) -> String {
+        match self {
+            AdminPrincipal::User(user) => user.id.clone(),
+            AdminPrincipal::Client(client_id) => format!("client:{client_id}"),
+        }
+    }
+}
+
+
 #[derive(Debug, Clone)]
 pub struct AdminToken {
     pub id: String,

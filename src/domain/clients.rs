@@ -39,6 +39,10 @@ pub struct Client {
     pub scopes: Vec<String>,
     pub first_party: bool,
     pub id_token_signed_response_alg: SigningAlg,
+    /// Overrides the configured access token lifetime, in seconds.
+    pub access_token_lifetime_secs: Option<i64>,
+    /// Overrides the configured refresh token lifetime, in seconds.
+    pub refresh_token_lifetime_secs: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -71,6 +75,9 @@ pub struct ClientSettings {
     pub auth_method: Option<AuthMethod>,
     pub first_party: Option<bool>,
     pub id_token_signed_response_alg: Option<SigningAlg>,
+    /// `Some(None)` goes back to the configured default.
+    pub access_token_lifetime_secs: Option<Option<i64>>,
+    pub refresh_token_lifetime_secs: Option<Option<i64>>,
 }
 
 pub const DEFAULT_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
@@ -182,6 +189,14 @@ fn validate(client: &Client) -> Result<(), DomainError> {
     for scope in &client.scopes {
         validate_scope(scope)?;
     }
+    for (field, lifetime, max) in [
+        ("access_token_lifetime_secs", client.access_token_lifetime_secs, 86_400),
+        ("refresh_token_lifetime_secs", client.refresh_token_lifetime_secs, 365 * 86_400),
+    ] {
+        if lifetime.is_some_and(|secs| !(60..=max).contains(&secs)) {
+            return Err(DomainError::invalid(field, format!("must be between 60 and {max} seconds")));
+        }
+    }
     Ok(())
 }
 
@@ -228,6 +243,8 @@ pub async fn create_client(
         id_token_signed_response_alg: settings
             .id_token_signed_response_alg
             .unwrap_or(SigningAlg::Es256),
+        access_token_lifetime_secs: settings.access_token_lifetime_secs.flatten(),
+        refresh_token_lifetime_secs: settings.refresh_token_lifetime_secs.flatten(),
         created_at: now,
         updated_at: now,
     };
@@ -294,6 +311,12 @@ pub async fn update_client(
     }
     if let Some(alg) = settings.id_token_signed_response_alg {
         client.id_token_signed_response_alg = alg;
+    }
+    if let Some(lifetime) = settings.access_token_lifetime_secs {
+        client.access_token_lifetime_secs = lifetime;
+    }
+    if let Some(lifetime) = settings.refresh_token_lifetime_secs {
+        client.refresh_token_lifetime_secs = lifetime;
     }
     client.updated_at = now;
     validate(&client)?;

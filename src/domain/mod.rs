@@ -3,10 +3,14 @@
 
 pub mod admin_tokens;
 pub mod audit;
+pub mod authorization;
+pub mod claims;
 pub mod clients;
 pub mod keys;
+pub mod oauth;
 pub mod passwords;
 pub mod sessions;
+pub mod tokens;
 pub mod users;
 
 use crate::store::StoreError;

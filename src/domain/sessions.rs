@@ -20,6 +20,8 @@ pub struct BrowserSession {
     pub last_accessed_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// "Keep me signed in": refresh tokens from this session live longer (R009).
+    pub remember_me: bool,
 }
 
 /// Starts a session for a user who just proved who they are; returns it with the cookie value.
@@ -28,6 +30,7 @@ pub async fn start_session(
     store: &Store,
     user_id: &str,
     amr: Vec<String>,
+    remember_me: bool,
     meta: &RequestMeta,
     lifetime: Duration,
     now: DateTime<Utc>,
@@ -44,6 +47,7 @@ pub async fn start_session(
         last_accessed_at: now,
         expires_at: now + lifetime,
         revoked_at: None,
+        remember_me,
     };
     store
         .insert_session(&session, &crypto::sha256_hex(token.as_bytes()))
@@ -85,9 +89,21 @@ pub async fn end_session(
     let hash = crypto::sha256_hex(token.as_bytes());
     let session = store.find_session_by_hash(&hash).await?;
     if let Some(session) = &session {
-        store.revoke_session(&session.id, now).await?;
+        end_session_by_id(store, &session.id, now).await?;
     }
     Ok(session)
+}
+
+/// Ends a session and revokes the grants issued under it; grants with `offline_access`
+/// outlive the session, as that scope promises.
+pub async fn end_session_by_id(store: &Store, session_id: &str, now: DateTime<Utc>) -> Result<(), DomainError> {
+    store.revoke_session(session_id, now).await?;
+    for grant in store.grants_of_session(session_id).await? {
+        if !grant.scope.iter().any(|s| s == "offline_access") {
+            store.revoke_grant(&grant.id, now).await?;
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn truncate(text: &str, max_chars: usize) -> String {

@@ -35,6 +35,21 @@ pub fn build_app(state: AppState) -> impl Endpoint<Output = Response> {
         .at("/healthz", poem::get(health::healthz))
         .at("/readyz", poem::get(health::readyz))
         .at("/jwks", poem::get(oidc::jwks::jwks))
+        .at("/.well-known/openid-configuration", poem::get(oidc::discovery::discovery))
+        .at("/.well-known/oauth-authorization-server", poem::get(oidc::discovery::discovery))
+        .at(
+            "/authorize",
+            poem::get(oidc::authorize::authorize_get).post(oidc::authorize::authorize_post),
+        )
+        .at("/authorize/continue", poem::get(oidc::authorize::authorize_continue))
+        .at("/token", poem::post(oidc::token::token))
+        .at("/userinfo", poem::get(oidc::userinfo::userinfo).post(oidc::userinfo::userinfo))
+        .at("/revoke", poem::post(oidc::revocation::revoke))
+        .at("/introspect", poem::post(oidc::introspection::introspect))
+        .at(
+            "/end_session",
+            poem::get(oidc::end_session::end_session_get).post(oidc::end_session::end_session_post),
+        )
         .nest("/api/admin/v1", api::admin_endpoint())
         .at("/api/admin/openapi.json", spec)
         .nest("/api/admin/docs", docs.with(poem::middleware::SetHeader::new().overriding(

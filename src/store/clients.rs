@@ -35,6 +35,8 @@ impl TryFrom<clients::Model> for Client {
             name: m.name,
             secret_hash: m.secret_hash,
             first_party: m.first_party,
+            access_token_lifetime_secs: m.access_token_lifetime_secs,
+            refresh_token_lifetime_secs: m.refresh_token_lifetime_secs,
             created_at: from_millis(m.created_at),
             updated_at: from_millis(m.updated_at),
         })
@@ -58,6 +60,8 @@ fn active_model(c: &Client) -> clients::ActiveModel {
         scopes: Set(to_json_list(&c.scopes)),
         first_party: Set(c.first_party),
         id_token_signed_response_alg: Set(c.id_token_signed_response_alg.as_str().to_string()),
+        access_token_lifetime_secs: Set(c.access_token_lifetime_secs),
+        refresh_token_lifetime_secs: Set(c.refresh_token_lifetime_secs),
         created_at: Set(to_millis(c.created_at)),
         updated_at: Set(to_millis(c.updated_at)),
     }

@@ -5,6 +5,7 @@ mod admin_tokens;
 mod audit;
 mod clients;
 mod keys;
+mod oauth;
 mod sessions;
 mod users;
 

@@ -18,6 +18,7 @@ impl From<browser_sessions::Model> for BrowserSession {
             last_accessed_at: from_millis(m.last_accessed_at),
             expires_at: from_millis(m.expires_at),
             revoked_at: m.revoked_at.map(from_millis),
+            remember_me: m.remember_me,
         }
     }
 }
@@ -40,6 +41,7 @@ impl Store {
             last_accessed_at: Set(to_millis(s.last_accessed_at)),
             expires_at: Set(to_millis(s.expires_at)),
             revoked_at: Set(s.revoked_at.map(to_millis)),
+            remember_me: Set(s.remember_me),
         })
         .exec_without_returning(&self.db)
         .await?;
@@ -52,6 +54,13 @@ impl Store {
     ) -> Result<Option<BrowserSession>, StoreError> {
         Ok(browser_sessions::Entity::find()
             .filter(browser_sessions::Column::TokenHash.eq(token_hash))
+            .one(&self.db)
+            .await?
+            .map(BrowserSession::from))
+    }
+
+    pub async fn find_session(&self, id: &str) -> Result<Option<BrowserSession>, StoreError> {
+        Ok(browser_sessions::Entity::find_by_id(id.to_string())
             .one(&self.db)
             .await?
             .map(BrowserSession::from))

@@ -5,6 +5,7 @@ use poem::Request;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
+use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
 use super::admin_users::mirror_enum;
@@ -62,6 +63,10 @@ pub struct ClientResponse {
     /// First-party clients skip the consent page.
     pub first_party: bool,
     pub id_token_signed_response_alg: SigningAlgDto,
+    /// Access token lifetime for this client; absent means the server default.
+    pub access_token_lifetime_secs: Option<i64>,
+    /// Refresh token lifetime for this client; absent means the server default.
+    pub refresh_token_lifetime_secs: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -78,6 +83,8 @@ impl From<Client> for ClientResponse {
             scopes: c.scopes,
             first_party: c.first_party,
             id_token_signed_response_alg: c.id_token_signed_response_alg.into(),
+            access_token_lifetime_secs: c.access_token_lifetime_secs,
+            refresh_token_lifetime_secs: c.refresh_token_lifetime_secs,
             created_at: c.created_at,
             updated_at: c.updated_at,
         }
@@ -115,6 +122,19 @@ pub struct ClientRequest {
     pub first_party: Option<bool>,
     /// Default `ES256`.
     pub id_token_signed_response_alg: Option<SigningAlgDto>,
+    /// 60 to 86400 seconds; `null` returns to the server default.
+    pub access_token_lifetime_secs: MaybeUndefined<i64>,
+    /// 60 seconds to 365 days; `null` returns to the server default.
+    pub refresh_token_lifetime_secs: MaybeUndefined<i64>,
+}
+
+/// Absent: leave alone; `null`: clear; a value: set.
+fn patch_value<T>(value: MaybeUndefined<T>) -> Option<Option<T>> {
+    match value {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(v) => Some(Some(v)),
+    }
 }
 
 impl From<ClientRequest> for ClientSettings {
@@ -130,6 +150,8 @@ impl From<ClientRequest> for ClientSettings {
             auth_method: r.token_endpoint_auth_method.map(Into::into),
             first_party: r.first_party,
             id_token_signed_response_alg: r.id_token_signed_response_alg.map(Into::into),
+            access_token_lifetime_secs: patch_value(r.access_token_lifetime_secs),
+            refresh_token_lifetime_secs: patch_value(r.refresh_token_lifetime_secs),
         }
     }
 }
@@ -207,7 +229,7 @@ impl ClientsApi {
         let (client, secret) = clients::create_client(
             &state.store,
             body.0.into(),
-            &request_meta(req).acting_as(&admin.0.id),
+            &request_meta(req).acting_as(&admin.0.actor_id()),
             state.now(),
         )
         .await?;
@@ -248,7 +270,7 @@ impl ClientsApi {
             &state.store,
             &id.0,
             body.0.into(),
-            &request_meta(req).acting_as(&admin.0.id),
+            &request_meta(req).acting_as(&admin.0.actor_id()),
             state.now(),
         )
         .await?;
@@ -271,7 +293,7 @@ impl ClientsApi {
         clients::delete_client(
             &state.store,
             &id.0,
-            &request_meta(req).acting_as(&admin.0.id),
+            &request_meta(req).acting_as(&admin.0.actor_id()),
             state.now(),
         )
         .await?;

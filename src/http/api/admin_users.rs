@@ -316,7 +316,7 @@ impl UsersApi {
             &state.store,
             &state.passwords,
             new,
-            &request_meta(req).acting_as(&admin.0.id),
+            &request_meta(req).acting_as(&admin.0.actor_id()),
             state.now(),
         )
         .await?;
@@ -367,7 +367,7 @@ impl UsersApi {
             &state.passwords,
             &id.0,
             changes,
-            &request_meta(req).acting_as(&admin.0.id),
+            &request_meta(req).acting_as(&admin.0.actor_id()),
             state.now(),
         )
         .await?;
@@ -386,7 +386,7 @@ impl UsersApi {
         users::delete_user(
             &state.store,
             &id.0,
-            &request_meta(req).acting_as(&admin.0.id),
+            &request_meta(req).acting_as(&admin.0.actor_id()),
             state.now(),
         )
         .await?;

@@ -12,7 +12,8 @@ use poem_openapi::auth::Bearer;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApiService, SecurityScheme, Tags};
 
-use crate::domain::users::User;
+use crate::domain::admin_tokens::AdminPrincipal;
+use crate::domain::tokens::verify_access_token;
 use crate::domain::{DomainError, admin_tokens};
 use crate::state::AppState;
 
@@ -83,21 +84,33 @@ impl From<DomainError> for ApiFailure {
     }
 }
 
-/// A personal admin API token (`lka_…`), created with `latchkey admin-token create`.
+/// A personal admin API token (`lka_…`, from `latchkey admin-token create`), or an
+/// access token from the client_credentials grant that carries the `latchkey:admin` scope.
 #[derive(SecurityScheme)]
 #[oai(ty = "bearer", checker = "admin_from_token")]
-pub struct AdminAuth(pub User);
+pub struct AdminAuth(pub AdminPrincipal);
 
-async fn admin_from_token(req: &Request, bearer: Bearer) -> poem::Result<User> {
-    let unauthorized = || {
-        poem::Error::from_string(
-            "a valid admin API token is required",
-            StatusCode::UNAUTHORIZED,
-        )
-    };
+async fn admin_from_token(req: &Request, bearer: Bearer) -> poem::Result<AdminPrincipal> {
+    let unauthorized = || poem::Error::from_string("a valid admin API token is required", StatusCode::UNAUTHORIZED);
     let state = req.data::<AppState>().ok_or_else(unauthorized)?;
-    match admin_tokens::authenticate(&state.store, &bearer.token, state.now()).await {
-        Ok(Some(user)) => Ok(user),
+    let now = state.now();
+    let principal = if bearer.token.starts_with(admin_tokens::TOKEN_PREFIX) {
+        admin_tokens::authenticate(&state.store, &bearer.token, now)
+            .await
+            .map(|user| user.map(AdminPrincipal::User))
+    } else {
+        let keys = state.keys.current();
+        verify_access_token(&state.store, &keys, state.config.issuer(), &bearer.token, now)
+            .await
+            .map(|claims| {
+                claims
+                    .filter(|c| c.gid.is_none() && c.scopes().iter().any(|s| s == admin_tokens::ADMIN_SCOPE))
+                    .map(|c| AdminPrincipal::Client(c.client_id))
+            })
+            .map_err(|e| DomainError::Internal(e.to_string()))
+    };
+    match principal {
+        Ok(Some(principal)) => Ok(principal),
         Ok(None) => Err(unauthorized()),
         Err(err) => {
             tracing::error!(error = %err, "admin token check failed");

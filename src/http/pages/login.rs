@@ -35,6 +35,8 @@ pub struct LoginForm {
     #[serde(default)]
     csrf_token: String,
     next: Option<String>,
+    /// The "keep me signed in" checkbox; present when ticked.
+    remember_me: Option<String>,
 }
 
 fn form_page(
@@ -113,6 +115,7 @@ pub async fn submit(
                 &state.store,
                 &user_id,
                 vec!["pwd".into()],
+                form.remember_me.is_some(),
                 &meta,
                 lifetime,
                 state.now(),

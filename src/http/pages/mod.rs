@@ -2,6 +2,7 @@
 //! binary; every form carries a CSRF token.
 
 mod account;
+mod consent;
 mod login;
 
 use minijinja::Environment;
@@ -30,12 +31,13 @@ const TEMPLATES: &[(&str, &str)] = &[
         "logout.html",
         include_str!("../../../ui/templates/logout.html"),
     ),
-    (
-        "error.html",
-        include_str!("../../../ui/templates/error.html"),
-    ),
+    ("error.html", include_str!("../../../ui/templates/error.html")),
+    ("consent.html", include_str!("../../../ui/templates/consent.html")),
+    ("form_post.html", include_str!("../../../ui/templates/form_post.html")),
+    ("end_session.html", include_str!("../../../ui/templates/end_session.html")),
 ];
 const STYLESHEET: &str = include_str!("../../../ui/static/latchkey.css");
+const FORM_POST_SCRIPT: &str = include_str!("../../../ui/static/form_post.js");
 
 pub fn routes() -> Route {
     Route::new()
@@ -46,15 +48,26 @@ pub fn routes() -> Route {
             "/logout",
             get(account::confirm_logout).post(account::logout),
         )
+        .at("/consent", get(consent::show).post(consent::decide))
         .at("/static/latchkey.css", get(stylesheet))
+        .at("/static/form_post.js", get(form_post_script))
+}
+
+fn asset(content_type: &str, body: &'static str) -> Response {
+    Response::builder()
+        .content_type(content_type)
+        .header(header::CACHE_CONTROL, "public, max-age=3600")
+        .body(body)
 }
 
 #[poem::handler]
 fn stylesheet() -> Response {
-    Response::builder()
-        .content_type("text/css; charset=utf-8")
-        .header(header::CACHE_CONTROL, "public, max-age=3600")
-        .body(STYLESHEET)
+    asset("text/css; charset=utf-8", STYLESHEET)
+}
+
+#[poem::handler]
+fn form_post_script() -> Response {
+    asset("text/javascript; charset=utf-8", FORM_POST_SCRIPT)
 }
 
 /// Templates plus the keys and cookie names pages need.

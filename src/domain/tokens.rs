@@ -1,0 +1,595 @@
+//! Tokens: grants and authorization codes, the token endpoint's grants, access and ID
+//! tokens, verification, revocation (RFC 7009) and introspection (RFC 7662).
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::claims::user_claims;
+use super::clients::{AuthMethod, Client, GrantType};
+use super::keys::{KeySet, SigningAlg};
+use super::oauth::{OAuthError, OAuthErrorCode, parse_scope, pkce_s256_matches, valid_pkce_value};
+use super::users::{AccountStatus, User};
+use crate::config::Config;
+use crate::crypto;
+use crate::store::Store;
+
+/// What a user granted a client in one authorization. Revoking it revokes every token
+/// issued from it.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub session_id: Option<String>,
+    pub scope: Vec<String>,
+    pub auth_time: DateTime<Utc>,
+    pub amr: Vec<String>,
+    pub acr: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthorizationCode {
+    pub grant_id: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub consumed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RefreshToken {
+    pub id: String,
+    pub grant_id: String,
+    pub scope: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub rotated_at: Option<DateTime<Utc>>,
+}
+
+/// A successful token response (RFC 6749 §5.1, OIDC Core §3.1.3.3).
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    pub scope: String,
+}
+
+/// Claims of our RFC 9068 access tokens.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccessTokenClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub jti: String,
+    pub client_id: String,
+    pub scope: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// The grant the token came from; absent for client_credentials tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<String>,
+}
+
+impl AccessTokenClaims {
+    pub fn scopes(&self) -> Vec<String> {
+        parse_scope(&self.scope)
+    }
+}
+
+/// Everything token issuance needs.
+pub struct TokenContext<'a> {
+    pub store: &'a Store,
+    pub keys: &'a KeySet,
+    pub config: &'a Config,
+    pub now: DateTime<Utc>,
+}
+
+/// The presented client credentials (RFC 6749 §2.3.1).
+#[derive(Debug, Clone)]
+pub struct PresentedClient {
+    pub client_id: String,
+    pub secret: Option<String>,
+    /// How they were presented: `client_secret_basic`, `client_secret_post` or `none`.
+    pub method: AuthMethod,
+}
+
+/// Authenticates a client the way it registered to authenticate.
+#[tracing::instrument(skip_all, fields(client_id = %presented.client_id))]
+pub async fn authenticate_client(store: &Store, presented: &PresentedClient) -> Result<Client, OAuthError> {
+    let failed = || OAuthError::invalid_client("client authentication failed");
+    let client = store.find_client(&presented.client_id).await?.ok_or_else(failed)?;
+    if client.auth_method != presented.method {
+        return Err(OAuthError::invalid_client(format!(
+            "this client must authenticate with {}",
+            client.auth_method.as_str()
+        )));
+    }
+    match (&presented.secret, client.is_public()) {
+        (None, true) => Ok(client),
+        (Some(secret), false) if client.secret_matches(secret) => Ok(client),
+        _ => Err(failed()),
+    }
+}
+
+fn access_lifetime(ctx: &TokenContext<'_>, client: &Client) -> Duration {
+    Duration::seconds(client.access_token_lifetime_secs.unwrap_or(ctx.config.access_token_lifetime_secs))
+}
+
+/// How long refresh tokens of this grant live: the client's setting, else the remember-me
+/// or the normal default (R009).
+pub fn refresh_lifetime(config: &Config, client: &Client, remember_me: bool) -> Duration {
+    let default = if remember_me {
+        config.refresh_token_remember_me_lifetime_secs
+    } else {
+        config.refresh_token_lifetime_secs
+    };
+    Duration::seconds(client.refresh_token_lifetime_secs.unwrap_or(default))
+}
+
+fn new_jti() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// Signs an RFC 9068 access token.
+fn sign_access_token(ctx: &TokenContext<'_>, claims: &AccessTokenClaims) -> Result<String, OAuthError> {
+    let value = serde_json::to_value(claims).map_err(|e| super::DomainError::Internal(e.to_string()))?;
+    Ok(ctx.keys.sign_jwt(SigningAlg::Es256, "at+jwt", &value)?)
+}
+
+/// OIDC Core §3.1.3.6: the left half of the hash of the access token, with the hash
+/// the ID token's algorithm uses (SHA-512 for Ed25519).
+fn at_hash(alg: SigningAlg, access_token: &str) -> String {
+    let digest = match alg {
+        SigningAlg::EdDsa => crypto::sha512(access_token.as_bytes()),
+        SigningAlg::Es256 | SigningAlg::Rs256 => crypto::sha256(access_token.as_bytes()),
+    };
+    crypto::base64url(&digest[..digest.len() / 2])
+}
+
+/// Issues the access token, and the ID token when `openid` was granted, for a user grant.
+fn user_tokens(
+    ctx: &TokenContext<'_>,
+    client: &Client,
+    grant: &Grant,
+    user: &User,
+    scopes: &[String],
+    nonce: Option<&str>,
+) -> Result<(String, Option<String>, i64), OAuthError> {
+    let lifetime = access_lifetime(ctx, client);
+    let issuer = ctx.config.issuer().to_string();
+    let access = AccessTokenClaims {
+        iss: issuer.clone(),
+        sub: user.id.clone(),
+        aud: issuer.clone(),
+        exp: (ctx.now + lifetime).timestamp(),
+        iat: ctx.now.timestamp(),
+        jti: new_jti(),
+        client_id: client.id.clone(),
+        scope: scopes.join(" "),
+        auth_time: Some(grant.auth_time.timestamp()),
+        acr: Some(grant.acr.clone()),
+        amr: Some(grant.amr.clone()),
+        sid: grant.session_id.clone(),
+        gid: Some(grant.id.clone()),
+    };
+    let access_token = sign_access_token(ctx, &access)?;
+    let id_token = if scopes.iter().any(|s| s == "openid") {
+        let alg = client.id_token_signed_response_alg;
+        let mut claims = user_claims(user, scopes);
+        claims.insert("iss".into(), json!(issuer));
+        claims.insert("aud".into(), json!(client.id));
+        claims.insert("azp".into(), json!(client.id));
+        claims.insert("iat".into(), json!(ctx.now.timestamp()));
+        claims.insert(
+            "exp".into(),
+            json!((ctx.now + Duration::seconds(ctx.config.id_token_lifetime_secs)).timestamp()),
+        );
+        claims.insert("auth_time".into(), json!(grant.auth_time.timestamp()));
+        claims.insert("acr".into(), json!(grant.acr));
+        claims.insert("amr".into(), json!(grant.amr));
+        claims.insert("at_hash".into(), json!(at_hash(alg, &access_token)));
+        if let Some(sid) = &grant.session_id {
+            claims.insert("sid".into(), json!(sid));
+        }
+        if let Some(nonce) = nonce {
+            claims.insert("nonce".into(), json!(nonce));
+        }
+        Some(ctx.keys.sign_jwt(alg, "JWT", &Value::Object(claims))?)
+    } else {
+        None
+    };
+    Ok((access_token, id_token, lifetime.num_seconds()))
+}
+
+async fn new_refresh_token(
+    ctx: &TokenContext<'_>,
+    grant: &Grant,
+    scope: &[String],
+    lifetime: Duration,
+) -> Result<(RefreshToken, String, String), OAuthError> {
+    let secret = crypto::random_token(32).map_err(super::DomainError::from)?;
+    let token = RefreshToken {
+        id: uuid::Uuid::now_v7().to_string(),
+        grant_id: grant.id.clone(),
+        scope: scope.to_vec(),
+        created_at: ctx.now,
+        expires_at: ctx.now + lifetime,
+        rotated_at: None,
+    };
+    let hash = crypto::sha256_hex(secret.as_bytes());
+    Ok((token, secret, hash))
+}
+
+/// Loads the grant's user; a grant whose user can no longer sign in is dead.
+async fn active_grant_user(ctx: &TokenContext<'_>, grant: &Grant) -> Result<User, OAuthError> {
+    match ctx.store.find_user(&grant.user_id).await? {
+        Some(user) if user.status == AccountStatus::Active => Ok(user),
+        _ => {
+            ctx.store.revoke_grant(&grant.id, ctx.now).await?;
+            Err(OAuthError::invalid_grant("the user can no longer sign in"))
+        }
+    }
+}
+
+/// The `authorization_code` grant (RFC 6749 §4.1.3, RFC 7636 §4.6). A code is redeemed
+/// once: a second redemption fails and revokes everything the first one issued.
+#[tracing::instrument(skip_all, fields(client_id = %client.id))]
+pub async fn exchange_code(
+    ctx: &TokenContext<'_>,
+    client: &Client,
+    code: &str,
+    redirect_uri: Option<&str>,
+    code_verifier: Option<&str>,
+) -> Result<(TokenResponse, Grant), OAuthError> {
+    if !client.grant_types.contains(&GrantType::AuthorizationCode) {
+        return Err(OAuthError::new(
+            OAuthErrorCode::UnauthorizedClient,
+            "this client may not use the authorization_code grant",
+        ));
+    }
+    let code_hash = crypto::sha256_hex(code.as_bytes());
+    let invalid = || OAuthError::invalid_grant("the authorization code is invalid, expired or already used");
+    let stored = ctx.store.find_authorization_code(&code_hash).await?.ok_or_else(invalid)?;
+    if stored.client_id != client.id {
+        return Err(invalid());
+    }
+    if !ctx.store.consume_authorization_code(&code_hash, ctx.now).await? {
+        // RFC 6749 §4.1.2 / RFC 9700 §4.5: a replayed code revokes what it issued.
+        tracing::warn!(client_id = %client.id, "authorization code replayed; revoking its grant");
+        ctx.store.revoke_grant(&stored.grant_id, ctx.now).await?;
+        return Err(invalid());
+    }
+    if stored.expires_at <= ctx.now {
+        return Err(invalid());
+    }
+    match redirect_uri {
+        Some(uri) if uri == stored.redirect_uri => {}
+        Some(_) => return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request")),
+        None => return Err(OAuthError::invalid_request("redirect_uri is required")),
+    }
+    match (&stored.code_challenge, code_verifier) {
+        (Some(challenge), Some(verifier)) => {
+            if !valid_pkce_value(verifier) || !pkce_s256_matches(verifier, challenge) {
+                return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"));
+            }
+        }
+        (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is required")),
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_grant(
+                "code_verifier sent, but the authorization request had no code_challenge",
+            ));
+        }
+        (None, None) => {}
+    }
+    let grant = ctx.store.find_grant(&stored.grant_id).await?.ok_or_else(invalid)?;
+    if grant.revoked_at.is_some() {
+        return Err(invalid());
+    }
+    let user = active_grant_user(ctx, &grant).await?;
+    let (access_token, id_token, expires_in) =
+        user_tokens(ctx, client, &grant, &user, &grant.scope, stored.nonce.as_deref())?;
+    let refresh_token = if client.grant_types.contains(&GrantType::RefreshToken) {
+        let remember_me = match &grant.session_id {
+            Some(sid) => ctx.store.find_session(sid).await?.is_some_and(|s| s.remember_me),
+            None => false,
+        };
+        let lifetime = refresh_lifetime(ctx.config, client, remember_me);
+        let (token, secret, hash) = new_refresh_token(ctx, &grant, &grant.scope, lifetime).await?;
+        ctx.store.insert_refresh_token(&token, &hash).await?;
+        Some(secret)
+    } else {
+        None
+    };
+    Ok((
+        TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in,
+            refresh_token,
+            id_token,
+            scope: grant.scope.join(" "),
+        },
+        grant,
+    ))
+}
+
+/// The `refresh_token` grant with rotation (RFC 9700 §4.14.2): each use returns a new
+/// refresh token. Reusing a rotated token revokes the grant, except within the configured
+/// grace window, so two concurrent refreshes by one client both succeed.
+#[tracing::instrument(skip_all, fields(client_id = %client.id))]
+pub async fn refresh(
+    ctx: &TokenContext<'_>,
+    client: &Client,
+    presented: &str,
+    requested_scope: Option<&str>,
+) -> Result<(TokenResponse, Grant), OAuthError> {
+    if !client.grant_types.contains(&GrantType::RefreshToken) {
+        return Err(OAuthError::new(
+            OAuthErrorCode::UnauthorizedClient,
+            "this client may not use the refresh_token grant",
+        ));
+    }
+    let invalid = || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
+    let stored = ctx
+        .store
+        .find_refresh_token(&crypto::sha256_hex(presented.as_bytes()))
+        .await?
+        .ok_or_else(invalid)?;
+    let grant = ctx.store.find_grant(&stored.grant_id).await?.ok_or_else(invalid)?;
+    if grant.client_id != client.id || grant.revoked_at.is_some() || stored.expires_at <= ctx.now {
+        return Err(invalid());
+    }
+    let scopes = match requested_scope {
+        None => stored.scope.clone(),
+        Some(scope) => {
+            let wanted = parse_scope(scope);
+            if let Some(extra) = wanted.iter().find(|s| !stored.scope.contains(s)) {
+                return Err(OAuthError::new(
+                    OAuthErrorCode::InvalidScope,
+                    format!("{extra} was not granted"),
+                ));
+            }
+            wanted
+        }
+    };
+    let user = active_grant_user(ctx, &grant).await?;
+    let grace = Duration::seconds(ctx.config.refresh_token_reuse_grace_secs);
+    let first_use = match stored.rotated_at {
+        None => true,
+        Some(rotated) if rotated + grace >= ctx.now => false,
+        Some(_) => {
+            tracing::warn!(client_id = %client.id, "rotated refresh token reused; revoking the grant");
+            ctx.store.revoke_grant(&grant.id, ctx.now).await?;
+            return Err(invalid());
+        }
+    };
+    // Each rotation keeps the lifetime the grant started with (remember-me or not).
+    let lifetime = stored.expires_at - stored.created_at;
+    let (token, secret, hash) = new_refresh_token(ctx, &grant, &stored.scope, lifetime).await?;
+    let (access_token, id_token, expires_in) = user_tokens(ctx, client, &grant, &user, &scopes, None)?;
+    let grant_expiry = token.expires_at.max(ctx.now + Duration::seconds(expires_in));
+    if !ctx
+        .store
+        .rotate_refresh_token(&stored.id, first_use, &token, &hash, grant_expiry, ctx.now)
+        .await?
+    {
+        // Another request rotated it between our read and our write: a concurrent
+        // refresh, inside the grace window by definition.
+        ctx.store
+            .rotate_refresh_token(&stored.id, false, &token, &hash, grant_expiry, ctx.now)
+            .await?;
+    }
+    Ok((
+        TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in,
+            refresh_token: Some(secret),
+            id_token,
+            scope: scopes.join(" "),
+        },
+        grant,
+    ))
+}
+
+/// The `client_credentials` grant (RFC 6749 §4.4): confidential clients only; an access
+/// token about the client itself, no ID token, no refresh token.
+#[tracing::instrument(skip_all, fields(client_id = %client.id))]
+pub fn client_credentials(
+    ctx: &TokenContext<'_>,
+    client: &Client,
+    requested_scope: Option<&str>,
+) -> Result<TokenResponse, OAuthError> {
+    if client.is_public() {
+        return Err(OAuthError::new(
+            OAuthErrorCode::UnauthorizedClient,
+            "a public client cannot use client_credentials",
+        ));
+    }
+    if !client.grant_types.contains(&GrantType::ClientCredentials) {
+        return Err(OAuthError::new(
+            OAuthErrorCode::UnauthorizedClient,
+            "this client may not use the client_credentials grant",
+        ));
+    }
+    let scopes = parse_scope(requested_scope.unwrap_or(""));
+    for scope in &scopes {
+        if scope == "openid" || scope == "offline_access" || !client.scopes.contains(scope) {
+            return Err(OAuthError::new(
+                OAuthErrorCode::InvalidScope,
+                format!("{scope} is not available to this client with client_credentials"),
+            ));
+        }
+    }
+    let lifetime = access_lifetime(ctx, client);
+    let issuer = ctx.config.issuer().to_string();
+    let claims = AccessTokenClaims {
+        iss: issuer.clone(),
+        sub: client.id.clone(),
+        aud: issuer,
+        exp: (ctx.now + lifetime).timestamp(),
+        iat: ctx.now.timestamp(),
+        jti: new_jti(),
+        client_id: client.id.clone(),
+        scope: scopes.join(" "),
+        auth_time: None,
+        acr: None,
+        amr: None,
+        sid: None,
+        gid: None,
+    };
+    Ok(TokenResponse {
+        access_token: sign_access_token(ctx, &claims)?,
+        token_type: "Bearer",
+        expires_in: lifetime.num_seconds(),
+        refresh_token: None,
+        id_token: None,
+        scope: claims.scope,
+    })
+}
+
+/// The claims of a live access token: signed by us, typed `at+jwt`, from this issuer,
+/// unexpired, not revoked, and its grant (if any) not revoked.
+pub async fn verify_access_token(
+    store: &Store,
+    keys: &KeySet,
+    issuer: &str,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<AccessTokenClaims>, OAuthError> {
+    let Some(jws) = keys.verify_jws(token) else {
+        return Ok(None);
+    };
+    if jws.header.get("typ").and_then(Value::as_str) != Some("at+jwt") {
+        return Ok(None);
+    }
+    let Ok(claims) = serde_json::from_value::<AccessTokenClaims>(jws.claims) else {
+        return Ok(None);
+    };
+    if claims.iss != issuer || claims.exp <= now.timestamp() {
+        return Ok(None);
+    }
+    if store.is_access_token_revoked(&claims.jti).await? {
+        return Ok(None);
+    }
+    if let Some(gid) = &claims.gid {
+        match store.find_grant(gid).await? {
+            Some(grant) if grant.revoked_at.is_none() => {}
+            _ => return Ok(None),
+        }
+    }
+    Ok(Some(claims))
+}
+
+/// What a presented token turned out to be.
+pub enum TokenLookup {
+    Access(AccessTokenClaims),
+    Refresh(RefreshToken, Grant),
+    Unknown,
+}
+
+/// Finds a live access or refresh token, trying the hinted kind first (RFC 7009 §2.1).
+pub async fn lookup_token(
+    ctx: &TokenContext<'_>,
+    token: &str,
+    hint: Option<&str>,
+) -> Result<TokenLookup, OAuthError> {
+    let refresh_first = hint == Some("refresh_token");
+    for kind in if refresh_first { [true, false] } else { [false, true] } {
+        if kind {
+            if let Some(stored) = ctx.store.find_refresh_token(&crypto::sha256_hex(token.as_bytes())).await? {
+                if let Some(grant) = ctx.store.find_grant(&stored.grant_id).await? {
+                    let live = grant.revoked_at.is_none() && stored.expires_at > ctx.now && stored.rotated_at.is_none();
+                    if live {
+                        return Ok(TokenLookup::Refresh(stored, grant));
+                    }
+                }
+            }
+        } else if let Some(claims) =
+            verify_access_token(ctx.store, ctx.keys, ctx.config.issuer(), token, ctx.now).await?
+        {
+            return Ok(TokenLookup::Access(claims));
+        }
+    }
+    Ok(TokenLookup::Unknown)
+}
+
+/// RFC 7009: revokes a token the client holds. A refresh token takes its whole grant
+/// with it. Unknown tokens and other clients' tokens are ignored, as the RFC asks.
+#[tracing::instrument(skip_all, fields(client_id = %client.id))]
+pub async fn revoke(ctx: &TokenContext<'_>, client: &Client, token: &str, hint: Option<&str>) -> Result<(), OAuthError> {
+    match lookup_token(ctx, token, hint).await? {
+        TokenLookup::Access(claims) if claims.client_id == client.id => {
+            let expires = DateTime::from_timestamp(claims.exp, 0).unwrap_or(ctx.now);
+            ctx.store.revoke_access_token(&claims.jti, expires).await?;
+        }
+        TokenLookup::Refresh(_, grant) if grant.client_id == client.id => {
+            ctx.store.revoke_grant(&grant.id, ctx.now).await?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// RFC 7662 §2.2: `{"active": false}` for anything not live.
+pub async fn introspect(ctx: &TokenContext<'_>, token: &str, hint: Option<&str>) -> Result<Value, OAuthError> {
+    Ok(match lookup_token(ctx, token, hint).await? {
+        TokenLookup::Access(claims) => {
+            let mut out = json!({
+                "active": true,
+                "token_type": "Bearer",
+                "scope": claims.scope,
+                "client_id": claims.client_id,
+                "sub": claims.sub,
+                "aud": claims.aud,
+                "iss": claims.iss,
+                "exp": claims.exp,
+                "iat": claims.iat,
+                "jti": claims.jti,
+            });
+            if claims.gid.is_some() {
+                if let Some(user) = ctx.store.find_user(&claims.sub).await? {
+                    out["username"] = json!(user.username);
+                }
+            }
+            out
+        }
+        TokenLookup::Refresh(stored, grant) => {
+            let mut out = json!({
+                "active": true,
+                "token_type": "refresh_token",
+                "scope": stored.scope.join(" "),
+                "client_id": grant.client_id,
+                "sub": grant.user_id,
+                "iss": ctx.config.issuer(),
+                "exp": stored.expires_at.timestamp(),
+                "iat": stored.created_at.timestamp(),
+            });
+            if let Some(user) = ctx.store.find_user(&grant.user_id).await? {
+                out["username"] = json!(user.username);
+            }
+            out
+        }
+        TokenLookup::Unknown => json!({ "active": false }),
+    })
+}

@@ -1,0 +1,104 @@
+//! The consent page: which application wants what, and the user's answer.
+
+use minijinja::context;
+use poem::http::StatusCode;
+use poem::web::cookie::CookieJar;
+use poem::web::{Data, Form, Query, Redirect};
+use poem::{IntoResponse, Response, handler};
+use serde::Deserialize;
+
+use super::signed_in;
+use crate::domain::authorization::record_consent;
+use crate::domain::oauth::{OAuthError, OAuthErrorCode};
+use crate::http::oidc::authorize::{continue_path, forget, issue, load};
+use crate::http::oidc::oauth_error::error_to_client;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize)]
+pub struct ConsentQuery {
+    request: Option<String>,
+}
+
+/// What each standard scope means to a person.
+fn describe(scope: &str) -> String {
+    match scope {
+        "openid" => "Know who you are".into(),
+        "profile" => "See your name, username and profile".into(),
+        "email" => "See your email address".into(),
+        "phone" => "See your phone number".into(),
+        "offline_access" => "Stay connected when you are away".into(),
+        other => format!("Use the permission \u{201c}{other}\u{201d}"),
+    }
+}
+
+#[handler]
+pub async fn show(Data(state): Data<&AppState>, jar: &CookieJar, Query(query): Query<ConsentQuery>) -> Response {
+    let parked = match load(state, query.request.as_deref()).await {
+        Ok(parked) => parked,
+        Err(response) => return response,
+    };
+    if signed_in(state, jar).await.is_none() {
+        return Redirect::see_other(format!("/login?next={}", urlencode(&continue_path(&parked.id)))).into_response();
+    }
+    let client = match state.store.find_client(&parked.request.client_id).await {
+        Ok(Some(client)) => client,
+        _ => return state.pages.error_page(StatusCode::BAD_REQUEST, "Unknown application", "The application was removed."),
+    };
+    let scopes: Vec<_> = parked.request.scopes.iter().map(|s| describe(s)).collect();
+    state.pages.render(
+        StatusCode::OK,
+        "consent.html",
+        context! {
+            csrf_token => state.pages.csrf_token(jar),
+            request => parked.id,
+            client_name => client.name,
+            scopes => scopes,
+        },
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ConsentForm {
+    #[serde(default)]
+    csrf_token: String,
+    request: Option<String>,
+    decision: Option<String>,
+}
+
+#[handler]
+pub async fn decide(Data(state): Data<&AppState>, jar: &CookieJar, Form(form): Form<ConsentForm>) -> Response {
+    if !state.pages.csrf_valid(jar, &form.csrf_token) {
+        return state
+            .pages
+            .error_page(StatusCode::FORBIDDEN, "Please try again", "This form expired before it was sent.");
+    }
+    let parked = match load(state, form.request.as_deref()).await {
+        Ok(parked) => parked,
+        Err(response) => return response,
+    };
+    let Some((session, user)) = signed_in(state, jar).await else {
+        return Redirect::see_other(format!("/login?next={}", urlencode(&continue_path(&parked.id)))).into_response();
+    };
+    let client = match state.store.find_client(&parked.request.client_id).await {
+        Ok(Some(client)) => client,
+        _ => return state.pages.error_page(StatusCode::BAD_REQUEST, "Unknown application", "The application was removed."),
+    };
+    if form.decision.as_deref() != Some("allow") {
+        forget(state, &parked).await;
+        let denied = OAuthError::new(OAuthErrorCode::AccessDenied, "the user declined");
+        return error_to_client(state, &parked.request.destination(), &denied);
+    }
+    if let Err(err) = record_consent(&state.store, &user.id, &client.id, &parked.request.scopes, state.now()).await {
+        tracing::error!(error = %err, "could not record consent");
+        return state.pages.error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "Your answer could not be saved. Please try again.",
+        );
+    }
+    issue(state, &parked, &client, &session).await
+}
+
+fn urlencode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}

@@ -1,0 +1,348 @@
+//! Authorization requests, grants, codes, refresh tokens, access-token revocations and
+//! consents. Single-use things are consumed with a conditional UPDATE whose row count
+//! decides the one winner.
+
+use chrono::{DateTime, Utc};
+use entity::{authorization_codes, authorization_requests, consents, grants, refresh_tokens, revoked_access_tokens};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+
+use super::{Store, StoreError, from_millis, json_list, to_json_list, to_millis};
+use crate::domain::tokens::{AuthorizationCode, Grant, RefreshToken};
+
+fn words(text: &str) -> Vec<String> {
+    text.split_whitespace().map(str::to_string).collect()
+}
+
+impl From<grants::Model> for Grant {
+    fn from(m: grants::Model) -> Self {
+        Grant {
+            id: m.id,
+            client_id: m.client_id,
+            user_id: m.user_id,
+            session_id: m.session_id,
+            scope: words(&m.scope),
+            auth_time: from_millis(m.auth_time),
+            amr: words(&m.amr),
+            acr: m.acr,
+            created_at: from_millis(m.created_at),
+            expires_at: from_millis(m.expires_at),
+            revoked_at: m.revoked_at.map(from_millis),
+        }
+    }
+}
+
+fn grant_model(g: &Grant) -> grants::ActiveModel {
+    grants::ActiveModel {
+        id: Set(g.id.clone()),
+        client_id: Set(g.client_id.clone()),
+        user_id: Set(g.user_id.clone()),
+        session_id: Set(g.session_id.clone()),
+        scope: Set(g.scope.join(" ")),
+        auth_time: Set(to_millis(g.auth_time)),
+        amr: Set(g.amr.join(" ")),
+        acr: Set(g.acr.clone()),
+        created_at: Set(to_millis(g.created_at)),
+        expires_at: Set(to_millis(g.expires_at)),
+        revoked_at: Set(g.revoked_at.map(to_millis)),
+    }
+}
+
+impl From<authorization_codes::Model> for AuthorizationCode {
+    fn from(m: authorization_codes::Model) -> Self {
+        AuthorizationCode {
+            grant_id: m.grant_id,
+            client_id: m.client_id,
+            redirect_uri: m.redirect_uri,
+            nonce: m.nonce,
+            code_challenge: m.code_challenge,
+            created_at: from_millis(m.created_at),
+            expires_at: from_millis(m.expires_at),
+            consumed_at: m.consumed_at.map(from_millis),
+        }
+    }
+}
+
+impl From<refresh_tokens::Model> for RefreshToken {
+    fn from(m: refresh_tokens::Model) -> Self {
+        RefreshToken {
+            id: m.id,
+            grant_id: m.grant_id,
+            scope: words(&m.scope),
+            created_at: from_millis(m.created_at),
+            expires_at: from_millis(m.expires_at),
+            rotated_at: m.rotated_at.map(from_millis),
+        }
+    }
+}
+
+fn refresh_model(t: &RefreshToken, token_hash: &str) -> refresh_tokens::ActiveModel {
+    refresh_tokens::ActiveModel {
+        id: Set(t.id.clone()),
+        token_hash: Set(token_hash.to_string()),
+        grant_id: Set(t.grant_id.clone()),
+        scope: Set(t.scope.join(" ")),
+        created_at: Set(to_millis(t.created_at)),
+        expires_at: Set(to_millis(t.expires_at)),
+        rotated_at: Set(t.rotated_at.map(to_millis)),
+    }
+}
+
+impl Store {
+    pub async fn insert_authorization_request(
+        &self,
+        id: &str,
+        client_id: &str,
+        parameters: &str,
+        created_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        authorization_requests::Entity::insert(authorization_requests::ActiveModel {
+            id: Set(id.to_string()),
+            client_id: Set(client_id.to_string()),
+            parameters: Set(parameters.to_string()),
+            created_at: Set(to_millis(created_at)),
+            expires_at: Set(to_millis(expires_at)),
+        })
+        .exec_without_returning(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    /// The stored parameters with the request's creation and expiry times.
+    pub async fn find_authorization_request(
+        &self,
+        id: &str,
+    ) -> Result<Option<(String, DateTime<Utc>, DateTime<Utc>)>, StoreError> {
+        Ok(authorization_requests::Entity::find_by_id(id.to_string())
+            .one(&self.db)
+            .await?
+            .map(|m| (m.parameters, from_millis(m.created_at), from_millis(m.expires_at))))
+    }
+
+    pub async fn delete_authorization_request(&self, id: &str) -> Result<(), StoreError> {
+        authorization_requests::Entity::delete_by_id(id.to_string())
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Stores a new grant and the code that redeems it, together.
+    pub async fn insert_grant_and_code(
+        &self,
+        grant: &Grant,
+        code_hash: &str,
+        code: &AuthorizationCode,
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin().await?;
+        grants::Entity::insert(grant_model(grant)).exec_without_returning(&txn).await?;
+        authorization_codes::Entity::insert(authorization_codes::ActiveModel {
+            code_hash: Set(code_hash.to_string()),
+            grant_id: Set(code.grant_id.clone()),
+            client_id: Set(code.client_id.clone()),
+            redirect_uri: Set(code.redirect_uri.clone()),
+            nonce: Set(code.nonce.clone()),
+            code_challenge: Set(code.code_challenge.clone()),
+            created_at: Set(to_millis(code.created_at)),
+            expires_at: Set(to_millis(code.expires_at)),
+            consumed_at: Set(None),
+        })
+        .exec_without_returning(&txn)
+        .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    pub async fn find_authorization_code(&self, code_hash: &str) -> Result<Option<AuthorizationCode>, StoreError> {
+        Ok(authorization_codes::Entity::find_by_id(code_hash.to_string())
+            .one(&self.db)
+            .await?
+            .map(AuthorizationCode::from))
+    }
+
+    /// Marks a code used. True for exactly one caller, however many race.
+    pub async fn consume_authorization_code(&self, code_hash: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let result = authorization_codes::Entity::update_many()
+            .set(authorization_codes::ActiveModel {
+                consumed_at: Set(Some(to_millis(now))),
+                ..Default::default()
+            })
+            .filter(authorization_codes::Column::CodeHash.eq(code_hash))
+            .filter(authorization_codes::Column::ConsumedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    pub async fn find_grant(&self, id: &str) -> Result<Option<Grant>, StoreError> {
+        Ok(grants::Entity::find_by_id(id.to_string()).one(&self.db).await?.map(Grant::from))
+    }
+
+    pub async fn revoke_grant(&self, id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        grants::Entity::update_many()
+            .set(grants::ActiveModel {
+                revoked_at: Set(Some(to_millis(now))),
+                ..Default::default()
+            })
+            .filter(grants::Column::Id.eq(id))
+            .filter(grants::Column::RevokedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn grants_of_session(&self, session_id: &str) -> Result<Vec<Grant>, StoreError> {
+        Ok(grants::Entity::find()
+            .filter(grants::Column::SessionId.eq(session_id))
+            .filter(grants::Column::RevokedAt.is_null())
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(Grant::from)
+            .collect())
+    }
+
+    pub async fn insert_refresh_token(&self, token: &RefreshToken, token_hash: &str) -> Result<(), StoreError> {
+        refresh_tokens::Entity::insert(refresh_model(token, token_hash))
+            .exec_without_returning(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn find_refresh_token(&self, token_hash: &str) -> Result<Option<RefreshToken>, StoreError> {
+        Ok(refresh_tokens::Entity::find()
+            .filter(refresh_tokens::Column::TokenHash.eq(token_hash))
+            .one(&self.db)
+            .await?
+            .map(RefreshToken::from))
+    }
+
+    /// Replaces `old` with `new` in one transaction. With `first_use`, `old` must not
+    /// have been rotated yet: false means another request rotated it first and nothing
+    /// was written. Without it (a repeat inside the grace window), `new` is added as a
+    /// sibling.
+    pub async fn rotate_refresh_token(
+        &self,
+        old_id: &str,
+        first_use: bool,
+        new: &RefreshToken,
+        new_hash: &str,
+        grant_expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let txn = self.db.begin().await?;
+        if first_use {
+            let rotated = refresh_tokens::Entity::update_many()
+                .set(refresh_tokens::ActiveModel {
+                    rotated_at: Set(Some(to_millis(now))),
+                    ..Default::default()
+                })
+                .filter(refresh_tokens::Column::Id.eq(old_id))
+                .filter(refresh_tokens::Column::RotatedAt.is_null())
+                .exec(&txn)
+                .await?;
+            if rotated.rows_affected != 1 {
+                txn.rollback().await?;
+                return Ok(false);
+            }
+        }
+        refresh_tokens::Entity::insert(refresh_model(new, new_hash))
+            .exec_without_returning(&txn)
+            .await?;
+        grants::Entity::update_many()
+            .set(grants::ActiveModel {
+                expires_at: Set(to_millis(grant_expires_at)),
+                ..Default::default()
+            })
+            .filter(grants::Column::Id.eq(new.grant_id.as_str()))
+            .filter(grants::Column::ExpiresAt.lt(to_millis(grant_expires_at)))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(true)
+    }
+
+    pub async fn revoke_access_token(&self, jti: &str, expires_at: DateTime<Utc>) -> Result<(), StoreError> {
+        revoked_access_tokens::Entity::insert(revoked_access_tokens::ActiveModel {
+            jti: Set(jti.to_string()),
+            expires_at: Set(to_millis(expires_at)),
+        })
+        .on_conflict(
+            OnConflict::column(revoked_access_tokens::Column::Jti)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn is_access_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+        Ok(revoked_access_tokens::Entity::find_by_id(jti.to_string())
+            .one(&self.db)
+            .await?
+            .is_some())
+    }
+
+    pub async fn find_consent(&self, user_id: &str, client_id: &str) -> Result<Vec<String>, StoreError> {
+        match consents::Entity::find_by_id((user_id.to_string(), client_id.to_string()))
+            .one(&self.db)
+            .await?
+        {
+            Some(m) => json_list(&m.scopes),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    pub async fn save_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scopes: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        consents::Entity::insert(consents::ActiveModel {
+            user_id: Set(user_id.to_string()),
+            client_id: Set(client_id.to_string()),
+            scopes: Set(to_json_list(scopes)),
+            created_at: Set(to_millis(now)),
+            updated_at: Set(to_millis(now)),
+        })
+        .on_conflict(
+            OnConflict::columns([consents::Column::UserId, consents::Column::ClientId])
+                .update_columns([consents::Column::Scopes, consents::Column::UpdatedAt])
+                .to_owned(),
+        )
+        .exec_without_returning(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes what can no longer be used: expired requests, codes, revocation entries
+    /// and grants (with their tokens).
+    pub async fn purge_expired_oauth(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let cutoff = to_millis(now);
+        let mut removed = 0;
+        removed += authorization_requests::Entity::delete_many()
+            .filter(authorization_requests::Column::ExpiresAt.lte(cutoff))
+            .exec(&self.db)
+            .await?
+            .rows_affected;
+        removed += authorization_codes::Entity::delete_many()
+            .filter(authorization_codes::Column::ExpiresAt.lte(cutoff))
+            .exec(&self.db)
+            .await?
+            .rows_affected;
+        removed += revoked_access_tokens::Entity::delete_many()
+            .filter(revoked_access_tokens::Column::ExpiresAt.lte(cutoff))
+            .exec(&self.db)
+            .await?
+            .rows_affected;
+        removed += grants::Entity::delete_many()
+            .filter(grants::Column::ExpiresAt.lte(cutoff))
+            .exec(&self.db)
+            .await?
+            .rows_affected;
+        Ok(removed)
+    }
+}
