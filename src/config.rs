@@ -209,13 +209,22 @@ impl Config {
                 self.access_token_lifetime_secs,
             ),
             ("id_token_lifetime_secs", self.id_token_lifetime_secs),
-            ("refresh_token_lifetime_secs", self.refresh_token_lifetime_secs),
+            (
+                "refresh_token_lifetime_secs",
+                self.refresh_token_lifetime_secs,
+            ),
             (
                 "refresh_token_remember_me_lifetime_secs",
                 self.refresh_token_remember_me_lifetime_secs,
             ),
-            ("authorization_code_lifetime_secs", self.authorization_code_lifetime_secs),
-            ("authorization_request_lifetime_secs", self.authorization_request_lifetime_secs),
+            (
+                "authorization_code_lifetime_secs",
+                self.authorization_code_lifetime_secs,
+            ),
+            (
+                "authorization_request_lifetime_secs",
+                self.authorization_request_lifetime_secs,
+            ),
         ] {
             if value <= 0 {
                 return invalid(format!("{name}: must be greater than 0, got {value}"));

@@ -1,12 +1,12 @@
 pub use crate::admin_tokens::Entity as AdminTokens;
 pub use crate::audit_log::Entity as AuditLog;
-pub use crate::browser_sessions::Entity as BrowserSessions;
-pub use crate::clients::Entity as Clients;
-pub use crate::signing_keys::Entity as SigningKeys;
-pub use crate::users::Entity as Users;
 pub use crate::authorization_codes::Entity as AuthorizationCodes;
 pub use crate::authorization_requests::Entity as AuthorizationRequests;
+pub use crate::browser_sessions::Entity as BrowserSessions;
+pub use crate::clients::Entity as Clients;
 pub use crate::consents::Entity as Consents;
 pub use crate::grants::Entity as Grants;
 pub use crate::refresh_tokens::Entity as RefreshTokens;
 pub use crate::revoked_access_tokens::Entity as RevokedAccessTokens;
+pub use crate::signing_keys::Entity as SigningKeys;
+pub use crate::users::Entity as Users;

@@ -51,9 +51,18 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        for (name, column) in [("idx_grants_user", Grants::UserId), ("idx_grants_session", Grants::SessionId)] {
+        for (name, column) in [
+            ("idx_grants_user", Grants::UserId),
+            ("idx_grants_session", Grants::SessionId),
+        ] {
             manager
-                .create_index(Index::create().name(name).table(Grants::Table).col(column).to_owned())
+                .create_index(
+                    Index::create()
+                        .name(name)
+                        .table(Grants::Table)
+                        .col(column)
+                        .to_owned(),
+                )
                 .await?;
         }
 
@@ -133,7 +142,11 @@ impl MigrationTrait for Migration {
                     .col(text(Consents::Scopes))
                     .col(big_integer(Consents::CreatedAt))
                     .col(big_integer(Consents::UpdatedAt))
-                    .primary_key(Index::create().col(Consents::UserId).col(Consents::ClientId))
+                    .primary_key(
+                        Index::create()
+                            .col(Consents::UserId)
+                            .col(Consents::ClientId),
+                    )
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_consents_user")
@@ -174,13 +187,28 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
-            .alter_table(Table::alter().table(BrowserSessions::Table).drop_column(BrowserSessions::RememberMe).to_owned())
+            .alter_table(
+                Table::alter()
+                    .table(BrowserSessions::Table)
+                    .drop_column(BrowserSessions::RememberMe)
+                    .to_owned(),
+            )
             .await?;
         manager
-            .alter_table(Table::alter().table(Clients::Table).drop_column(Clients::RefreshTokenLifetimeSecs).to_owned())
+            .alter_table(
+                Table::alter()
+                    .table(Clients::Table)
+                    .drop_column(Clients::RefreshTokenLifetimeSecs)
+                    .to_owned(),
+            )
             .await?;
         manager
-            .alter_table(Table::alter().table(Clients::Table).drop_column(Clients::AccessTokenLifetimeSecs).to_owned())
+            .alter_table(
+                Table::alter()
+                    .table(Clients::Table)
+                    .drop_column(Clients::AccessTokenLifetimeSecs)
+                    .to_owned(),
+            )
             .await?;
         for table in [
             Consents::Table.into_iden(),
@@ -190,7 +218,9 @@ impl MigrationTrait for Migration {
             Grants::Table.into_iden(),
             AuthorizationRequests::Table.into_iden(),
         ] {
-            manager.drop_table(Table::drop().table(table).to_owned()).await?;
+            manager
+                .drop_table(Table::drop().table(table).to_owned())
+                .await?;
         }
         Ok(())
     }

@@ -36,7 +36,6 @@ impl AdminPrincipal {
     }
 }
 
-
 #[derive(Debug, Clone)]
 pub struct AdminToken {
     pub id: String,

@@ -90,16 +90,26 @@ pub fn validate_request(
     issuer: &str,
 ) -> Result<AuthorizationRequest, RequestRefused> {
     let Some(client_id) = params.client_id.as_deref().filter(|v| !v.is_empty()) else {
-        return Err(RequestRefused::ShowUser("The request has no client_id.".into()));
+        return Err(RequestRefused::ShowUser(
+            "The request has no client_id.".into(),
+        ));
     };
     let Some(client) = client.filter(|c| c.id == client_id) else {
-        return Err(RequestRefused::ShowUser("The application that sent you here is not registered.".into()));
+        return Err(RequestRefused::ShowUser(
+            "The application that sent you here is not registered.".into(),
+        ));
     };
     let Some(redirect_uri) = params.redirect_uri.as_deref().filter(|v| !v.is_empty()) else {
-        return Err(RequestRefused::ShowUser("The request has no redirect_uri.".into()));
+        return Err(RequestRefused::ShowUser(
+            "The request has no redirect_uri.".into(),
+        ));
     };
     // Exact string comparison (RFC 9700 §4.1.3): no prefix, no added query.
-    if !client.redirect_uris.iter().any(|registered| registered == redirect_uri) {
+    if !client
+        .redirect_uris
+        .iter()
+        .any(|registered| registered == redirect_uri)
+    {
         return Err(RequestRefused::ShowUser(
             "The redirect_uri is not registered for this application.".into(),
         ));
@@ -113,23 +123,39 @@ pub fn validate_request(
     let destination = ClientDestination {
         redirect_uri: redirect_uri.to_string(),
         response_mode: *response_mode.as_ref().unwrap_or(&ResponseMode::Query),
-        state: state.clone().map(|s| s.chars().take(MAX_STATE_LEN).collect()),
+        state: state
+            .clone()
+            .map(|s| s.chars().take(MAX_STATE_LEN).collect()),
     };
     let refuse = |code: OAuthErrorCode, description: String| {
-        Err(RequestRefused::TellClient(destination.clone(), OAuthError::new(code, description)))
+        Err(RequestRefused::TellClient(
+            destination.clone(),
+            OAuthError::new(code, description),
+        ))
     };
     if let Err(description) = response_mode {
         return refuse(OAuthErrorCode::InvalidRequest, description);
     }
     if params.request.is_some() {
-        return refuse(OAuthErrorCode::RequestNotSupported, "request objects are not supported".into());
+        return refuse(
+            OAuthErrorCode::RequestNotSupported,
+            "request objects are not supported".into(),
+        );
     }
     if params.request_uri.is_some() {
-        return refuse(OAuthErrorCode::RequestUriNotSupported, "request_uri is not supported".into());
+        return refuse(
+            OAuthErrorCode::RequestUriNotSupported,
+            "request_uri is not supported".into(),
+        );
     }
     match params.response_type.as_deref() {
         Some("code") => {}
-        None | Some("") => return refuse(OAuthErrorCode::InvalidRequest, "response_type is required".into()),
+        None | Some("") => {
+            return refuse(
+                OAuthErrorCode::InvalidRequest,
+                "response_type is required".into(),
+            );
+        }
         Some(other) => {
             return refuse(
                 OAuthErrorCode::UnsupportedResponseType,
@@ -144,29 +170,47 @@ pub fn validate_request(
         );
     }
     if state.as_ref().is_some_and(|s| s.len() > MAX_STATE_LEN) {
-        return refuse(OAuthErrorCode::InvalidRequest, format!("state must be at most {MAX_STATE_LEN} characters"));
+        return refuse(
+            OAuthErrorCode::InvalidRequest,
+            format!("state must be at most {MAX_STATE_LEN} characters"),
+        );
     }
     let scopes = parse_scope(params.scope.as_deref().unwrap_or(""));
     if scopes.is_empty() {
         return refuse(OAuthErrorCode::InvalidScope, "scope is required".into());
     }
     if let Some(unknown) = scopes.iter().find(|s| !client.scopes.contains(s)) {
-        return refuse(OAuthErrorCode::InvalidScope, format!("scope {unknown:?} is not allowed for this client"));
+        return refuse(
+            OAuthErrorCode::InvalidScope,
+            format!("scope {unknown:?} is not allowed for this client"),
+        );
     }
     let nonce = params.nonce.clone().filter(|n| !n.is_empty());
     if nonce.as_ref().is_some_and(|n| n.len() > MAX_NONCE_LEN) {
-        return refuse(OAuthErrorCode::InvalidRequest, format!("nonce must be at most {MAX_NONCE_LEN} characters"));
+        return refuse(
+            OAuthErrorCode::InvalidRequest,
+            format!("nonce must be at most {MAX_NONCE_LEN} characters"),
+        );
     }
     // PKCE (RFC 7636, RFC 9700 §2.1.1): S256 only; required for public clients.
     let code_challenge = params.code_challenge.clone().filter(|c| !c.is_empty());
-    match (code_challenge.as_deref(), params.code_challenge_method.as_deref()) {
+    match (
+        code_challenge.as_deref(),
+        params.code_challenge_method.as_deref(),
+    ) {
         (Some(challenge), Some("S256")) => {
             if !valid_pkce_value(challenge) {
-                return refuse(OAuthErrorCode::InvalidRequest, "code_challenge is malformed".into());
+                return refuse(
+                    OAuthErrorCode::InvalidRequest,
+                    "code_challenge is malformed".into(),
+                );
             }
         }
         (Some(_), Some("plain")) => {
-            return refuse(OAuthErrorCode::InvalidRequest, "code_challenge_method plain is not allowed; use S256".into());
+            return refuse(
+                OAuthErrorCode::InvalidRequest,
+                "code_challenge_method plain is not allowed; use S256".into(),
+            );
         }
         (Some(_), None) => {
             return refuse(
@@ -175,36 +219,70 @@ pub fn validate_request(
             );
         }
         (Some(_), Some(other)) => {
-            return refuse(OAuthErrorCode::InvalidRequest, format!("code_challenge_method {other:?} is not supported"));
+            return refuse(
+                OAuthErrorCode::InvalidRequest,
+                format!("code_challenge_method {other:?} is not supported"),
+            );
         }
         (None, Some(_)) => {
-            return refuse(OAuthErrorCode::InvalidRequest, "code_challenge_method without code_challenge".into());
+            return refuse(
+                OAuthErrorCode::InvalidRequest,
+                "code_challenge_method without code_challenge".into(),
+            );
         }
         (None, None) if client.is_public() => {
-            return refuse(OAuthErrorCode::InvalidRequest, "PKCE (code_challenge with S256) is required".into());
+            return refuse(
+                OAuthErrorCode::InvalidRequest,
+                "PKCE (code_challenge with S256) is required".into(),
+            );
         }
         (None, None) => {}
     }
-    let prompts: Vec<&str> = params.prompt.as_deref().unwrap_or("").split(' ').filter(|p| !p.is_empty()).collect();
-    if let Some(unknown) = prompts.iter().find(|p| !matches!(**p, "none" | "login" | "consent" | "select_account")) {
-        return refuse(OAuthErrorCode::InvalidRequest, format!("prompt value {unknown:?} is not supported"));
+    let prompts: Vec<&str> = params
+        .prompt
+        .as_deref()
+        .unwrap_or("")
+        .split(' ')
+        .filter(|p| !p.is_empty())
+        .collect();
+    if let Some(unknown) = prompts
+        .iter()
+        .find(|p| !matches!(**p, "none" | "login" | "consent" | "select_account"))
+    {
+        return refuse(
+            OAuthErrorCode::InvalidRequest,
+            format!("prompt value {unknown:?} is not supported"),
+        );
     }
     let prompt_none = prompts.contains(&"none");
     if prompt_none && prompts.len() > 1 {
-        return refuse(OAuthErrorCode::InvalidRequest, "prompt=none cannot be combined with other values".into());
+        return refuse(
+            OAuthErrorCode::InvalidRequest,
+            "prompt=none cannot be combined with other values".into(),
+        );
     }
     let max_age = match params.max_age.as_deref().filter(|v| !v.is_empty()) {
         None => None,
         Some(text) => match text.parse::<i64>() {
             Ok(seconds) if seconds >= 0 => Some(seconds),
-            _ => return refuse(OAuthErrorCode::InvalidRequest, "max_age must be a non-negative integer".into()),
+            _ => {
+                return refuse(
+                    OAuthErrorCode::InvalidRequest,
+                    "max_age must be a non-negative integer".into(),
+                );
+            }
         },
     };
     let hinted_subject = match params.id_token_hint.as_deref().filter(|v| !v.is_empty()) {
         None => None,
         Some(hint) => match id_token_hint_subject(keys, issuer, hint) {
             Some(sub) => Some(sub),
-            None => return refuse(OAuthErrorCode::InvalidRequest, "id_token_hint is not a valid ID token from this issuer".into()),
+            None => {
+                return refuse(
+                    OAuthErrorCode::InvalidRequest,
+                    "id_token_hint is not a valid ID token from this issuer".into(),
+                );
+            }
         },
     };
     Ok(AuthorizationRequest {
@@ -219,7 +297,10 @@ pub fn validate_request(
         prompt_login: prompts.contains(&"login") || prompts.contains(&"select_account"),
         prompt_consent: prompts.contains(&"consent"),
         max_age,
-        login_hint: params.login_hint.clone().map(|h| h.chars().take(254).collect()),
+        login_hint: params
+            .login_hint
+            .clone()
+            .map(|h| h.chars().take(254).collect()),
         hinted_subject,
     })
 }
@@ -274,7 +355,8 @@ pub async fn park(
     now: DateTime<Utc>,
 ) -> Result<ParkedRequest, OAuthError> {
     let id = crypto::random_token(24).map_err(super::DomainError::from)?;
-    let json = serde_json::to_string(&request).map_err(|e| super::DomainError::Internal(e.to_string()))?;
+    let json =
+        serde_json::to_string(&request).map_err(|e| super::DomainError::Internal(e.to_string()))?;
     let expires = now + Duration::seconds(config.authorization_request_lifetime_secs);
     store
         .insert_authorization_request(&id, &request.client_id, &json, now, expires)
@@ -286,7 +368,11 @@ pub async fn park(
     })
 }
 
-pub async fn find_parked(store: &Store, id: &str, now: DateTime<Utc>) -> Result<Option<ParkedRequest>, OAuthError> {
+pub async fn find_parked(
+    store: &Store,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<ParkedRequest>, OAuthError> {
     let Some((json, created_at, expires_at)) = store.find_authorization_request(id).await? else {
         return Ok(None);
     };
@@ -337,7 +423,11 @@ pub fn next_step(
             return NextStep::SignIn;
         }
     }
-    if request.hinted_subject.as_ref().is_some_and(|sub| *sub != user.id) {
+    if request
+        .hinted_subject
+        .as_ref()
+        .is_some_and(|sub| *sub != user.id)
+    {
         return NextStep::SignIn;
     }
     if client.first_party {
@@ -384,7 +474,11 @@ pub async fn issue_code(
     now: DateTime<Utc>,
 ) -> Result<String, OAuthError> {
     let code = crypto::random_token(32).map_err(super::DomainError::from)?;
-    let access = Duration::seconds(client.access_token_lifetime_secs.unwrap_or(config.access_token_lifetime_secs));
+    let access = Duration::seconds(
+        client
+            .access_token_lifetime_secs
+            .unwrap_or(config.access_token_lifetime_secs),
+    );
     let refresh = if client.grant_types.contains(&GrantType::RefreshToken) {
         refresh_lifetime(config, client, session.remember_me)
     } else {
@@ -401,7 +495,9 @@ pub async fn issue_code(
         acr: ACR_PASSWORD.to_string(),
         created_at: now,
         // Outlives every token it can issue, so the purge never drops a live one.
-        expires_at: now + access.max(refresh) + Duration::seconds(config.authorization_code_lifetime_secs),
+        expires_at: now
+            + access.max(refresh)
+            + Duration::seconds(config.authorization_code_lifetime_secs),
         revoked_at: None,
     };
     let stored = AuthorizationCode {

@@ -52,7 +52,10 @@ pub fn user_claims(user: &User, scopes: &[String]) -> Map<String, Value> {
             (Some(one), None) | (None, Some(one)) => Some(one.clone()),
             (None, None) => None,
         };
-        put("name", p.display_name.clone().or(full_name).map(Value::from));
+        put(
+            "name",
+            p.display_name.clone().or(full_name).map(Value::from),
+        );
         put("given_name", p.first_name.clone().map(Value::from));
         put("family_name", p.last_name.clone().map(Value::from));
         put("preferred_username", Some(json!(user.username)));

@@ -190,11 +190,22 @@ fn validate(client: &Client) -> Result<(), DomainError> {
         validate_scope(scope)?;
     }
     for (field, lifetime, max) in [
-        ("access_token_lifetime_secs", client.access_token_lifetime_secs, 86_400),
-        ("refresh_token_lifetime_secs", client.refresh_token_lifetime_secs, 365 * 86_400),
+        (
+            "access_token_lifetime_secs",
+            client.access_token_lifetime_secs,
+            86_400,
+        ),
+        (
+            "refresh_token_lifetime_secs",
+            client.refresh_token_lifetime_secs,
+            365 * 86_400,
+        ),
     ] {
         if lifetime.is_some_and(|secs| !(60..=max).contains(&secs)) {
-            return Err(DomainError::invalid(field, format!("must be between 60 and {max} seconds")));
+            return Err(DomainError::invalid(
+                field,
+                format!("must be between 60 and {max} seconds"),
+            ));
         }
     }
     Ok(())

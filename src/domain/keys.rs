@@ -13,8 +13,9 @@ use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, ED25519, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _,
-    RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256, RsaKeyPair, UnparsedPublicKey,
+    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, ED25519, EcdsaKeyPair,
+    Ed25519KeyPair, KeyPair as _, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256, RsaKeyPair,
+    UnparsedPublicKey,
 };
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
@@ -177,9 +178,11 @@ impl LoadedKey {
     /// Checks a signature made by this key.
     fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
         match &self.signer {
-            Signer::Ecdsa(pair) => UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, pair.public_key().as_ref())
-                .verify(message, signature)
-                .is_ok(),
+            Signer::Ecdsa(pair) => {
+                UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, pair.public_key().as_ref())
+                    .verify(message, signature)
+                    .is_ok()
+            }
             Signer::Rsa(pair) => {
                 UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, pair.public_key().as_ref())
                     .verify(message, signature)
@@ -325,7 +328,10 @@ impl KeySet {
         let header: serde_json::Value = serde_json::from_slice(&decode(header_b64)?).ok()?;
         let kid = header.get("kid")?.as_str()?;
         let alg = SigningAlg::parse(header.get("alg")?.as_str()?)?;
-        let key = self.published.iter().find(|k| k.kid == kid && k.alg == alg)?;
+        let key = self
+            .published
+            .iter()
+            .find(|k| k.kid == kid && k.alg == alg)?;
         let signing_input = &token[..header_b64.len() + 1 + claims_b64.len()];
         if !key.verify(signing_input.as_bytes(), &decode(signature_b64)?) {
             return None;

@@ -83,7 +83,10 @@ impl OAuthError {
 impl From<DomainError> for OAuthError {
     fn from(err: DomainError) -> Self {
         tracing::error!(error = %err, "OAuth request failed");
-        OAuthError::new(OAuthErrorCode::ServerError, "the server could not complete the request")
+        OAuthError::new(
+            OAuthErrorCode::ServerError,
+            "the server could not complete the request",
+        )
     }
 }
 
@@ -129,7 +132,10 @@ mod tests {
         let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
         assert!(valid_pkce_value(verifier));
         assert!(pkce_s256_matches(verifier, challenge));
-        assert!(!pkce_s256_matches("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXx", challenge));
+        assert!(!pkce_s256_matches(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXx",
+            challenge
+        ));
         assert!(!valid_pkce_value("short"));
     }
 

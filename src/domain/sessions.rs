@@ -55,6 +55,43 @@ pub async fn start_session(
     Ok((session, token))
 }
 
+/// Signs a user in on this browser. Re-authenticating the user who is already signed in
+/// here (`prompt=login`, `max_age`) refreshes that session's `auth_time`, keeping its id
+/// (the `sid` relying parties hold); anyone else replaces the old session.
+/// Returns the session and the cookie value to set.
+#[allow(clippy::too_many_arguments)]
+pub async fn sign_in(
+    store: &Store,
+    current_token: Option<&str>,
+    user_id: &str,
+    amr: Vec<String>,
+    remember_me: bool,
+    meta: &RequestMeta,
+    lifetime: Duration,
+    now: DateTime<Utc>,
+) -> Result<(BrowserSession, String), DomainError> {
+    if let Some(token) = current_token {
+        if let Some(mut session) = store
+            .find_session_by_hash(&crypto::sha256_hex(token.as_bytes()))
+            .await?
+        {
+            let live = session.revoked_at.is_none() && session.expires_at > now;
+            if live && session.user_id == user_id {
+                session.auth_time = now;
+                session.amr = amr;
+                session.remember_me |= remember_me;
+                session.expires_at = now + lifetime;
+                store.reauthenticate_session(&session).await?;
+                return Ok((session, token.to_string()));
+            }
+            if live {
+                end_session_by_id(store, &session.id, now).await?;
+            }
+        }
+    }
+    start_session(store, user_id, amr, remember_me, meta, lifetime, now).await
+}
+
 /// The live session behind a cookie value, with its user; `None` when the session is
 /// unknown, expired or revoked, or the user may no longer sign in.
 pub async fn current_session(
@@ -96,7 +133,11 @@ pub async fn end_session(
 
 /// Ends a session and revokes the grants issued under it; grants with `offline_access`
 /// outlive the session, as that scope promises.
-pub async fn end_session_by_id(store: &Store, session_id: &str, now: DateTime<Utc>) -> Result<(), DomainError> {
+pub async fn end_session_by_id(
+    store: &Store,
+    session_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DomainError> {
     store.revoke_session(session_id, now).await?;
     for grant in store.grants_of_session(session_id).await? {
         if !grant.scope.iter().any(|s| s == "offline_access") {

@@ -115,9 +115,15 @@ pub struct PresentedClient {
 
 /// Authenticates a client the way it registered to authenticate.
 #[tracing::instrument(skip_all, fields(client_id = %presented.client_id))]
-pub async fn authenticate_client(store: &Store, presented: &PresentedClient) -> Result<Client, OAuthError> {
+pub async fn authenticate_client(
+    store: &Store,
+    presented: &PresentedClient,
+) -> Result<Client, OAuthError> {
     let failed = || OAuthError::invalid_client("client authentication failed");
-    let client = store.find_client(&presented.client_id).await?.ok_or_else(failed)?;
+    let client = store
+        .find_client(&presented.client_id)
+        .await?
+        .ok_or_else(failed)?;
     if client.auth_method != presented.method {
         return Err(OAuthError::invalid_client(format!(
             "this client must authenticate with {}",
@@ -132,7 +138,11 @@ pub async fn authenticate_client(store: &Store, presented: &PresentedClient) -> 
 }
 
 fn access_lifetime(ctx: &TokenContext<'_>, client: &Client) -> Duration {
-    Duration::seconds(client.access_token_lifetime_secs.unwrap_or(ctx.config.access_token_lifetime_secs))
+    Duration::seconds(
+        client
+            .access_token_lifetime_secs
+            .unwrap_or(ctx.config.access_token_lifetime_secs),
+    )
 }
 
 /// How long refresh tokens of this grant live: the client's setting, else the remember-me
@@ -151,8 +161,12 @@ fn new_jti() -> String {
 }
 
 /// Signs an RFC 9068 access token.
-fn sign_access_token(ctx: &TokenContext<'_>, claims: &AccessTokenClaims) -> Result<String, OAuthError> {
-    let value = serde_json::to_value(claims).map_err(|e| super::DomainError::Internal(e.to_string()))?;
+fn sign_access_token(
+    ctx: &TokenContext<'_>,
+    claims: &AccessTokenClaims,
+) -> Result<String, OAuthError> {
+    let value =
+        serde_json::to_value(claims).map_err(|e| super::DomainError::Internal(e.to_string()))?;
     Ok(ctx.keys.sign_jwt(SigningAlg::Es256, "at+jwt", &value)?)
 }
 
@@ -268,12 +282,21 @@ pub async fn exchange_code(
         ));
     }
     let code_hash = crypto::sha256_hex(code.as_bytes());
-    let invalid = || OAuthError::invalid_grant("the authorization code is invalid, expired or already used");
-    let stored = ctx.store.find_authorization_code(&code_hash).await?.ok_or_else(invalid)?;
+    let invalid =
+        || OAuthError::invalid_grant("the authorization code is invalid, expired or already used");
+    let stored = ctx
+        .store
+        .find_authorization_code(&code_hash)
+        .await?
+        .ok_or_else(invalid)?;
     if stored.client_id != client.id {
         return Err(invalid());
     }
-    if !ctx.store.consume_authorization_code(&code_hash, ctx.now).await? {
+    if !ctx
+        .store
+        .consume_authorization_code(&code_hash, ctx.now)
+        .await?
+    {
         // RFC 6749 §4.1.2 / RFC 9700 §4.5: a replayed code revokes what it issued.
         tracing::warn!(client_id = %client.id, "authorization code replayed; revoking its grant");
         ctx.store.revoke_grant(&stored.grant_id, ctx.now).await?;
@@ -284,13 +307,19 @@ pub async fn exchange_code(
     }
     match redirect_uri {
         Some(uri) if uri == stored.redirect_uri => {}
-        Some(_) => return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request")),
+        Some(_) => {
+            return Err(OAuthError::invalid_grant(
+                "redirect_uri does not match the authorization request",
+            ));
+        }
         None => return Err(OAuthError::invalid_request("redirect_uri is required")),
     }
     match (&stored.code_challenge, code_verifier) {
         (Some(challenge), Some(verifier)) => {
             if !valid_pkce_value(verifier) || !pkce_s256_matches(verifier, challenge) {
-                return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"));
+                return Err(OAuthError::invalid_grant(
+                    "code_verifier does not match the code_challenge",
+                ));
             }
         }
         (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is required")),
@@ -301,16 +330,30 @@ pub async fn exchange_code(
         }
         (None, None) => {}
     }
-    let grant = ctx.store.find_grant(&stored.grant_id).await?.ok_or_else(invalid)?;
+    let grant = ctx
+        .store
+        .find_grant(&stored.grant_id)
+        .await?
+        .ok_or_else(invalid)?;
     if grant.revoked_at.is_some() {
         return Err(invalid());
     }
     let user = active_grant_user(ctx, &grant).await?;
-    let (access_token, id_token, expires_in) =
-        user_tokens(ctx, client, &grant, &user, &grant.scope, stored.nonce.as_deref())?;
+    let (access_token, id_token, expires_in) = user_tokens(
+        ctx,
+        client,
+        &grant,
+        &user,
+        &grant.scope,
+        stored.nonce.as_deref(),
+    )?;
     let refresh_token = if client.grant_types.contains(&GrantType::RefreshToken) {
         let remember_me = match &grant.session_id {
-            Some(sid) => ctx.store.find_session(sid).await?.is_some_and(|s| s.remember_me),
+            Some(sid) => ctx
+                .store
+                .find_session(sid)
+                .await?
+                .is_some_and(|s| s.remember_me),
             None => false,
         };
         let lifetime = refresh_lifetime(ctx.config, client, remember_me);
@@ -355,7 +398,11 @@ pub async fn refresh(
         .find_refresh_token(&crypto::sha256_hex(presented.as_bytes()))
         .await?
         .ok_or_else(invalid)?;
-    let grant = ctx.store.find_grant(&stored.grant_id).await?.ok_or_else(invalid)?;
+    let grant = ctx
+        .store
+        .find_grant(&stored.grant_id)
+        .await?
+        .ok_or_else(invalid)?;
     if grant.client_id != client.id || grant.revoked_at.is_some() || stored.expires_at <= ctx.now {
         return Err(invalid());
     }
@@ -386,8 +433,11 @@ pub async fn refresh(
     // Each rotation keeps the lifetime the grant started with (remember-me or not).
     let lifetime = stored.expires_at - stored.created_at;
     let (token, secret, hash) = new_refresh_token(ctx, &grant, &stored.scope, lifetime).await?;
-    let (access_token, id_token, expires_in) = user_tokens(ctx, client, &grant, &user, &scopes, None)?;
-    let grant_expiry = token.expires_at.max(ctx.now + Duration::seconds(expires_in));
+    let (access_token, id_token, expires_in) =
+        user_tokens(ctx, client, &grant, &user, &scopes, None)?;
+    let grant_expiry = token
+        .expires_at
+        .max(ctx.now + Duration::seconds(expires_in));
     if !ctx
         .store
         .rotate_refresh_token(&stored.id, first_use, &token, &hash, grant_expiry, ctx.now)
@@ -515,11 +565,21 @@ pub async fn lookup_token(
     hint: Option<&str>,
 ) -> Result<TokenLookup, OAuthError> {
     let refresh_first = hint == Some("refresh_token");
-    for kind in if refresh_first { [true, false] } else { [false, true] } {
+    for kind in if refresh_first {
+        [true, false]
+    } else {
+        [false, true]
+    } {
         if kind {
-            if let Some(stored) = ctx.store.find_refresh_token(&crypto::sha256_hex(token.as_bytes())).await? {
+            if let Some(stored) = ctx
+                .store
+                .find_refresh_token(&crypto::sha256_hex(token.as_bytes()))
+                .await?
+            {
                 if let Some(grant) = ctx.store.find_grant(&stored.grant_id).await? {
-                    let live = grant.revoked_at.is_none() && stored.expires_at > ctx.now && stored.rotated_at.is_none();
+                    let live = grant.revoked_at.is_none()
+                        && stored.expires_at > ctx.now
+                        && stored.rotated_at.is_none();
                     if live {
                         return Ok(TokenLookup::Refresh(stored, grant));
                     }
@@ -537,7 +597,12 @@ pub async fn lookup_token(
 /// RFC 7009: revokes a token the client holds. A refresh token takes its whole grant
 /// with it. Unknown tokens and other clients' tokens are ignored, as the RFC asks.
 #[tracing::instrument(skip_all, fields(client_id = %client.id))]
-pub async fn revoke(ctx: &TokenContext<'_>, client: &Client, token: &str, hint: Option<&str>) -> Result<(), OAuthError> {
+pub async fn revoke(
+    ctx: &TokenContext<'_>,
+    client: &Client,
+    token: &str,
+    hint: Option<&str>,
+) -> Result<(), OAuthError> {
     match lookup_token(ctx, token, hint).await? {
         TokenLookup::Access(claims) if claims.client_id == client.id => {
             let expires = DateTime::from_timestamp(claims.exp, 0).unwrap_or(ctx.now);
@@ -552,7 +617,11 @@ pub async fn revoke(ctx: &TokenContext<'_>, client: &Client, token: &str, hint: 
 }
 
 /// RFC 7662 §2.2: `{"active": false}` for anything not live.
-pub async fn introspect(ctx: &TokenContext<'_>, token: &str, hint: Option<&str>) -> Result<Value, OAuthError> {
+pub async fn introspect(
+    ctx: &TokenContext<'_>,
+    token: &str,
+    hint: Option<&str>,
+) -> Result<Value, OAuthError> {
     Ok(match lookup_token(ctx, token, hint).await? {
         TokenLookup::Access(claims) => {
             let mut out = json!({

@@ -3,7 +3,10 @@
 //! decides the one winner.
 
 use chrono::{DateTime, Utc};
-use entity::{authorization_codes, authorization_requests, consents, grants, refresh_tokens, revoked_access_tokens};
+use entity::{
+    authorization_codes, authorization_requests, consents, grants, refresh_tokens,
+    revoked_access_tokens,
+};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 
@@ -117,7 +120,13 @@ impl Store {
         Ok(authorization_requests::Entity::find_by_id(id.to_string())
             .one(&self.db)
             .await?
-            .map(|m| (m.parameters, from_millis(m.created_at), from_millis(m.expires_at))))
+            .map(|m| {
+                (
+                    m.parameters,
+                    from_millis(m.created_at),
+                    from_millis(m.expires_at),
+                )
+            }))
     }
 
     pub async fn delete_authorization_request(&self, id: &str) -> Result<(), StoreError> {
@@ -135,7 +144,9 @@ impl Store {
         code: &AuthorizationCode,
     ) -> Result<(), StoreError> {
         let txn = self.db.begin().await?;
-        grants::Entity::insert(grant_model(grant)).exec_without_returning(&txn).await?;
+        grants::Entity::insert(grant_model(grant))
+            .exec_without_returning(&txn)
+            .await?;
         authorization_codes::Entity::insert(authorization_codes::ActiveModel {
             code_hash: Set(code_hash.to_string()),
             grant_id: Set(code.grant_id.clone()),
@@ -153,15 +164,24 @@ impl Store {
         Ok(())
     }
 
-    pub async fn find_authorization_code(&self, code_hash: &str) -> Result<Option<AuthorizationCode>, StoreError> {
-        Ok(authorization_codes::Entity::find_by_id(code_hash.to_string())
-            .one(&self.db)
-            .await?
-            .map(AuthorizationCode::from))
+    pub async fn find_authorization_code(
+        &self,
+        code_hash: &str,
+    ) -> Result<Option<AuthorizationCode>, StoreError> {
+        Ok(
+            authorization_codes::Entity::find_by_id(code_hash.to_string())
+                .one(&self.db)
+                .await?
+                .map(AuthorizationCode::from),
+        )
     }
 
     /// Marks a code used. True for exactly one caller, however many race.
-    pub async fn consume_authorization_code(&self, code_hash: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    pub async fn consume_authorization_code(
+        &self,
+        code_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         let result = authorization_codes::Entity::update_many()
             .set(authorization_codes::ActiveModel {
                 consumed_at: Set(Some(to_millis(now))),
@@ -175,7 +195,10 @@ impl Store {
     }
 
     pub async fn find_grant(&self, id: &str) -> Result<Option<Grant>, StoreError> {
-        Ok(grants::Entity::find_by_id(id.to_string()).one(&self.db).await?.map(Grant::from))
+        Ok(grants::Entity::find_by_id(id.to_string())
+            .one(&self.db)
+            .await?
+            .map(Grant::from))
     }
 
     pub async fn revoke_grant(&self, id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
@@ -202,14 +225,21 @@ impl Store {
             .collect())
     }
 
-    pub async fn insert_refresh_token(&self, token: &RefreshToken, token_hash: &str) -> Result<(), StoreError> {
+    pub async fn insert_refresh_token(
+        &self,
+        token: &RefreshToken,
+        token_hash: &str,
+    ) -> Result<(), StoreError> {
         refresh_tokens::Entity::insert(refresh_model(token, token_hash))
             .exec_without_returning(&self.db)
             .await?;
         Ok(())
     }
 
-    pub async fn find_refresh_token(&self, token_hash: &str) -> Result<Option<RefreshToken>, StoreError> {
+    pub async fn find_refresh_token(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<RefreshToken>, StoreError> {
         Ok(refresh_tokens::Entity::find()
             .filter(refresh_tokens::Column::TokenHash.eq(token_hash))
             .one(&self.db)
@@ -262,7 +292,11 @@ impl Store {
         Ok(true)
     }
 
-    pub async fn revoke_access_token(&self, jti: &str, expires_at: DateTime<Utc>) -> Result<(), StoreError> {
+    pub async fn revoke_access_token(
+        &self,
+        jti: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         revoked_access_tokens::Entity::insert(revoked_access_tokens::ActiveModel {
             jti: Set(jti.to_string()),
             expires_at: Set(to_millis(expires_at)),
@@ -284,7 +318,11 @@ impl Store {
             .is_some())
     }
 
-    pub async fn find_consent(&self, user_id: &str, client_id: &str) -> Result<Vec<String>, StoreError> {
+    pub async fn find_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+    ) -> Result<Vec<String>, StoreError> {
         match consents::Entity::find_by_id((user_id.to_string(), client_id.to_string()))
             .one(&self.db)
             .await?

@@ -66,6 +66,22 @@ impl Store {
             .map(BrowserSession::from))
     }
 
+    /// Records a fresh authentication in an existing session.
+    pub async fn reauthenticate_session(&self, s: &BrowserSession) -> Result<(), StoreError> {
+        browser_sessions::Entity::update_many()
+            .set(browser_sessions::ActiveModel {
+                auth_time: Set(to_millis(s.auth_time)),
+                amr: Set(s.amr.join(" ")),
+                remember_me: Set(s.remember_me),
+                expires_at: Set(to_millis(s.expires_at)),
+                ..Default::default()
+            })
+            .filter(browser_sessions::Column::Id.eq(s.id.as_str()))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
     pub async fn revoke_session(&self, id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
         browser_sessions::Entity::update_many()
             .set(browser_sessions::ActiveModel {

@@ -9,4 +9,5 @@ mod cli;
 mod common;
 mod keys;
 mod login;
+mod oidc;
 mod server;

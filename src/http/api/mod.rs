@@ -91,7 +91,12 @@ impl From<DomainError> for ApiFailure {
 pub struct AdminAuth(pub AdminPrincipal);
 
 async fn admin_from_token(req: &Request, bearer: Bearer) -> poem::Result<AdminPrincipal> {
-    let unauthorized = || poem::Error::from_string("a valid admin API token is required", StatusCode::UNAUTHORIZED);
+    let unauthorized = || {
+        poem::Error::from_string(
+            "a valid admin API token is required",
+            StatusCode::UNAUTHORIZED,
+        )
+    };
     let state = req.data::<AppState>().ok_or_else(unauthorized)?;
     let now = state.now();
     let principal = if bearer.token.starts_with(admin_tokens::TOKEN_PREFIX) {
@@ -100,14 +105,22 @@ async fn admin_from_token(req: &Request, bearer: Bearer) -> poem::Result<AdminPr
             .map(|user| user.map(AdminPrincipal::User))
     } else {
         let keys = state.keys.current();
-        verify_access_token(&state.store, &keys, state.config.issuer(), &bearer.token, now)
-            .await
-            .map(|claims| {
-                claims
-                    .filter(|c| c.gid.is_none() && c.scopes().iter().any(|s| s == admin_tokens::ADMIN_SCOPE))
-                    .map(|c| AdminPrincipal::Client(c.client_id))
-            })
-            .map_err(|e| DomainError::Internal(e.to_string()))
+        verify_access_token(
+            &state.store,
+            &keys,
+            state.config.issuer(),
+            &bearer.token,
+            now,
+        )
+        .await
+        .map(|claims| {
+            claims
+                .filter(|c| {
+                    c.gid.is_none() && c.scopes().iter().any(|s| s == admin_tokens::ADMIN_SCOPE)
+                })
+                .map(|c| AdminPrincipal::Client(c.client_id))
+        })
+        .map_err(|e| DomainError::Internal(e.to_string()))
     };
     match principal {
         Ok(Some(principal)) => Ok(principal),

@@ -17,12 +17,20 @@ use crate::http::pages::signed_in;
 use crate::state::AppState;
 
 #[handler]
-pub async fn authorize_get(Data(state): Data<&AppState>, req: &Request, jar: &CookieJar) -> Response {
+pub async fn authorize_get(
+    Data(state): Data<&AppState>,
+    req: &Request,
+    jar: &CookieJar,
+) -> Response {
     start(state, jar, req.uri().query().unwrap_or("")).await
 }
 
 #[handler]
-pub async fn authorize_post(Data(state): Data<&AppState>, jar: &CookieJar, body: String) -> Response {
+pub async fn authorize_post(
+    Data(state): Data<&AppState>,
+    jar: &CookieJar,
+    body: String,
+) -> Response {
     start(state, jar, &body).await
 }
 
@@ -31,10 +39,11 @@ async fn start(state: &AppState, jar: &CookieJar, raw: &str) -> Response {
         Ok(params) => params,
         Err(problem) => return error_page(state, &problem),
     };
-    let params: AuthorizationParams = match serde_json::to_value(&params).and_then(serde_json::from_value) {
-        Ok(params) => params,
-        Err(_) => return error_page(state, "The request parameters could not be read."),
-    };
+    let params: AuthorizationParams =
+        match serde_json::to_value(&params).and_then(serde_json::from_value) {
+            Ok(params) => params,
+            Err(_) => return error_page(state, "The request parameters could not be read."),
+        };
     let client = match params.client_id.as_deref().filter(|id| id.len() <= 64) {
         Some(id) => match state.store.find_client(id).await {
             Ok(client) => client,
@@ -43,10 +52,17 @@ async fn start(state: &AppState, jar: &CookieJar, raw: &str) -> Response {
         None => None,
     };
     let keys = state.keys.current();
-    let request = match authorization::validate_request(&params, client.as_ref(), &keys, state.config.issuer()) {
+    let request = match authorization::validate_request(
+        &params,
+        client.as_ref(),
+        &keys,
+        state.config.issuer(),
+    ) {
         Ok(request) => request,
         Err(RequestRefused::ShowUser(message)) => return error_page(state, &message),
-        Err(RequestRefused::TellClient(destination, error)) => return error_to_client(state, &destination, &error),
+        Err(RequestRefused::TellClient(destination, error)) => {
+            return error_to_client(state, &destination, &error);
+        }
     };
     match authorization::park(&state.store, &state.config, request, state.now()).await {
         Ok(parked) => proceed(state, jar, parked).await,
@@ -112,7 +128,11 @@ pub async fn proceed(state: &AppState, jar: &CookieJar, parked: ParkedRequest) -
     let now = state.now();
     let request = &parked.request;
     let refuse = |code: OAuthErrorCode, description: &str| {
-        error_to_client(state, &request.destination(), &OAuthError::new(code, description))
+        error_to_client(
+            state,
+            &request.destination(),
+            &OAuthError::new(code, description),
+        )
     };
     match next_step(&parked, session.as_ref(), &client, &consented, now) {
         NextStep::SignIn if request.prompt_none => {
@@ -125,13 +145,19 @@ pub async fn proceed(state: &AppState, jar: &CookieJar, parked: ParkedRequest) -
             if let Some(hint) = &request.login_hint {
                 target.append_pair("login_hint", hint);
             }
+            if session.is_some() {
+                // Signed in, but not recently enough or as someone else: show the form.
+                target.append_pair("prompt", "login");
+            }
             Redirect::see_other(format!("/login?{}", target.finish())).into_response()
         }
         NextStep::Consent if request.prompt_none => {
             forget(state, &parked).await;
             refuse(OAuthErrorCode::ConsentRequired, "the user must consent")
         }
-        NextStep::Consent => Redirect::see_other(format!("/consent?request={}", parked.id)).into_response(),
+        NextStep::Consent => {
+            Redirect::see_other(format!("/consent?request={}", parked.id)).into_response()
+        }
         NextStep::IssueCode => {
             let Some((session, _)) = session else {
                 return error_page(state, "You are not signed in.");
@@ -148,7 +174,16 @@ pub async fn issue(
     client: &crate::domain::clients::Client,
     session: &crate::domain::sessions::BrowserSession,
 ) -> Response {
-    let code = match authorization::issue_code(&state.store, &state.config, client, &parked.request, session, state.now()).await {
+    let code = match authorization::issue_code(
+        &state.store,
+        &state.config,
+        client,
+        &parked.request,
+        session,
+        state.now(),
+    )
+    .await
+    {
         Ok(code) => code,
         Err(err) => return server_error(state, err),
     };

@@ -25,16 +25,31 @@ struct LogoutRequest {
 }
 
 #[handler]
-pub async fn end_session_get(Data(state): Data<&AppState>, req: &Request, jar: &CookieJar) -> Response {
+pub async fn end_session_get(
+    Data(state): Data<&AppState>,
+    req: &Request,
+    jar: &CookieJar,
+) -> Response {
     handle(state, req, jar, req.uri().query().unwrap_or(""), false).await
 }
 
 #[handler]
-pub async fn end_session_post(Data(state): Data<&AppState>, req: &Request, jar: &CookieJar, body: String) -> Response {
+pub async fn end_session_post(
+    Data(state): Data<&AppState>,
+    req: &Request,
+    jar: &CookieJar,
+    body: String,
+) -> Response {
     handle(state, req, jar, &body, true).await
 }
 
-async fn handle(state: &AppState, req: &Request, jar: &CookieJar, raw: &str, posted: bool) -> Response {
+async fn handle(
+    state: &AppState,
+    req: &Request,
+    jar: &CookieJar,
+    raw: &str,
+    posted: bool,
+) -> Response {
     let request = match parse(state, raw).await {
         Ok(request) => request,
         Err(message) => return error_page(state, &message),
@@ -73,7 +88,8 @@ async fn handle(state: &AppState, req: &Request, jar: &CookieJar, raw: &str, pos
         audit::record(
             &state.store,
             &request_meta(req),
-            AuditEvent::success(AuditAction::Logout, format!("session:{}", session.id)).by(user.id.clone()),
+            AuditEvent::success(AuditAction::Logout, format!("session:{}", session.id))
+                .by(user.id.clone()),
             now,
         )
         .await;
@@ -89,7 +105,11 @@ async fn handle(state: &AppState, req: &Request, jar: &CookieJar, raw: &str, pos
             }
             Redirect::see_other(url.as_str()).into_response()
         }
-        None => state.pages.render(StatusCode::OK, "logout.html", context! { signed_out => true }),
+        None => state.pages.render(
+            StatusCode::OK,
+            "logout.html",
+            context! { signed_out => true },
+        ),
     }
 }
 
@@ -123,8 +143,14 @@ async fn parse(state: &AppState, raw: &str) -> Result<LogoutRequest, String> {
                 .await
                 .map_err(|_| "The application could not be looked up.".to_string())?
                 .ok_or("The application is not registered.")?;
-            if !client.post_logout_redirect_uris.iter().any(|registered| registered == uri) {
-                return Err("The post_logout_redirect_uri is not registered for this application.".into());
+            if !client
+                .post_logout_redirect_uris
+                .iter()
+                .any(|registered| registered == uri)
+            {
+                return Err(
+                    "The post_logout_redirect_uri is not registered for this application.".into(),
+                );
             }
             Some(uri.clone())
         }

@@ -13,9 +13,12 @@ use crate::state::AppState;
 pub async fn introspect(Data(state): Data<&AppState>, req: &Request, body: String) -> Response {
     let result: Result<serde_json::Value, OAuthError> = async {
         let params = unique_params(&body).map_err(OAuthError::invalid_request)?;
-        let client = tokens::authenticate_client(&state.store, &presented_client(req, &params)?).await?;
+        let client =
+            tokens::authenticate_client(&state.store, &presented_client(req, &params)?).await?;
         if client.is_public() {
-            return Err(OAuthError::invalid_client("introspection is for confidential clients"));
+            return Err(OAuthError::invalid_client(
+                "introspection is for confidential clients",
+            ));
         }
         let token = params
             .get("token")
@@ -27,7 +30,12 @@ pub async fn introspect(Data(state): Data<&AppState>, req: &Request, body: Strin
             config: &state.config,
             now: state.now(),
         };
-        tokens::introspect(&ctx, token, params.get("token_type_hint").map(String::as_str)).await
+        tokens::introspect(
+            &ctx,
+            token,
+            params.get("token_type_hint").map(String::as_str),
+        )
+        .await
     }
     .await;
     match result {

@@ -36,15 +36,22 @@ pub fn unique_params(text: &str) -> Result<HashMap<String, String>, String> {
 /// The client credentials of a token, revocation or introspection request (RFC 6749
 /// §2.3.1): HTTP Basic, or `client_id`/`client_secret` in the body, or a bare `client_id`
 /// for a public client. Using two methods at once is refused.
-pub fn presented_client(req: &Request, params: &HashMap<String, String>) -> Result<PresentedClient, OAuthError> {
-    let basic = req
-        .header(header::AUTHORIZATION)
-        .and_then(|value| value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic ")));
+pub fn presented_client(
+    req: &Request,
+    params: &HashMap<String, String>,
+) -> Result<PresentedClient, OAuthError> {
+    let basic = req.header(header::AUTHORIZATION).and_then(|value| {
+        value
+            .strip_prefix("Basic ")
+            .or_else(|| value.strip_prefix("basic "))
+    });
     let body_id = params.get("client_id").cloned();
     let body_secret = params.get("client_secret").cloned();
     if let Some(encoded) = basic {
         if body_secret.is_some() {
-            return Err(OAuthError::invalid_request("use one client authentication method, not two"));
+            return Err(OAuthError::invalid_request(
+                "use one client authentication method, not two",
+            ));
         }
         let decoded = crate::crypto::base64_standard_decode(encoded.trim())
             .and_then(|bytes| String::from_utf8(bytes).ok())
@@ -60,7 +67,9 @@ pub fn presented_client(req: &Request, params: &HashMap<String, String>) -> Resu
         };
         let (id, secret) = (decode(id), decode(secret));
         if body_id.as_ref().is_some_and(|b| *b != id) {
-            return Err(OAuthError::invalid_request("client_id in the body differs from the Basic credentials"));
+            return Err(OAuthError::invalid_request(
+                "client_id in the body differs from the Basic credentials",
+            ));
         }
         return Ok(PresentedClient {
             client_id: id,
@@ -69,7 +78,9 @@ pub fn presented_client(req: &Request, params: &HashMap<String, String>) -> Resu
         });
     }
     let Some(client_id) = body_id else {
-        return Err(OAuthError::invalid_client("client authentication is required"));
+        return Err(OAuthError::invalid_client(
+            "client authentication is required",
+        ));
     };
     Ok(match body_secret {
         Some(secret) => PresentedClient {

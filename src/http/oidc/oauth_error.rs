@@ -26,7 +26,9 @@ pub fn json_error(error: &OAuthError, basic_auth_attempted: bool) -> Response {
     };
     let mut response = (
         status,
-        poem::web::Json(json!({ "error": error.code.as_str(), "error_description": error.description })),
+        poem::web::Json(
+            json!({ "error": error.code.as_str(), "error_description": error.description }),
+        ),
     )
         .into_response();
     if error.code == OAuthErrorCode::InvalidClient && basic_auth_attempted {
@@ -40,7 +42,11 @@ pub fn json_error(error: &OAuthError, basic_auth_attempted: bool) -> Response {
 
 /// Sends the authorization response parameters to the client's redirect URI, by query
 /// string or by an auto-submitted form (OAuth 2.0 Form Post Response Mode).
-pub fn to_client(state: &AppState, destination: &ClientDestination, mut params: Vec<(&str, String)>) -> Response {
+pub fn to_client(
+    state: &AppState,
+    destination: &ClientDestination,
+    mut params: Vec<(&str, String)>,
+) -> Response {
     if let Some(client_state) = &destination.state {
         params.push(("state", client_state.clone()));
     }
@@ -54,7 +60,8 @@ pub fn to_client(state: &AppState, destination: &ClientDestination, mut params: 
                     "Its redirect address is not valid.",
                 );
             };
-            url.query_pairs_mut().extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())));
+            url.query_pairs_mut()
+                .extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())));
             no_store(poem::web::Redirect::see_other(url.as_str()).into_response())
         }
         ResponseMode::FormPost => {
@@ -72,7 +79,11 @@ pub fn to_client(state: &AppState, destination: &ClientDestination, mut params: 
 }
 
 /// Reports an error to the client at its verified redirect URI.
-pub fn error_to_client(state: &AppState, destination: &ClientDestination, error: &OAuthError) -> Response {
+pub fn error_to_client(
+    state: &AppState,
+    destination: &ClientDestination,
+    error: &OAuthError,
+) -> Response {
     to_client(
         state,
         destination,
@@ -85,7 +96,9 @@ pub fn error_to_client(state: &AppState, destination: &ClientDestination, error:
 
 /// An error page for the user, for requests that cannot safely go back to the client.
 pub fn error_page(state: &AppState, message: &str) -> Response {
-    state
-        .pages
-        .error_page(StatusCode::BAD_REQUEST, "This sign-in request cannot continue", message)
+    state.pages.error_page(
+        StatusCode::BAD_REQUEST,
+        "This sign-in request cannot continue",
+        message,
+    )
 }

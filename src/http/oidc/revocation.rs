@@ -14,7 +14,8 @@ use crate::state::AppState;
 pub async fn revoke(Data(state): Data<&AppState>, req: &Request, body: String) -> Response {
     let result: Result<(), OAuthError> = async {
         let params = unique_params(&body).map_err(OAuthError::invalid_request)?;
-        let client = tokens::authenticate_client(&state.store, &presented_client(req, &params)?).await?;
+        let client =
+            tokens::authenticate_client(&state.store, &presented_client(req, &params)?).await?;
         let token = params
             .get("token")
             .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
@@ -25,7 +26,13 @@ pub async fn revoke(Data(state): Data<&AppState>, req: &Request, body: String) -
             config: &state.config,
             now: state.now(),
         };
-        tokens::revoke(&ctx, &client, token, params.get("token_type_hint").map(String::as_str)).await
+        tokens::revoke(
+            &ctx,
+            &client,
+            token,
+            params.get("token_type_hint").map(String::as_str),
+        )
+        .await
     }
     .await;
     match result {

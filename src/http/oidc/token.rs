@@ -21,7 +21,11 @@ pub async fn token(Data(state): Data<&AppState>, req: &Request, body: String) ->
     }
 }
 
-async fn grant(state: &AppState, req: &Request, body: &str) -> Result<tokens::TokenResponse, OAuthError> {
+async fn grant(
+    state: &AppState,
+    req: &Request,
+    body: &str,
+) -> Result<tokens::TokenResponse, OAuthError> {
     let params = unique_params(body).map_err(OAuthError::invalid_request)?;
     let presented = presented_client(req, &params)?;
     let client = tokens::authenticate_client(&state.store, &presented).await?;
@@ -35,19 +39,28 @@ async fn grant(state: &AppState, req: &Request, body: &str) -> Result<tokens::To
     let param = |name: &str| params.get(name).map(String::as_str);
     match param("grant_type") {
         Some("authorization_code") => {
-            let code = param("code").ok_or_else(|| OAuthError::invalid_request("code is required"))?;
-            let (response, _) =
-                tokens::exchange_code(&ctx, &client, code, param("redirect_uri"), param("code_verifier")).await?;
+            let code =
+                param("code").ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+            let (response, _) = tokens::exchange_code(
+                &ctx,
+                &client,
+                code,
+                param("redirect_uri"),
+                param("code_verifier"),
+            )
+            .await?;
             Ok(response)
         }
         Some("refresh_token") => {
-            let presented =
-                param("refresh_token").ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
-            let (response, grant) = tokens::refresh(&ctx, &client, presented, param("scope")).await?;
+            let presented = param("refresh_token")
+                .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+            let (response, grant) =
+                tokens::refresh(&ctx, &client, presented, param("scope")).await?;
             audit::record(
                 &state.store,
                 &request_meta(req),
-                AuditEvent::success(AuditAction::TokenRefresh, format!("client:{}", client.id)).by(grant.user_id),
+                AuditEvent::success(AuditAction::TokenRefresh, format!("client:{}", client.id))
+                    .by(grant.user_id),
                 ctx.now,
             )
             .await;

@@ -16,44 +16,64 @@ use crate::state::AppState;
 pub async fn userinfo(Data(state): Data<&AppState>, req: &Request, body: String) -> Response {
     let from_header = req
         .header(header::AUTHORIZATION)
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(|t| t.trim().to_string());
     let from_body = if req.method() == poem::http::Method::POST {
-        unique_params(&body).ok().and_then(|mut p| p.remove("access_token"))
+        unique_params(&body)
+            .ok()
+            .and_then(|mut p| p.remove("access_token"))
     } else {
         None
     };
     let token = match (from_header, from_body) {
-        (Some(_), Some(_)) => return challenge(StatusCode::BAD_REQUEST, Some(("invalid_request", "send the token once"))),
+        (Some(_), Some(_)) => {
+            return challenge(
+                StatusCode::BAD_REQUEST,
+                Some(("invalid_request", "send the token once")),
+            );
+        }
         (Some(token), None) | (None, Some(token)) => token,
         (None, None) => return challenge(StatusCode::UNAUTHORIZED, None),
     };
     let keys = state.keys.current();
     let now = state.now();
-    let claims = match verify_access_token(&state.store, &keys, state.config.issuer(), &token, now).await {
-        Ok(Some(claims)) => claims,
-        Ok(None) => {
-            return challenge(
-                StatusCode::UNAUTHORIZED,
-                Some(("invalid_token", "the access token is invalid, expired or revoked")),
-            );
-        }
-        Err(err) => {
-            tracing::error!(error = %err, "userinfo failed");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        }
-    };
+    let claims =
+        match verify_access_token(&state.store, &keys, state.config.issuer(), &token, now).await {
+            Ok(Some(claims)) => claims,
+            Ok(None) => {
+                return challenge(
+                    StatusCode::UNAUTHORIZED,
+                    Some((
+                        "invalid_token",
+                        "the access token is invalid, expired or revoked",
+                    )),
+                );
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "userinfo failed");
+                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            }
+        };
     let scopes = claims.scopes();
     if claims.gid.is_none() || !scopes.iter().any(|s| s == "openid") {
         return challenge(
             StatusCode::FORBIDDEN,
-            Some(("insufficient_scope", "the access token does not carry the openid scope")),
+            Some((
+                "insufficient_scope",
+                "the access token does not carry the openid scope",
+            )),
         );
     }
     let user = match state.store.find_user(&claims.sub).await {
         Ok(Some(user)) if user.status == AccountStatus::Active => user,
         Ok(_) => {
-            return challenge(StatusCode::UNAUTHORIZED, Some(("invalid_token", "the user can no longer sign in")));
+            return challenge(
+                StatusCode::UNAUTHORIZED,
+                Some(("invalid_token", "the user can no longer sign in")),
+            );
         }
         Err(err) => {
             tracing::error!(error = %err, "userinfo failed");
@@ -70,16 +90,24 @@ pub async fn userinfo(Data(state): Data<&AppState>, req: &Request, body: String)
 /// RFC 6750 §3: the `WWW-Authenticate: Bearer` challenge, with an error when there is one.
 fn challenge(status: StatusCode, error: Option<(&str, &str)>) -> Response {
     let value = match error {
-        Some((code, description)) => format!("Bearer error=\"{code}\", error_description=\"{description}\""),
+        Some((code, description)) => {
+            format!("Bearer error=\"{code}\", error_description=\"{description}\"")
+        }
         None => "Bearer".to_string(),
     };
     let body = match error {
-        Some((code, description)) => serde_json::json!({ "error": code, "error_description": description }),
-        None => serde_json::json!({ "error": "invalid_request", "error_description": "an access token is required" }),
+        Some((code, description)) => {
+            serde_json::json!({ "error": code, "error_description": description })
+        }
+        None => {
+            serde_json::json!({ "error": "invalid_request", "error_description": "an access token is required" })
+        }
     };
     let mut response = (status, Json(body)).into_response();
     if let Ok(value) = HeaderValue::from_str(&value) {
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
     }
     response
 }

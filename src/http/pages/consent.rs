@@ -32,17 +32,31 @@ fn describe(scope: &str) -> String {
 }
 
 #[handler]
-pub async fn show(Data(state): Data<&AppState>, jar: &CookieJar, Query(query): Query<ConsentQuery>) -> Response {
+pub async fn show(
+    Data(state): Data<&AppState>,
+    jar: &CookieJar,
+    Query(query): Query<ConsentQuery>,
+) -> Response {
     let parked = match load(state, query.request.as_deref()).await {
         Ok(parked) => parked,
         Err(response) => return response,
     };
     if signed_in(state, jar).await.is_none() {
-        return Redirect::see_other(format!("/login?next={}", urlencode(&continue_path(&parked.id)))).into_response();
+        return Redirect::see_other(format!(
+            "/login?next={}",
+            urlencode(&continue_path(&parked.id))
+        ))
+        .into_response();
     }
     let client = match state.store.find_client(&parked.request.client_id).await {
         Ok(Some(client)) => client,
-        _ => return state.pages.error_page(StatusCode::BAD_REQUEST, "Unknown application", "The application was removed."),
+        _ => {
+            return state.pages.error_page(
+                StatusCode::BAD_REQUEST,
+                "Unknown application",
+                "The application was removed.",
+            );
+        }
     };
     let scopes: Vec<_> = parked.request.scopes.iter().map(|s| describe(s)).collect();
     state.pages.render(
@@ -66,29 +80,53 @@ pub struct ConsentForm {
 }
 
 #[handler]
-pub async fn decide(Data(state): Data<&AppState>, jar: &CookieJar, Form(form): Form<ConsentForm>) -> Response {
+pub async fn decide(
+    Data(state): Data<&AppState>,
+    jar: &CookieJar,
+    Form(form): Form<ConsentForm>,
+) -> Response {
     if !state.pages.csrf_valid(jar, &form.csrf_token) {
-        return state
-            .pages
-            .error_page(StatusCode::FORBIDDEN, "Please try again", "This form expired before it was sent.");
+        return state.pages.error_page(
+            StatusCode::FORBIDDEN,
+            "Please try again",
+            "This form expired before it was sent.",
+        );
     }
     let parked = match load(state, form.request.as_deref()).await {
         Ok(parked) => parked,
         Err(response) => return response,
     };
     let Some((session, user)) = signed_in(state, jar).await else {
-        return Redirect::see_other(format!("/login?next={}", urlencode(&continue_path(&parked.id)))).into_response();
+        return Redirect::see_other(format!(
+            "/login?next={}",
+            urlencode(&continue_path(&parked.id))
+        ))
+        .into_response();
     };
     let client = match state.store.find_client(&parked.request.client_id).await {
         Ok(Some(client)) => client,
-        _ => return state.pages.error_page(StatusCode::BAD_REQUEST, "Unknown application", "The application was removed."),
+        _ => {
+            return state.pages.error_page(
+                StatusCode::BAD_REQUEST,
+                "Unknown application",
+                "The application was removed.",
+            );
+        }
     };
     if form.decision.as_deref() != Some("allow") {
         forget(state, &parked).await;
         let denied = OAuthError::new(OAuthErrorCode::AccessDenied, "the user declined");
         return error_to_client(state, &parked.request.destination(), &denied);
     }
-    if let Err(err) = record_consent(&state.store, &user.id, &client.id, &parked.request.scopes, state.now()).await {
+    if let Err(err) = record_consent(
+        &state.store,
+        &user.id,
+        &client.id,
+        &parked.request.scopes,
+        state.now(),
+    )
+    .await
+    {
         tracing::error!(error = %err, "could not record consent");
         return state.pages.error_page(
             StatusCode::INTERNAL_SERVER_ERROR,

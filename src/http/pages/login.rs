@@ -23,6 +23,7 @@ const MAX_LOGIN_LEN: usize = 254;
 #[derive(Debug, Deserialize)]
 pub struct LoginQuery {
     next: Option<String>,
+    prompt: Option<String>,
     login_hint: Option<String>,
 }
 
@@ -66,7 +67,9 @@ pub async fn show(
     jar: &CookieJar,
 ) -> Response {
     let next = safe_next(query.next.as_deref());
-    if signed_in(state, jar).await.is_some() {
+    // prompt=login: the relying party wants the user to sign in again.
+    let forced = query.prompt.as_deref() == Some("login");
+    if !forced && signed_in(state, jar).await.is_some() {
         return Redirect::see_other(next.as_deref().unwrap_or("/account")).into_response();
     }
     let hint: String = query
@@ -111,8 +114,10 @@ pub async fn submit(
     match authenticate(state, &login, &form.password, &meta).await {
         Ok(Some(user_id)) => {
             let lifetime = Duration::seconds(state.config.session_lifetime_secs);
-            match sessions::start_session(
+            let current = state.pages.session_token(jar);
+            match sessions::sign_in(
                 &state.store,
+                current.as_deref(),
                 &user_id,
                 vec!["pwd".into()],
                 form.remember_me.is_some(),

@@ -31,10 +31,22 @@ const TEMPLATES: &[(&str, &str)] = &[
         "logout.html",
         include_str!("../../../ui/templates/logout.html"),
     ),
-    ("error.html", include_str!("../../../ui/templates/error.html")),
-    ("consent.html", include_str!("../../../ui/templates/consent.html")),
-    ("form_post.html", include_str!("../../../ui/templates/form_post.html")),
-    ("end_session.html", include_str!("../../../ui/templates/end_session.html")),
+    (
+        "error.html",
+        include_str!("../../../ui/templates/error.html"),
+    ),
+    (
+        "consent.html",
+        include_str!("../../../ui/templates/consent.html"),
+    ),
+    (
+        "form_post.html",
+        include_str!("../../../ui/templates/form_post.html"),
+    ),
+    (
+        "end_session.html",
+        include_str!("../../../ui/templates/end_session.html"),
+    ),
 ];
 const STYLESHEET: &str = include_str!("../../../ui/static/latchkey.css");
 const FORM_POST_SCRIPT: &str = include_str!("../../../ui/static/form_post.js");

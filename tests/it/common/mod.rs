@@ -73,9 +73,10 @@ impl TestServer {
         config.listen = format!("127.0.0.1:{port}");
         configure(&mut config);
         config.validate().expect("test config is valid");
-        let clock = Arc::new(TestClock::new(
-            Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap(),
-        ));
+        // Start at the real time, so that independent JWT libraries, which check `exp`
+        // against the wall clock, agree with the server until a test moves the clock.
+        let start = Utc.timestamp_opt(Utc::now().timestamp(), 0).unwrap();
+        let clock = Arc::new(TestClock::new(start));
         let state = latchkey::open_state(config, clock.clone())
             .await
             .expect("server state");

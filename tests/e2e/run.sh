@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# End-to-end test: builds Latchkey, starts it on a free port with a fresh SQLite database,
+# registers a user and three relying parties with the CLI, then lets rp.mjs (openid-client
+# in headless Chromium) sign in through the real pages. Exits with rp.mjs's status.
+#
+#   bash tests/e2e/run.sh
+#
+# Needs node (20+), npm and Chromium at /usr/bin/chromium (or E2E_CHROMIUM).
+set -euo pipefail
+
+E2E_DIR="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$E2E_DIR/../.." && pwd)"
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+BIN="$TARGET_DIR/debug/latchkey"
+
+log() { printf 'e2e: %s\n' "$*"; }
+
+# Latchkey rejects unknown LATCHKEY_* variables, and whatever the caller has set (a CI
+# database URL, say) is not meant for this server: start from a clean slate.
+for name in $(compgen -e); do
+  case "$name" in LATCHKEY_*) unset "$name" ;; esac
+done
+
+log "building"
+(cd "$ROOT" && cargo build --bin latchkey)
+
+if [[ ! -d "$E2E_DIR/node_modules/openid-client" || ! -d "$E2E_DIR/node_modules/playwright-core" ]]; then
+  log "installing node packages"
+  if [[ -f "$E2E_DIR/package-lock.json" ]]; then
+    (cd "$E2E_DIR" && npm ci --no-audit --no-fund)
+  else
+    (cd "$E2E_DIR" && npm install --no-audit --no-fund)
+  fi
+fi
+
+CHROMIUM="${E2E_CHROMIUM:-/usr/bin/chromium}"
+if [[ ! -x "$CHROMIUM" ]]; then
+  echo "e2e: no Chromium at $CHROMIUM (apt-get install chromium, or set E2E_CHROMIUM)" >&2
+  exit 1
+fi
+
+free_port() {
+  node -e '
+    const s = require("node:net").createServer();
+    s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
+}
+
+http_ok() {
+  node -e '
+    fetch(process.argv[1], { signal: AbortSignal.timeout(2000) })
+      .then((r) => process.exit(r.status === 200 ? 0 : 1), () => process.exit(1));' "$1"
+}
+
+DATA_DIR="$(mktemp -d "${TMPDIR:-/tmp}/latchkey-e2e.XXXXXX")"
+SERVER_PID=""
+
+cleanup() {
+  local status=$?
+  if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+      kill -0 "$SERVER_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -9 "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  if [[ $status -ne 0 && -f "$DATA_DIR/serve.log" ]]; then
+    echo "e2e: last lines of the server log:" >&2
+    tail -n 40 "$DATA_DIR/serve.log" >&2 || true
+  fi
+  rm -rf "$DATA_DIR"
+  exit $status
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+PORT="$(free_port)"
+RP_PORT="$(free_port)"
+while [[ "$RP_PORT" == "$PORT" ]]; do RP_PORT="$(free_port)"; done
+
+export LATCHKEY_DATA_DIR="$DATA_DIR"
+export LATCHKEY_LISTEN="127.0.0.1:$PORT"
+export LATCHKEY_ISSUER="http://localhost:$PORT"
+export LATCHKEY_LOG="${E2E_LATCHKEY_LOG:-warn}"
+
+log "starting latchkey on $LATCHKEY_ISSUER (data in $DATA_DIR)"
+# The first run prints the admin password to stdout: it goes to the log, which is deleted.
+"$BIN" serve >"$DATA_DIR/serve.log" 2>&1 &
+SERVER_PID=$!
+
+ready=""
+for _ in $(seq 1 150); do
+  if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+    echo "e2e: latchkey exited during start-up" >&2
+    exit 1
+  fi
+  if http_ok "http://127.0.0.1:$PORT/healthz"; then
+    ready=yes
+    break
+  fi
+  sleep 0.2
+done
+if [[ -z "$ready" ]]; then
+  echo "e2e: latchkey did not answer /healthz within 30 s" >&2
+  exit 1
+fi
+
+# The server has migrated the database; the CLI uses the same one through the same env.
+E2E_USERNAME="e2e-alice"
+E2E_EMAIL="e2e-alice@example.com"
+E2E_PASSWORD="$(node -e 'console.log(require("node:crypto").randomBytes(18).toString("base64url"))')"
+printf '%s\n' "$E2E_PASSWORD" \
+  | "$BIN" user create --username "$E2E_USERNAME" --email "$E2E_EMAIL" --password-stdin >/dev/null
+
+json_field() {
+  node -e '
+    let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
+      const v = JSON.parse(s)[process.argv[1]];
+      if (typeof v !== "string" || v === "") { console.error("no " + process.argv[1] + " in " + s); process.exit(1); }
+      console.log(v);
+    });' "$1"
+}
+
+RP="http://localhost:$RP_PORT"
+
+conf_json="$("$BIN" client create --name "E2E RP" \
+  --redirect-uri "$RP/cb" --post-logout-redirect-uri "$RP/logged-out" --json)"
+public_json="$("$BIN" client create --name "E2E public RP" --public --id-token-alg EdDSA \
+  --redirect-uri "$RP/cb" --post-logout-redirect-uri "$RP/logged-out" --json)"
+post_json="$("$BIN" client create --name "E2E first-party RP" --auth-method client-secret-post \
+  --first-party --id-token-alg RS256 --redirect-uri "$RP/cb" --json)"
+
+export E2E_ISSUER="$LATCHKEY_ISSUER"
+export E2E_RP_PORT="$RP_PORT"
+export E2E_USERNAME E2E_EMAIL E2E_PASSWORD
+export E2E_CHROMIUM="$CHROMIUM"
+E2E_CONF_CLIENT_ID="$(json_field client_id <<<"$conf_json")"
+E2E_CONF_CLIENT_SECRET="$(json_field client_secret <<<"$conf_json")"
+E2E_PUBLIC_CLIENT_ID="$(json_field client_id <<<"$public_json")"
+E2E_POST_CLIENT_ID="$(json_field client_id <<<"$post_json")"
+E2E_POST_CLIENT_SECRET="$(json_field client_secret <<<"$post_json")"
+export E2E_CONF_CLIENT_ID E2E_CONF_CLIENT_SECRET E2E_PUBLIC_CLIENT_ID E2E_POST_CLIENT_ID E2E_POST_CLIENT_SECRET
+export E2E_CONF_ALG=ES256 E2E_PUBLIC_ALG=EdDSA E2E_POST_ALG=RS256
+
+log "running the relying party"
+set +e
+node "$E2E_DIR/rp.mjs"
+status=$?
+set -e
+exit $status
