@@ -21,7 +21,7 @@ pub const ADMIN_SCOPE: &str = "latchkey:admin";
 #[derive(Debug, Clone)]
 pub enum AdminPrincipal {
     /// An admin with a personal token.
-    User(User),
+    User(Box<User>),
     /// A client with an access token carrying `latchkey:admin`.
     Client(String),
 }

@@ -69,12 +69,12 @@ pub fn user_claims(user: &User, scopes: &[String]) -> Map<String, Value> {
         put("email", Some(json!(user.email)));
         put("email_verified", Some(json!(user.email_verified)));
     }
-    if has("phone") {
-        if let Some(phone) = &user.phone_number {
-            put("phone_number", Some(json!(phone)));
-            // Phone numbers are not verified yet; a later issue adds verification codes.
-            put("phone_number_verified", Some(json!(false)));
-        }
+    if has("phone")
+        && let Some(phone) = &user.phone_number
+    {
+        put("phone_number", Some(json!(phone)));
+        // Phone numbers are not verified yet; a later issue adds verification codes.
+        put("phone_number_verified", Some(json!(false)));
     }
     claims
 }

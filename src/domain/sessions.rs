@@ -70,23 +70,22 @@ pub async fn sign_in(
     lifetime: Duration,
     now: DateTime<Utc>,
 ) -> Result<(BrowserSession, String), DomainError> {
-    if let Some(token) = current_token {
-        if let Some(mut session) = store
+    if let Some(token) = current_token
+        && let Some(mut session) = store
             .find_session_by_hash(&crypto::sha256_hex(token.as_bytes()))
             .await?
-        {
-            let live = session.revoked_at.is_none() && session.expires_at > now;
-            if live && session.user_id == user_id {
-                session.auth_time = now;
-                session.amr = amr;
-                session.remember_me |= remember_me;
-                session.expires_at = now + lifetime;
-                store.reauthenticate_session(&session).await?;
-                return Ok((session, token.to_string()));
-            }
-            if live {
-                end_session_by_id(store, &session.id, now).await?;
-            }
+    {
+        let live = session.revoked_at.is_none() && session.expires_at > now;
+        if live && session.user_id == user_id {
+            session.auth_time = now;
+            session.amr = amr;
+            session.remember_me |= remember_me;
+            session.expires_at = now + lifetime;
+            store.reauthenticate_session(&session).await?;
+            return Ok((session, token.to_string()));
+        }
+        if live {
+            end_session_by_id(store, &session.id, now).await?;
         }
     }
     start_session(store, user_id, amr, remember_me, meta, lifetime, now).await

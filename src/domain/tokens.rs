@@ -575,14 +575,13 @@ pub async fn lookup_token(
                 .store
                 .find_refresh_token(&crypto::sha256_hex(token.as_bytes()))
                 .await?
+                && let Some(grant) = ctx.store.find_grant(&stored.grant_id).await?
             {
-                if let Some(grant) = ctx.store.find_grant(&stored.grant_id).await? {
-                    let live = grant.revoked_at.is_none()
-                        && stored.expires_at > ctx.now
-                        && stored.rotated_at.is_none();
-                    if live {
-                        return Ok(TokenLookup::Refresh(stored, grant));
-                    }
+                let live = grant.revoked_at.is_none()
+                    && stored.expires_at > ctx.now
+                    && stored.rotated_at.is_none();
+                if live {
+                    return Ok(TokenLookup::Refresh(stored, grant));
                 }
             }
         } else if let Some(claims) =
@@ -636,10 +635,10 @@ pub async fn introspect(
                 "iat": claims.iat,
                 "jti": claims.jti,
             });
-            if claims.gid.is_some() {
-                if let Some(user) = ctx.store.find_user(&claims.sub).await? {
-                    out["username"] = json!(user.username);
-                }
+            if claims.gid.is_some()
+                && let Some(user) = ctx.store.find_user(&claims.sub).await?
+            {
+                out["username"] = json!(user.username);
             }
             out
         }

@@ -636,7 +636,8 @@ async fn invalid_requests_are_reported_to_the_client() {
     let rp = register(&server, |_| {}).await;
     let public = register(&server, |s| s.auth_method = Some(AuthMethod::None)).await;
     let (_, challenge) = pkce();
-    let cases: Vec<(&Rp, Vec<(&str, &str)>, &str)> = vec![
+    type Case<'a> = (&'a Rp, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             &rp,
             vec![("response_type", "token")],

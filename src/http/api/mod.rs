@@ -102,7 +102,7 @@ async fn admin_from_token(req: &Request, bearer: Bearer) -> poem::Result<AdminPr
     let principal = if bearer.token.starts_with(admin_tokens::TOKEN_PREFIX) {
         admin_tokens::authenticate(&state.store, &bearer.token, now)
             .await
-            .map(|user| user.map(AdminPrincipal::User))
+            .map(|user| user.map(|u| AdminPrincipal::User(Box::new(u))))
     } else {
         let keys = state.keys.current();
         verify_access_token(
