@@ -113,16 +113,23 @@ pub enum UserCommand {
     },
 }
 
+/// Spelled as in OAuth (RFC 6749), as operators will type them.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum GrantTypeArg {
+    #[value(name = "authorization_code")]
     AuthorizationCode,
+    #[value(name = "refresh_token")]
     RefreshToken,
+    #[value(name = "client_credentials")]
     ClientCredentials,
 }
 
+/// Spelled as in OIDC Dynamic Client Registration's `token_endpoint_auth_method`.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum AuthMethodArg {
+    #[value(name = "client_secret_basic")]
     ClientSecretBasic,
+    #[value(name = "client_secret_post")]
     ClientSecretPost,
 }
 
@@ -166,6 +173,12 @@ pub enum ClientCommand {
         /// ID token signing algorithm; default ES256.
         #[arg(long, value_enum)]
         id_token_alg: Option<AlgArg>,
+        /// Access token lifetime in seconds for this client; default the server's.
+        #[arg(long, value_name = "SECONDS")]
+        access_token_lifetime: Option<i64>,
+        /// Refresh token lifetime in seconds for this client; default the server's.
+        #[arg(long, value_name = "SECONDS")]
+        refresh_token_lifetime: Option<i64>,
         /// Print the created client (with client_secret) as one JSON object.
         #[arg(long)]
         json: bool,
@@ -354,6 +367,8 @@ async fn dispatch(state: &AppState, command: Command) -> Result<(), CliError> {
             auth_method,
             first_party,
             id_token_alg,
+            access_token_lifetime,
+            refresh_token_lifetime,
             json,
         }) => {
             let settings = ClientSettings {
@@ -377,8 +392,8 @@ async fn dispatch(state: &AppState, command: Command) -> Result<(), CliError> {
                     (false, _) => AuthMethod::ClientSecretBasic,
                 }),
                 first_party: Some(first_party),
-                access_token_lifetime_secs: None,
-                refresh_token_lifetime_secs: None,
+                access_token_lifetime_secs: Some(access_token_lifetime),
+                refresh_token_lifetime_secs: Some(refresh_token_lifetime),
                 id_token_signed_response_alg: id_token_alg.map(|alg| match alg {
                     AlgArg::Es256 => SigningAlg::Es256,
                     AlgArg::Rs256 => SigningAlg::Rs256,

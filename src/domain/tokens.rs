@@ -335,7 +335,10 @@ pub async fn exchange_code(
         .find_grant(&stored.grant_id)
         .await?
         .ok_or_else(invalid)?;
-    if grant.revoked_at.is_some() {
+    // Revoked before this redemption (say, the user signed out): refuse. A concurrent
+    // replay revokes it at or after our consume; then this winner still answers, and the
+    // tokens it issues are dead on arrival because their grant is revoked.
+    if grant.revoked_at.is_some_and(|at| at < ctx.now) {
         return Err(invalid());
     }
     let user = active_grant_user(ctx, &grant).await?;

@@ -297,18 +297,25 @@ impl Store {
         jti: &str,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        revoked_access_tokens::Entity::insert(revoked_access_tokens::ActiveModel {
+        let inserted = revoked_access_tokens::Entity::insert(revoked_access_tokens::ActiveModel {
             jti: Set(jti.to_string()),
             expires_at: Set(to_millis(expires_at)),
         })
-        .on_conflict(
-            OnConflict::column(revoked_access_tokens::Column::Jti)
-                .do_nothing()
-                .to_owned(),
-        )
         .exec_without_returning(&self.db)
-        .await?;
-        Ok(())
+        .await;
+        match inserted {
+            Ok(_) => Ok(()),
+            // Already revoked. (sea-query's ON CONFLICT DO NOTHING is not valid MariaDB SQL.)
+            Err(err)
+                if matches!(
+                    err.sql_err(),
+                    Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+                ) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(err.into()),
+        }
     }
 
     pub async fn is_access_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {

@@ -111,7 +111,8 @@ function describeError(err) {
     return `${err.name}: ${err.error}${err.error_description ? ` (${err.error_description})` : ''}`;
   }
   if (err instanceof oidc.WWWAuthenticateChallengeError) {
-    return `${err.name}: ${JSON.stringify(err.cause)} [HTTP ${err.status}]`;
+    const schemes = err.cause?.map?.((c) => c.scheme).join(', ');
+    return `${err.name}: HTTP ${err.status} with a WWW-Authenticate challenge (${schemes}): the server refused the client's credentials or token`;
   }
   const cause = err?.cause ? ` (cause: ${err.cause?.message ?? JSON.stringify(err.cause)})` : '';
   const code = err?.code ? ` [${err.code}]` : '';
@@ -537,32 +538,60 @@ async function publicFlow() {
   });
 
   const page = await newPage();
-  const request = await newAuthorizationRequest(config);
 
-  const arrival = await step('b. sign in and consent in the browser', async () => {
+  await step('b. sign in, then deny consent', async () => {
+    const denied = await newAuthorizationRequest(config);
     const arrived = expectArrival('/cb');
-    await page.goto(request.url.href);
+    await page.goto(denied.url.href);
     await signIn(page);
     await page.waitForURL(onIssuer('/consent'));
     check(`${L}: consent page shown after sign-in`, true);
+    await page.locator('button[name=decision][value=deny]').click();
+    const arrival = await arrived;
+    const params = responseParams(arrival);
+    checkEqual(`${L} deny: error`, params.get('error'), 'access_denied');
+    checkEqual(`${L} deny: state`, params.get('state'), denied.state);
+    checkEqual(`${L} deny: iss`, params.get('iss'), ISSUER);
+    check(`${L} deny: no code`, !params.has('code'), arrival.url.href);
+    let refusal;
+    try {
+      await exchange(config, arrival, denied);
+    } catch (err) {
+      refusal = err;
+    }
+    check(
+      `${L} deny: openid-client reports access_denied`,
+      refusal instanceof oidc.AuthorizationResponseError && refusal.error === 'access_denied',
+      refusal ? describeError(refusal) : 'the exchange succeeded',
+    );
+  });
+
+  const request = await newAuthorizationRequest(config);
+  const arrival = await step('c. signed in already: consent only, then allow', async () => {
+    const from = page.navigations.length;
+    const arrived = expectArrival('/cb');
+    await page.goto(request.url.href);
+    await page.waitForURL(onIssuer('/consent'));
+    check(`${L}: asked again after a denial`, true);
     await page.locator('button[name=decision][value=allow]').click();
     const arrival = await arrived;
+    check(`${L}: no second sign-in`, !pagesSeen(page, from).includes('/login'), show(pagesSeen(page, from)));
     checkAuthorizationResponse(L, arrival, request);
     return arrival;
   });
 
-  const tokens = await step('c. code exchange with the PKCE verifier and no secret', async () => {
+  const tokens = await step('d. code exchange with the PKCE verifier and no secret', async () => {
     const tokens = await exchange(config, arrival, request);
     checkAccessToken(L, tokens);
     checkIdToken(L, c, tokens, request);
     return tokens;
   });
 
-  await step('d. userinfo', async () => {
+  await step('e. userinfo', async () => {
     await checkUserInfo(L, config, tokens.access_token, tokens.claims().sub);
   });
 
-  await step('e. the same code cannot be redeemed twice', async () => {
+  await step('f. the same code cannot be redeemed twice', async () => {
     let refusal;
     try {
       await exchange(config, arrival, request);
@@ -576,7 +605,7 @@ async function publicFlow() {
     );
   });
 
-  await step('f. a wrong PKCE verifier is refused', async () => {
+  await step('g. a wrong PKCE verifier is refused', async () => {
     const second = await newAuthorizationRequest(config, { prompt: 'none' });
     const arrived = expectArrival('/cb');
     await page.goto(second.url.href);

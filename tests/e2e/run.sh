@@ -67,7 +67,7 @@ cleanup() {
   fi
   if [[ $status -ne 0 && -f "$DATA_DIR/serve.log" ]]; then
     echo "e2e: last lines of the server log:" >&2
-    tail -n 40 "$DATA_DIR/serve.log" >&2 || true
+    grep -v 'password:' "$DATA_DIR/serve.log" | tail -n 40 >&2 || true
   fi
   rm -rf "$DATA_DIR"
   exit $status
@@ -129,7 +129,7 @@ conf_json="$("$BIN" client create --name "E2E RP" \
   --redirect-uri "$RP/cb" --post-logout-redirect-uri "$RP/logged-out" --json)"
 public_json="$("$BIN" client create --name "E2E public RP" --public --id-token-alg EdDSA \
   --redirect-uri "$RP/cb" --post-logout-redirect-uri "$RP/logged-out" --json)"
-post_json="$("$BIN" client create --name "E2E first-party RP" --auth-method client-secret-post \
+post_json="$("$BIN" client create --name "E2E first-party RP" --auth-method client_secret_post \
   --first-party --id-token-alg RS256 --redirect-uri "$RP/cb" --json)"
 
 export E2E_ISSUER="$LATCHKEY_ISSUER"

@@ -111,10 +111,37 @@ async fn user_and_client_commands_print_json() {
         "--redirect-uri",
         "com.example.app:/cb",
         "--public",
+        "--access-token-lifetime",
+        "600",
+        "--refresh-token-lifetime",
+        "86400",
+        "--id-token-alg",
+        "EdDSA",
         "--json",
     ]);
+    assert_eq!(public["access_token_lifetime_secs"], 600);
+    assert_eq!(public["refresh_token_lifetime_secs"], 86400);
+    assert_eq!(public["id_token_signed_response_alg"], "EdDSA");
     assert!(public["client_secret"].is_null());
     assert_eq!(public["token_endpoint_auth_method"], "none");
+
+    let machine = cli.json(&[
+        "client",
+        "create",
+        "--name",
+        "Batch",
+        "--grant-type",
+        "client_credentials",
+        "--auth-method",
+        "client_secret_post",
+        "--json",
+    ]);
+    assert_eq!(
+        machine["grant_types"],
+        serde_json::json!(["client_credentials"])
+    );
+    assert_eq!(machine["token_endpoint_auth_method"], "client_secret_post");
+    cli.ok(&["client", "delete", machine["client_id"].as_str().unwrap()]);
 
     let listed = cli.json(&["client", "list", "--json"]);
     assert_eq!(listed.as_array().unwrap().len(), 2);

@@ -492,6 +492,8 @@ async fn code_flow_end_to_end() {
     assert_eq!(status, StatusCode::OK);
     let (_, _, info) = client_post(&server, &rp, "/introspect", &[("token", new_access)]).await;
     assert_eq!(info, serde_json::json!({ "active": false }));
+    let (status, _, _) = client_post(&server, &rp, "/revoke", &[("token", new_access)]).await;
+    assert_eq!(status, StatusCode::OK, "revoking twice is fine");
     let (status, headers, _) = userinfo(&server, new_access).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(

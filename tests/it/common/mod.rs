@@ -62,6 +62,13 @@ impl TestServer {
     }
 
     pub async fn start_with(configure: impl FnOnce(&mut Config)) -> Self {
+        // LATCHKEY_TEST_LOG=latchkey=debug shows the server's log while debugging a test.
+        if let Ok(filter) = std::env::var("LATCHKEY_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_test_writer()
+                .try_init();
+        }
         let dir = tempfile::tempdir().expect("temp dir");
         let database_url = fresh_database_url(dir.path()).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
