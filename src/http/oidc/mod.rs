@@ -11,13 +11,16 @@ pub mod token;
 pub mod userinfo;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use poem::Request;
 use poem::http::header;
 
-use crate::domain::clients::AuthMethod;
+use crate::domain::clients::{AuthMethod, Client};
+use crate::domain::keys::KeySet;
 use crate::domain::oauth::OAuthError;
-use crate::domain::tokens::PresentedClient;
+use crate::domain::tokens::{self, PresentedClient, TokenContext};
+use crate::state::AppState;
 
 /// Parses `application/x-www-form-urlencoded` text. A parameter sent twice is an error
 /// (RFC 6749 §3.1, §3.2): which value would win is ambiguous.
@@ -94,6 +97,49 @@ pub fn presented_client(
             method: AuthMethod::None,
         },
     })
+}
+
+/// A request to the token, revocation or introspection endpoint from an authenticated
+/// client, with its parameters and the key set in force.
+pub struct ClientRequest {
+    pub params: HashMap<String, String>,
+    pub client: Client,
+    keys: Arc<KeySet>,
+}
+
+impl ClientRequest {
+    pub async fn authenticate(
+        state: &AppState,
+        req: &Request,
+        body: &str,
+    ) -> Result<Self, OAuthError> {
+        let params = unique_params(body).map_err(OAuthError::invalid_request)?;
+        let client =
+            tokens::authenticate_client(&state.store, &presented_client(req, &params)?).await?;
+        Ok(Self {
+            params,
+            client,
+            keys: state.keys.current(),
+        })
+    }
+
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.get(name).map(String::as_str)
+    }
+
+    pub fn required(&self, name: &str) -> Result<&str, OAuthError> {
+        self.param(name)
+            .ok_or_else(|| OAuthError::invalid_request(format!("{name} is required")))
+    }
+
+    pub fn context<'a>(&'a self, state: &'a AppState) -> TokenContext<'a> {
+        TokenContext {
+            store: &state.store,
+            keys: &self.keys,
+            config: &state.config,
+            now: state.now(),
+        }
+    }
 }
 
 /// Whether the request tried HTTP Basic client authentication.

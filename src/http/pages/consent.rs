@@ -8,8 +8,11 @@ use poem::{IntoResponse, Response, handler};
 use serde::Deserialize;
 
 use super::signed_in;
-use crate::domain::authorization::record_consent;
+use crate::domain::authorization::{ParkedRequest, record_consent};
+use crate::domain::clients::Client;
 use crate::domain::oauth::{OAuthError, OAuthErrorCode};
+use crate::domain::sessions::BrowserSession;
+use crate::domain::users::User;
 use crate::http::oidc::authorize::{continue_path, forget, issue, load};
 use crate::http::oidc::oauth_error::error_to_client;
 use crate::state::AppState;
@@ -31,32 +34,38 @@ fn describe(scope: &str) -> String {
     }
 }
 
+/// Everything consent needs: the parked request, the signed-in user and the client; or
+/// the response to send instead (sign in first, request expired, client gone).
+async fn prepare(
+    state: &AppState,
+    jar: &CookieJar,
+    request_id: Option<&str>,
+) -> Result<(ParkedRequest, BrowserSession, User, Client), Response> {
+    let parked = load(state, request_id).await?;
+    let Some((session, user)) = signed_in(state, jar).await else {
+        let next: String =
+            url::form_urlencoded::byte_serialize(continue_path(&parked.id).as_bytes()).collect();
+        return Err(Redirect::see_other(format!("/login?next={next}")).into_response());
+    };
+    match state.store.find_client(&parked.request.client_id).await {
+        Ok(Some(client)) => Ok((parked, session, user, client)),
+        _ => Err(state.pages.error_page(
+            StatusCode::BAD_REQUEST,
+            "Unknown application",
+            "The application was removed.",
+        )),
+    }
+}
+
 #[handler]
 pub async fn show(
     Data(state): Data<&AppState>,
     jar: &CookieJar,
     Query(query): Query<ConsentQuery>,
 ) -> Response {
-    let parked = match load(state, query.request.as_deref()).await {
-        Ok(parked) => parked,
+    let (parked, _, _, client) = match prepare(state, jar, query.request.as_deref()).await {
+        Ok(prepared) => prepared,
         Err(response) => return response,
-    };
-    if signed_in(state, jar).await.is_none() {
-        return Redirect::see_other(format!(
-            "/login?next={}",
-            urlencode(&continue_path(&parked.id))
-        ))
-        .into_response();
-    }
-    let client = match state.store.find_client(&parked.request.client_id).await {
-        Ok(Some(client)) => client,
-        _ => {
-            return state.pages.error_page(
-                StatusCode::BAD_REQUEST,
-                "Unknown application",
-                "The application was removed.",
-            );
-        }
     };
     let scopes: Vec<_> = parked.request.scopes.iter().map(|s| describe(s)).collect();
     state.pages.render(
@@ -92,26 +101,9 @@ pub async fn decide(
             "This form expired before it was sent.",
         );
     }
-    let parked = match load(state, form.request.as_deref()).await {
-        Ok(parked) => parked,
+    let (parked, session, user, client) = match prepare(state, jar, form.request.as_deref()).await {
+        Ok(prepared) => prepared,
         Err(response) => return response,
-    };
-    let Some((session, user)) = signed_in(state, jar).await else {
-        return Redirect::see_other(format!(
-            "/login?next={}",
-            urlencode(&continue_path(&parked.id))
-        ))
-        .into_response();
-    };
-    let client = match state.store.find_client(&parked.request.client_id).await {
-        Ok(Some(client)) => client,
-        _ => {
-            return state.pages.error_page(
-                StatusCode::BAD_REQUEST,
-                "Unknown application",
-                "The application was removed.",
-            );
-        }
     };
     if form.decision.as_deref() != Some("allow") {
         forget(state, &parked).await;
@@ -135,8 +127,4 @@ pub async fn decide(
         );
     }
     issue(state, &parked, &client, &session).await
-}
-
-fn urlencode(text: &str) -> String {
-    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
