@@ -76,9 +76,10 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
         concurrency,
     )?;
     let pages = Pages::new(&config, &master)?;
-    let discovery_json: Arc<[u8]> = serde_json::to_vec(&http::oidc::discovery::metadata(&config))
-        .map_err(|e| DomainError::Internal(e.to_string()))?
-        .into();
+    let discovery_json: bytes::Bytes =
+        serde_json::to_vec(&http::oidc::discovery::metadata(&config))
+            .map_err(|e| DomainError::Internal(e.to_string()))?
+            .into();
     Ok(AppState {
         discovery_json,
         store,

@@ -18,7 +18,7 @@ pub struct AppState {
     pub passwords: PasswordHasher,
     pub pages: Arc<Pages>,
     /// The discovery document, rendered once.
-    pub discovery_json: Arc<[u8]>,
+    pub discovery_json: bytes::Bytes,
 }
 
 impl AppState {

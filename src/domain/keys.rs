@@ -222,7 +222,7 @@ impl LoadedKey {
 pub struct KeySet {
     signing: HashMap<SigningAlg, Arc<LoadedKey>>,
     published: Vec<Arc<LoadedKey>>,
-    jwks_json: Arc<[u8]>,
+    jwks_json: bytes::Bytes,
 }
 
 impl KeySet {
@@ -267,7 +267,7 @@ impl KeySet {
             (alg_rank, state_rank, k.kid.clone())
         });
         let jwks = json!({ "keys": published.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>() });
-        let jwks_json: Arc<[u8]> = serde_json::to_vec(&jwks)
+        let jwks_json: bytes::Bytes = serde_json::to_vec(&jwks)
             .map_err(|e| DomainError::Internal(e.to_string()))?
             .into();
         Ok(Self {
@@ -277,7 +277,7 @@ impl KeySet {
         })
     }
 
-    pub fn jwks_json(&self) -> Arc<[u8]> {
+    pub fn jwks_json(&self) -> bytes::Bytes {
         self.jwks_json.clone()
     }
 

@@ -50,5 +50,5 @@ pub fn discovery(Data(state): Data<&AppState>) -> Response {
         .content_type("application/json")
         .header(header::CACHE_CONTROL, "public, max-age=3600")
         .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
-        .body(state.discovery_json.to_vec())
+        .body(state.discovery_json.clone())
 }

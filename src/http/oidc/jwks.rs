@@ -14,5 +14,5 @@ pub fn jwks(Data(state): Data<&AppState>) -> Response {
         // Short enough that relying parties see a rotation's next key well before it signs.
         .header(header::CACHE_CONTROL, "public, max-age=300")
         .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
-        .body(state.keys.current().jwks_json().to_vec())
+        .body(state.keys.current().jwks_json())
 }
