@@ -69,10 +69,34 @@ async fn serve(config: Config) -> Result<(), String> {
     }
     let jobs = latchkey::jobs::spawn(state.clone());
     let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
+        shutdown_signal().await;
         tracing::info!("shutting down");
     };
     let result = latchkey::serve(state, listener, shutdown).await;
     jobs.abort();
     result.map_err(|e| e.to_string())
+}
+
+/// Ctrl-C, or SIGTERM as sent by systemd and container runtimes: either lets in-flight
+/// requests finish.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

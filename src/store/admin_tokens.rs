@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use entity::admin_tokens;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
-use super::{Store, StoreError, from_millis, to_millis};
+use super::{Store, StoreError, UniqueLookup, from_millis, to_millis};
 use crate::domain::admin_tokens::AdminToken;
 
 impl From<admin_tokens::Model> for AdminToken {
@@ -46,7 +46,7 @@ impl Store {
     ) -> Result<Option<AdminToken>, StoreError> {
         Ok(admin_tokens::Entity::find()
             .filter(admin_tokens::Column::TokenHash.eq(token_hash))
-            .one(&self.db)
+            .unique(&self.db)
             .await?
             .map(AdminToken::from))
     }

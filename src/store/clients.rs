@@ -4,7 +4,9 @@ use sea_orm::{
     QuerySelect,
 };
 
-use super::{Store, StoreError, from_millis, json_list, parse_enum, to_json_list, to_millis};
+use super::{
+    Store, StoreError, UniqueLookup, from_millis, json_list, parse_enum, to_json_list, to_millis,
+};
 use crate::domain::clients::{AuthMethod, Client, GrantType};
 use crate::domain::keys::SigningAlg;
 
@@ -89,7 +91,7 @@ impl Store {
 
     pub async fn find_client(&self, id: &str) -> Result<Option<Client>, StoreError> {
         clients::Entity::find_by_id(id.to_string())
-            .one(&self.db)
+            .unique(&self.db)
             .await?
             .map(Client::try_from)
             .transpose()

@@ -10,7 +10,7 @@ use entity::{
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 
-use super::{Store, StoreError, from_millis, json_list, to_json_list, to_millis};
+use super::{Store, StoreError, UniqueLookup, from_millis, json_list, to_json_list, to_millis};
 use crate::domain::tokens::{AuthorizationCode, Grant, RefreshToken};
 
 fn words(text: &str) -> Vec<String> {
@@ -118,7 +118,7 @@ impl Store {
         id: &str,
     ) -> Result<Option<(String, DateTime<Utc>, DateTime<Utc>)>, StoreError> {
         Ok(authorization_requests::Entity::find_by_id(id.to_string())
-            .one(&self.db)
+            .unique(&self.db)
             .await?
             .map(|m| {
                 (
@@ -170,7 +170,7 @@ impl Store {
     ) -> Result<Option<AuthorizationCode>, StoreError> {
         Ok(
             authorization_codes::Entity::find_by_id(code_hash.to_string())
-                .one(&self.db)
+                .unique(&self.db)
                 .await?
                 .map(AuthorizationCode::from),
         )
@@ -196,7 +196,7 @@ impl Store {
 
     pub async fn find_grant(&self, id: &str) -> Result<Option<Grant>, StoreError> {
         Ok(grants::Entity::find_by_id(id.to_string())
-            .one(&self.db)
+            .unique(&self.db)
             .await?
             .map(Grant::from))
     }
@@ -242,7 +242,7 @@ impl Store {
     ) -> Result<Option<RefreshToken>, StoreError> {
         Ok(refresh_tokens::Entity::find()
             .filter(refresh_tokens::Column::TokenHash.eq(token_hash))
-            .one(&self.db)
+            .unique(&self.db)
             .await?
             .map(RefreshToken::from))
     }
@@ -320,7 +320,7 @@ impl Store {
 
     pub async fn is_access_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
         Ok(revoked_access_tokens::Entity::find_by_id(jti.to_string())
-            .one(&self.db)
+            .unique(&self.db)
             .await?
             .is_some())
     }
@@ -331,7 +331,7 @@ impl Store {
         client_id: &str,
     ) -> Result<Vec<String>, StoreError> {
         match consents::Entity::find_by_id((user_id.to_string(), client_id.to_string()))
-            .one(&self.db)
+            .unique(&self.db)
             .await?
         {
             Some(m) => json_list(&m.scopes),

@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use entity::browser_sessions;
 use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter};
 
-use super::{Store, StoreError, from_millis, to_millis};
+use super::{Store, StoreError, UniqueLookup, from_millis, to_millis};
 use crate::domain::sessions::BrowserSession;
 
 impl From<browser_sessions::Model> for BrowserSession {
@@ -54,14 +54,14 @@ impl Store {
     ) -> Result<Option<BrowserSession>, StoreError> {
         Ok(browser_sessions::Entity::find()
             .filter(browser_sessions::Column::TokenHash.eq(token_hash))
-            .one(&self.db)
+            .unique(&self.db)
             .await?
             .map(BrowserSession::from))
     }
 
     pub async fn find_session(&self, id: &str) -> Result<Option<BrowserSession>, StoreError> {
         Ok(browser_sessions::Entity::find_by_id(id.to_string())
-            .one(&self.db)
+            .unique(&self.db)
             .await?
             .map(BrowserSession::from))
     }

@@ -4,7 +4,7 @@ use sea_orm::{
     QuerySelect,
 };
 
-use super::{Store, StoreError, conflict_or, from_millis, parse_enum, to_millis};
+use super::{Store, StoreError, UniqueLookup, conflict_or, from_millis, parse_enum, to_millis};
 use crate::domain::users::{AccountStatus, ContactPreference, Profile, Role, User};
 
 const USER_UNIQUE: &[(&str, &str)] = &[("username", "username"), ("email_normalized", "email")];
@@ -111,7 +111,7 @@ impl Store {
 
     pub async fn find_user(&self, id: &str) -> Result<Option<User>, StoreError> {
         users::Entity::find_by_id(id.to_string())
-            .one(&self.db)
+            .unique(&self.db)
             .await?
             .map(User::try_from)
             .transpose()
@@ -127,7 +127,7 @@ impl Store {
         };
         users::Entity::find()
             .filter(condition)
-            .one(&self.db)
+            .unique(&self.db)
             .await?
             .map(User::try_from)
             .transpose()

@@ -141,8 +141,14 @@ async fn serve_prints_the_admin_once_and_it_signs_in() {
     while reqwest::get(format!("{base}/healthz")).await.is_err() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    again.kill().unwrap();
-    again.wait().unwrap();
+    // SIGTERM (systemd, container runtimes) shuts down gracefully: exit status 0.
+    let terminated = Command::new("kill")
+        .args(["-TERM", &again.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(terminated.success());
+    let status = again.wait().unwrap();
+    assert!(status.success(), "{status:?}");
     let rest: Vec<String> = out.map_while(Result::ok).collect();
     assert!(!rest.iter().any(|l| l.contains("password:")), "{rest:?}");
 }
