@@ -55,6 +55,8 @@ pub async fn run_maintenance(state: &AppState) -> Result<(), DomainError> {
         .store
         .purge_sessions(now - ENDED_SESSION_RETENTION)
         .await?;
+    state.store.purge_rate_limits(now).await?;
+    state.store.purge_expired_oauth(now).await?;
     Ok(())
 }
 

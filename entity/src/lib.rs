@@ -13,6 +13,7 @@ pub mod clients;
 pub mod consents;
 pub mod grants;
 pub mod prelude;
+pub mod rate_limits;
 pub mod refresh_tokens;
 pub mod revoked_access_tokens;
 pub mod signing_keys;

@@ -6,6 +6,7 @@ pub use crate::browser_sessions::Entity as BrowserSessions;
 pub use crate::clients::Entity as Clients;
 pub use crate::consents::Entity as Consents;
 pub use crate::grants::Entity as Grants;
+pub use crate::rate_limits::Entity as RateLimits;
 pub use crate::refresh_tokens::Entity as RefreshTokens;
 pub use crate::revoked_access_tokens::Entity as RevokedAccessTokens;
 pub use crate::signing_keys::Entity as SigningKeys;

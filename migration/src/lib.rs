@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261121_000001_create_foundation;
 mod m20261121_000002_create_oauth;
+mod m20261122_000003_create_rate_limits;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261121_000001_create_foundation::Migration),
             Box::new(m20261121_000002_create_oauth::Migration),
+            Box::new(m20261122_000003_create_rate_limits::Migration),
         ]
     }
 }

@@ -5,7 +5,14 @@ use serde_json::{Map, Value, json};
 use super::users::User;
 
 /// Scopes with a meaning of their own; any other scope a client registers is custom.
-pub const STANDARD_SCOPES: &[&str] = &["openid", "profile", "email", "phone", "offline_access"];
+pub const STANDARD_SCOPES: &[&str] = &[
+    "openid",
+    "profile",
+    "email",
+    "phone",
+    "offline_access",
+    "roles",
+];
 
 pub const SUPPORTED_CLAIMS: &[&str] = &[
     "sub",
@@ -33,6 +40,7 @@ pub const SUPPORTED_CLAIMS: &[&str] = &[
     "email_verified",
     "phone_number",
     "phone_number_verified",
+    "role",
 ];
 
 /// The user's claims for the granted scopes, `sub` included.
@@ -64,6 +72,9 @@ pub fn user_claims(user: &User, scopes: &[String]) -> Map<String, Value> {
         put("zoneinfo", p.timezone.clone().map(Value::from));
         put("locale", p.locale.clone().map(Value::from));
         put("updated_at", Some(json!(user.updated_at.timestamp())));
+    }
+    if has("roles") {
+        put("role", Some(json!(user.role.as_str())));
     }
     if has("email") {
         put("email", Some(json!(user.email)));

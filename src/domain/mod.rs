@@ -10,6 +10,7 @@ pub mod keys;
 pub mod oauth;
 pub mod passwords;
 pub mod sessions;
+pub mod signin;
 pub mod tokens;
 pub mod users;
 

@@ -422,6 +422,7 @@ pub async fn update_user(
         user.role = role;
         changed.push("role");
     }
+    let previous_status = user.status;
     if let Some(status) = changes.status {
         if user.role == Role::Admin && status != AccountStatus::Active {
             ensure_another_admin(store, &user.id).await?;
@@ -455,6 +456,15 @@ pub async fn update_user(
         now,
     )
     .await;
+    if let Some(action) = status_transition(previous_status, user.status) {
+        audit::record(
+            store,
+            meta,
+            AuditEvent::success(action, format!("user:{}", user.id)).by(user.id.clone()),
+            now,
+        )
+        .await;
+    }
     Ok(user)
 }
 
@@ -485,6 +495,19 @@ pub async fn delete_user(
     )
     .await;
     Ok(())
+}
+
+/// The 003 §2.5 event for an account state change made by an admin.
+fn status_transition(from: AccountStatus, to: AccountStatus) -> Option<AuditAction> {
+    use AccountStatus::*;
+    match (from, to) {
+        (a, b) if a == b => None,
+        (Locked, Active) => Some(AuditAction::AccountUnlocked),
+        (Suspended | Deactivated, Active) => Some(AuditAction::AccountReactivated),
+        (_, Suspended) => Some(AuditAction::AccountSuspended),
+        (_, Locked) => Some(AuditAction::AccountLocked),
+        _ => None,
+    }
 }
 
 /// Refuses to leave the installation without an active administrator.

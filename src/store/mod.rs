@@ -6,6 +6,7 @@ mod audit;
 mod clients;
 mod keys;
 mod oauth;
+mod ratelimit;
 mod sessions;
 mod users;
 

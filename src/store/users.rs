@@ -1,4 +1,5 @@
 use entity::users;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect,
@@ -179,6 +180,63 @@ impl Store {
             .count(&self.db)
             .await?
             > 0)
+    }
+
+    /// Adds one failed sign-in to the user's consecutive count and returns the new count.
+    pub async fn add_failed_login(&self, user_id: &str) -> Result<i32, StoreError> {
+        users::Entity::update_many()
+            .col_expr(
+                users::Column::LoginAttempts,
+                Expr::col(users::Column::LoginAttempts).add(1),
+            )
+            .filter(users::Column::Id.eq(user_id))
+            .exec(&self.db)
+            .await?;
+        Ok(users::Entity::find_by_id(user_id.to_string())
+            .unique(&self.db)
+            .await?
+            .map_or(0, |u| u.login_attempts))
+    }
+
+    /// Locks an active account until `until`. False if it was not active (already
+    /// locked by a concurrent failure, say).
+    pub async fn lock_user(
+        &self,
+        user_id: &str,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError> {
+        let result = users::Entity::update_many()
+            .set(users::ActiveModel {
+                account_status: Set("locked".into()),
+                locked_until: Set(Some(to_millis(until))),
+                ..Default::default()
+            })
+            .filter(users::Column::Id.eq(user_id))
+            .filter(users::Column::AccountStatus.eq("active"))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    /// Unlocks a locked account whose lock has run out (R005). True if this call did it.
+    pub async fn unlock_if_expired(
+        &self,
+        user_id: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError> {
+        let result = users::Entity::update_many()
+            .set(users::ActiveModel {
+                account_status: Set("active".into()),
+                locked_until: Set(None),
+                login_attempts: Set(0),
+                ..Default::default()
+            })
+            .filter(users::Column::Id.eq(user_id))
+            .filter(users::Column::AccountStatus.eq("locked"))
+            .filter(users::Column::LockedUntil.lte(to_millis(now)))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected == 1)
     }
 
     /// Records a successful sign-in and, when given, a re-hashed password.

@@ -391,7 +391,7 @@ async fn suspended_account_gets_the_same_answer_with_any_password() {
         .await;
     assert_eq!(right_status, StatusCode::FORBIDDEN);
     assert_eq!(wrong.status(), right_status);
-    assert!(right_html.contains("This account cannot sign in right now."));
+    assert!(right_html.contains("This account is suspended."));
 }
 
 #[tokio::test]

@@ -30,6 +30,7 @@ fn describe(scope: &str) -> String {
         "email" => "See your email address".into(),
         "phone" => "See your phone number".into(),
         "offline_access" => "Stay connected when you are away".into(),
+        "roles" => "See your role".into(),
         other => format!("Use the permission \u{201c}{other}\u{201d}"),
     }
 }

@@ -9,9 +9,7 @@ use poem::{IntoResponse, Request, Response, handler};
 use serde::Deserialize;
 
 use super::{safe_next, signed_in};
-use crate::domain::audit::{self, AuditAction, AuditEvent};
-use crate::domain::passwords::PasswordCheck;
-use crate::domain::users::AccountStatus;
+use crate::domain::signin::{self, SignInOutcome};
 use crate::domain::{DomainError, sessions};
 use crate::http::request_meta;
 use crate::state::AppState;
@@ -90,166 +88,92 @@ pub async fn submit(
 ) -> Response {
     let next = safe_next(form.next.as_deref());
     let login: String = form.username.trim().chars().take(MAX_LOGIN_LEN).collect();
+    let page = |status: StatusCode, message: &str| {
+        form_page(state, jar, status, &login, next.as_deref(), Some(message))
+    };
     if !state.pages.csrf_valid(jar, &form.csrf_token) {
-        return form_page(
-            state,
-            jar,
+        return page(
             StatusCode::FORBIDDEN,
-            &login,
-            next.as_deref(),
-            Some("This form expired. Please try again."),
+            "This form expired. Please try again.",
         );
     }
     if login.is_empty() || form.password.is_empty() {
-        return form_page(
-            state,
-            jar,
+        return page(
             StatusCode::BAD_REQUEST,
-            &login,
-            next.as_deref(),
-            Some("Enter your username or email and your password."),
+            "Enter your username or email and your password.",
         );
     }
     let meta = request_meta(req);
-    match authenticate(state, &login, &form.password, &meta).await {
-        Ok(Some(user_id)) => {
-            let lifetime = Duration::seconds(state.config.session_lifetime_secs);
-            let current = state.pages.session_token(jar);
-            match sessions::sign_in(
-                &state.store,
-                current.as_deref(),
-                &user_id,
-                vec!["pwd".into()],
-                form.remember_me.is_some(),
-                &meta,
-                lifetime,
-                state.now(),
-            )
-            .await
-            {
-                Ok((_, token)) => {
-                    state.pages.set_session_cookie(
-                        jar,
-                        &token,
-                        lifetime.to_std().unwrap_or_default(),
-                    );
-                    Redirect::see_other(next.as_deref().unwrap_or("/account")).into_response()
-                }
-                Err(err) => internal_error(state, err),
-            }
-        }
-        Ok(None) => form_page(
-            state,
-            jar,
-            StatusCode::UNAUTHORIZED,
-            &login,
-            next.as_deref(),
-            Some(WRONG_CREDENTIALS),
-        ),
-        Err(SignInRefused(message)) => form_page(
-            state,
-            jar,
-            StatusCode::FORBIDDEN,
-            &login,
-            next.as_deref(),
-            Some(message),
-        ),
-    }
-}
-
-struct SignInRefused(&'static str);
-
-/// Checks the password (against a dummy hash for unknown users, so both take the same
-/// time), upgrades an outdated hash, and audits the outcome. `Ok(None)` means wrong
-/// credentials.
-async fn authenticate(
-    state: &AppState,
-    login: &str,
-    password: &str,
-    meta: &crate::domain::RequestMeta,
-) -> Result<Option<String>, SignInRefused> {
-    let unavailable = SignInRefused("Sign-in is unavailable right now. Please try again shortly.");
-    let user = match state.store.find_user_by_login(login).await {
-        Ok(user) => user,
-        Err(err) => {
-            tracing::error!(error = %err, "user lookup failed");
-            return Err(unavailable);
-        }
-    };
-    let check = match state
-        .passwords
-        .verify(
-            password,
-            user.as_ref().and_then(|u| u.password_hash.as_deref()),
-        )
-        .await
-    {
-        Ok(check) => check,
-        Err(err) => {
-            tracing::error!(error = %err, "password check failed");
-            return Err(unavailable);
-        }
-    };
     let now = state.now();
-    let Some(user) = user else {
-        audit::record(
-            &state.store,
-            meta,
-            AuditEvent::failure(AuditAction::LoginFailure, "login", "unknown user")
-                .with(serde_json::json!({ "login": login })),
-            now,
-        )
-        .await;
-        return Ok(None);
-    };
-    // A non-active account gets the same answer whether or not the password was right,
-    // so the page never confirms a password for an account that cannot sign in.
-    if user.status != AccountStatus::Active {
-        audit::record(
-            &state.store,
-            meta,
-            AuditEvent::failure(
-                AuditAction::LoginFailure,
-                "login",
-                format!("account {}", user.status.as_str()),
-            )
-            .by(user.id.clone()),
-            now,
-        )
-        .await;
-        return Err(SignInRefused("This account cannot sign in right now."));
-    }
-    if check == PasswordCheck::Wrong {
-        audit::record(
-            &state.store,
-            meta,
-            AuditEvent::failure(AuditAction::LoginFailure, "login", "wrong password")
-                .by(user.id.clone()),
-            now,
-        )
-        .await;
-        return Ok(None);
-    }
-    let rehash = if check == PasswordCheck::RightButOutdated {
-        state.passwords.hash(password).await.ok()
-    } else {
-        None
-    };
-    if let Err(err) = state
-        .store
-        .record_login(&user.id, rehash.as_deref(), now)
-        .await
-    {
-        tracing::error!(error = %err, "could not record the sign-in");
-    }
-    audit::record(
+    let outcome = signin::sign_in_with_password(
         &state.store,
-        meta,
-        AuditEvent::success(AuditAction::LoginSuccess, "login").by(user.id.clone()),
+        &state.passwords,
+        &login,
+        &form.password,
+        &meta,
         now,
     )
     .await;
-    Ok(Some(user.id))
+    let user = match outcome {
+        Ok(SignInOutcome::SignedIn(user)) => user,
+        Ok(SignInOutcome::WrongCredentials) => {
+            return page(StatusCode::UNAUTHORIZED, WRONG_CREDENTIALS);
+        }
+        Ok(SignInOutcome::Locked { until }) => {
+            let minutes = (until - now).num_minutes().max(1);
+            return page(
+                StatusCode::FORBIDDEN,
+                &format!(
+                    "This account is locked after too many failed sign-ins. Try again in {minutes} minutes."
+                ),
+            );
+        }
+        Ok(SignInOutcome::Suspended) => {
+            return page(
+                StatusCode::FORBIDDEN,
+                "This account is suspended. Contact your administrator.",
+            );
+        }
+        Ok(SignInOutcome::Deactivated) => {
+            return page(StatusCode::FORBIDDEN, "This account has been deactivated.");
+        }
+        Ok(SignInOutcome::Pending) => {
+            return page(
+                StatusCode::FORBIDDEN,
+                "Confirm your email address before signing in.",
+            );
+        }
+        Ok(SignInOutcome::TooManyAttempts) => {
+            return page(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many failed sign-ins from your network. Try again in a few minutes.",
+            );
+        }
+        Err(err) => return internal_error(state, err),
+    };
+    let lifetime = Duration::seconds(state.config.session_lifetime_secs);
+    let current = state.pages.session_token(jar);
+    let remember_me = form.remember_me.is_some();
+    match sessions::sign_in(
+        &state.store,
+        current.as_deref(),
+        &user.id,
+        vec!["pwd".into()],
+        remember_me,
+        &meta,
+        lifetime,
+        now,
+    )
+    .await
+    {
+        Ok((_, token)) => {
+            state
+                .pages
+                .set_session_cookie(jar, &token, lifetime.to_std().unwrap_or_default());
+            Redirect::see_other(next.as_deref().unwrap_or("/account")).into_response()
+        }
+        Err(err) => internal_error(state, err),
+    }
 }
 
 fn internal_error(state: &AppState, err: DomainError) -> Response {

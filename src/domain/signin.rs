@@ -1,0 +1,131 @@
+//! Signing in with a password: the per-IP limit (R022), account states (003 §5.1),
+//! lockout after consecutive failures (R004) and its automatic end (R005).
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::audit::{self, AuditAction, AuditEvent};
+use super::passwords::{PasswordCheck, PasswordHasher};
+use super::users::{AccountStatus, User};
+use super::{DomainError, RequestMeta};
+use crate::store::Store;
+
+/// R004: this many consecutive failures lock the account.
+pub const MAX_CONSECUTIVE_FAILURES: i32 = 5;
+/// R005: for this long.
+pub const LOCKOUT: Duration = Duration::minutes(15);
+/// R022: failed sign-ins allowed from one IP address per window.
+pub const MAX_FAILURES_PER_IP: i32 = 5;
+pub const IP_WINDOW: Duration = Duration::minutes(15);
+const LOGIN_ACTION: &str = "login";
+
+/// How a sign-in attempt ended. Only `SignedIn` and `WrongCredentials` depend on the
+/// password; every other answer is given whatever password was sent.
+#[derive(Debug)]
+pub enum SignInOutcome {
+    SignedIn(Box<User>),
+    /// Unknown user or wrong password: the same answer for both.
+    WrongCredentials,
+    Locked {
+        until: DateTime<Utc>,
+    },
+    Suspended,
+    Deactivated,
+    Pending,
+    /// Too many failures from this address; the password was not checked.
+    TooManyAttempts,
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn sign_in_with_password(
+    store: &Store,
+    hasher: &PasswordHasher,
+    login: &str,
+    password: &str,
+    meta: &RequestMeta,
+    now: DateTime<Utc>,
+) -> Result<SignInOutcome, DomainError> {
+    let ip = format!("ip:{}", meta.ip_address);
+    if store.attempts_in_window(&ip, LOGIN_ACTION, now).await? >= MAX_FAILURES_PER_IP {
+        let event = AuditEvent::failure(
+            AuditAction::RateLimitExceeded,
+            "login",
+            "too many failed sign-ins from this address",
+        );
+        audit::record(store, meta, event, now).await;
+        return Ok(SignInOutcome::TooManyAttempts);
+    }
+    let user = store.find_user_by_login(login).await?;
+    // Always hash, so that what follows takes the same time whoever the user is.
+    let check = hasher
+        .verify(
+            password,
+            user.as_ref().and_then(|u| u.password_hash.as_deref()),
+        )
+        .await?;
+    let Some(mut user) = user else {
+        store
+            .count_attempt(&ip, LOGIN_ACTION, IP_WINDOW, now)
+            .await?;
+        let event = AuditEvent::failure(AuditAction::LoginFailure, "login", "unknown user")
+            .with(serde_json::json!({ "login": login }));
+        audit::record(store, meta, event, now).await;
+        return Ok(SignInOutcome::WrongCredentials);
+    };
+    if user.status == AccountStatus::Locked && store.unlock_if_expired(&user.id, now).await? {
+        user.status = AccountStatus::Active;
+        let event = AuditEvent::success(AuditAction::AccountUnlocked, format!("user:{}", user.id))
+            .by(user.id.clone())
+            .with(serde_json::json!({ "reason": "lockout expired" }));
+        audit::record(store, meta, event, now).await;
+    }
+    let refused = match user.status {
+        AccountStatus::Active => None,
+        AccountStatus::Locked => Some(SignInOutcome::Locked {
+            until: user.locked_until.unwrap_or(now + LOCKOUT),
+        }),
+        AccountStatus::Suspended => Some(SignInOutcome::Suspended),
+        AccountStatus::Deactivated => Some(SignInOutcome::Deactivated),
+        AccountStatus::Pending => Some(SignInOutcome::Pending),
+    };
+    if let Some(outcome) = refused {
+        let event = AuditEvent::failure(
+            AuditAction::LoginFailure,
+            "login",
+            format!("account {}", user.status.as_str()),
+        )
+        .by(user.id.clone());
+        audit::record(store, meta, event, now).await;
+        return Ok(outcome);
+    }
+    if check == PasswordCheck::Wrong {
+        store
+            .count_attempt(&ip, LOGIN_ACTION, IP_WINDOW, now)
+            .await?;
+        let failures = store.add_failed_login(&user.id).await?;
+        let event = AuditEvent::failure(AuditAction::LoginFailure, "login", "wrong password")
+            .by(user.id.clone())
+            .with(serde_json::json!({ "consecutive_failures": failures }));
+        audit::record(store, meta, event, now).await;
+        if failures >= MAX_CONSECUTIVE_FAILURES {
+            let until = now + LOCKOUT;
+            if store.lock_user(&user.id, until).await? {
+                let event =
+                    AuditEvent::success(AuditAction::AccountLocked, format!("user:{}", user.id))
+                        .by(user.id.clone())
+                        .with(serde_json::json!({ "locked_until": until, "failures": failures }));
+                audit::record(store, meta, event, now).await;
+            }
+            return Ok(SignInOutcome::Locked { until });
+        }
+        return Ok(SignInOutcome::WrongCredentials);
+    }
+    let rehash = if check == PasswordCheck::RightButOutdated {
+        Some(hasher.hash(password).await?)
+    } else {
+        None
+    };
+    store.record_login(&user.id, rehash.as_deref(), now).await?;
+    let event = AuditEvent::success(AuditAction::LoginSuccess, "login").by(user.id.clone());
+    audit::record(store, meta, event, now).await;
+    Ok(SignInOutcome::SignedIn(Box::new(user)))
+}

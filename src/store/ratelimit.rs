@@ -1,0 +1,91 @@
+use chrono::{DateTime, Utc};
+use entity::rate_limits;
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, SqlErr};
+
+use super::{Store, StoreError, UniqueLookup, to_millis};
+
+impl Store {
+    /// How many attempts `identifier` made at `endpoint` in its current window.
+    pub async fn attempts_in_window(
+        &self,
+        identifier: &str,
+        endpoint: &str,
+        now: DateTime<Utc>,
+    ) -> Result<i32, StoreError> {
+        let row = rate_limits::Entity::find_by_id((identifier.to_string(), endpoint.to_string()))
+            .unique(&self.db)
+            .await?;
+        Ok(row
+            .filter(|r| r.window_end > to_millis(now))
+            .map_or(0, |r| r.attempts))
+    }
+
+    /// Counts one attempt: adds to the current window, or starts a new one of `window`.
+    /// Each step is a single statement, so concurrent attempts are all counted.
+    pub async fn count_attempt(
+        &self,
+        identifier: &str,
+        endpoint: &str,
+        window: chrono::Duration,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let at = to_millis(now);
+        for _ in 0..2 {
+            let added = rate_limits::Entity::update_many()
+                .col_expr(
+                    rate_limits::Column::Attempts,
+                    Expr::col(rate_limits::Column::Attempts).add(1),
+                )
+                .filter(rate_limits::Column::Identifier.eq(identifier))
+                .filter(rate_limits::Column::Endpoint.eq(endpoint))
+                .filter(rate_limits::Column::WindowEnd.gt(at))
+                .exec(&self.db)
+                .await?;
+            if added.rows_affected > 0 {
+                return Ok(());
+            }
+            let restarted = rate_limits::Entity::update_many()
+                .set(rate_limits::ActiveModel {
+                    attempts: Set(1),
+                    window_start: Set(at),
+                    window_end: Set(to_millis(now + window)),
+                    ..Default::default()
+                })
+                .filter(rate_limits::Column::Identifier.eq(identifier))
+                .filter(rate_limits::Column::Endpoint.eq(endpoint))
+                .filter(rate_limits::Column::WindowEnd.lte(at))
+                .exec(&self.db)
+                .await?;
+            if restarted.rows_affected > 0 {
+                return Ok(());
+            }
+            let inserted = rate_limits::Entity::insert(rate_limits::ActiveModel {
+                identifier: Set(identifier.to_string()),
+                endpoint: Set(endpoint.to_string()),
+                attempts: Set(1),
+                window_start: Set(at),
+                window_end: Set(to_millis(now + window)),
+            })
+            .exec_without_returning(&self.db)
+            .await;
+            match inserted {
+                Ok(_) => return Ok(()),
+                // Someone inserted the row first: count against it on the next pass.
+                Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                    continue;
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn purge_rate_limits(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(rate_limits::Entity::delete_many()
+            .filter(rate_limits::Column::WindowEnd.lte(to_millis(now)))
+            .exec(&self.db)
+            .await?
+            .rows_affected)
+    }
+}
