@@ -253,7 +253,15 @@ async fn user_crud() {
         .await
         .unwrap();
     let actions: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();
-    assert_eq!(actions, ["user_deleted", "account_suspended", "user_updated", "user_created"]);
+    assert_eq!(
+        actions,
+        [
+            "user_deleted",
+            "account_suspended",
+            "user_updated",
+            "user_created"
+        ]
+    );
     assert!(
         audit.iter().all(|e| e.details["actor_user_id"].is_string()),
         "{:?}",
