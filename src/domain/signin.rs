@@ -25,8 +25,9 @@ pub enum SignInOutcome {
     SignedIn(Box<User>),
     /// Unknown user or wrong password: the same answer for both.
     WrongCredentials,
+    /// Locked; `until` is absent when an admin locked the account with no end.
     Locked {
-        until: DateTime<Utc>,
+        until: Option<DateTime<Utc>>,
     },
     Suspended,
     Deactivated,
@@ -81,7 +82,7 @@ pub async fn sign_in_with_password(
     let refused = match user.status {
         AccountStatus::Active => None,
         AccountStatus::Locked => Some(SignInOutcome::Locked {
-            until: user.locked_until.unwrap_or(now + LOCKOUT),
+            until: user.locked_until,
         }),
         AccountStatus::Suspended => Some(SignInOutcome::Suspended),
         AccountStatus::Deactivated => Some(SignInOutcome::Deactivated),
@@ -115,7 +116,7 @@ pub async fn sign_in_with_password(
                         .with(serde_json::json!({ "locked_until": until, "failures": failures }));
                 audit::record(store, meta, event, now).await;
             }
-            return Ok(SignInOutcome::Locked { until });
+            return Ok(SignInOutcome::Locked { until: Some(until) });
         }
         return Ok(SignInOutcome::WrongCredentials);
     }

@@ -263,6 +263,8 @@ async fn each_state_has_its_own_message_whatever_the_password() {
         (AccountStatus::Suspended, "suspended"),
         (AccountStatus::Deactivated, "deactivated"),
         (AccountStatus::Pending, "Confirm your email address"),
+        // Locked by an admin, with no end: no promise of a time.
+        (AccountStatus::Locked, "locked. Contact your administrator"),
     ] {
         let name = format!("user-{}", status.as_str());
         let user = server.create_user(&name, PASSWORD, Role::Explorer).await;

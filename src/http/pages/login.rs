@@ -119,13 +119,19 @@ pub async fn submit(
         Ok(SignInOutcome::WrongCredentials) => {
             return page(StatusCode::UNAUTHORIZED, WRONG_CREDENTIALS);
         }
-        Ok(SignInOutcome::Locked { until }) => {
+        Ok(SignInOutcome::Locked { until: Some(until) }) => {
             let minutes = (until - now).num_minutes().max(1);
             return page(
                 StatusCode::FORBIDDEN,
                 &format!(
                     "This account is locked after too many failed sign-ins. Try again in {minutes} minutes."
                 ),
+            );
+        }
+        Ok(SignInOutcome::Locked { until: None }) => {
+            return page(
+                StatusCode::FORBIDDEN,
+                "This account is locked. Contact your administrator.",
             );
         }
         Ok(SignInOutcome::Suspended) => {
