@@ -189,7 +189,10 @@ pub enum ClientCommand {
         json: bool,
     },
     /// Delete a client.
-    Delete { client_id: String },
+    Delete {
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -222,7 +225,10 @@ pub enum AdminTokenCommand {
     /// List tokens (never their values).
     List,
     /// Revoke a token by id.
-    Revoke { id: String },
+    Revoke {
+        #[arg(allow_hyphen_values = true)]
+        id: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -29,6 +29,15 @@ pub fn random_token(bytes: usize) -> Result<String, CryptoError> {
     Ok(URL_SAFE_NO_PAD.encode(random_bytes(bytes)?))
 }
 
+/// `bytes` random bytes as lower-case hex: for identifiers people type and pass to
+/// command lines, where base64url's leading `-` would read as an option.
+pub fn random_hex(bytes: usize) -> Result<String, CryptoError> {
+    Ok(random_bytes(bytes)?
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
 /// SHA-256 as lower-case hex: how high-entropy tokens are stored. A password hash would
 /// be pointless (the input already has 256 bits) and would cap throughput.
 pub fn sha256_hex(input: &[u8]) -> String {

@@ -234,7 +234,7 @@ pub async fn create_client(
         .auth_method
         .unwrap_or(AuthMethod::ClientSecretBasic);
     let mut client = Client {
-        id: crypto::random_token(16)?,
+        id: crypto::random_hex(16)?,
         name: settings.name.unwrap_or_default().trim().to_string(),
         secret_hash: None,
         auth_method,

@@ -151,7 +151,21 @@ async fn user_and_client_commands_print_json() {
             .contains(client["client_secret"].as_str().unwrap())
     );
 
+    assert!(
+        public["client_id"]
+            .as_str()
+            .unwrap()
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit()),
+        "client ids are safe on a command line"
+    );
     cli.ok(&["client", "delete", public["client_id"].as_str().unwrap()]);
+    // An id that looks like an option is still taken as the id.
+    let output = cli.run(&["client", "delete", "-not-a-flag"]);
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("not found"),
+        "{output:?}"
+    );
     assert_eq!(
         cli.json(&["client", "list", "--json"])
             .as_array()
