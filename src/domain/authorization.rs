@@ -416,10 +416,9 @@ pub fn next_step(
         return NextStep::SignIn;
     }
     if let Some(max_age) = request.max_age {
-        if session.auth_time + Duration::seconds(max_age) < now && !signed_in_for_this_request {
-            return NextStep::SignIn;
-        }
-        if max_age == 0 && !signed_in_for_this_request {
+        // max_age=0 always asks for a fresh sign-in, even within the same second.
+        let too_old = max_age == 0 || session.auth_time + Duration::seconds(max_age) < now;
+        if too_old && !signed_in_for_this_request {
             return NextStep::SignIn;
         }
     }

@@ -15,8 +15,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, EntityTrait,
-    Select, SqlErr,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, EntityTrait, Select,
+    SqlErr,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -77,15 +77,6 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.db.ping().await?;
         Ok(())
-    }
-
-    pub fn backend_name(&self) -> &'static str {
-        match self.db.get_database_backend() {
-            DbBackend::Sqlite => "sqlite",
-            DbBackend::Postgres => "postgres",
-            DbBackend::MySql => "mysql",
-            _ => "other",
-        }
     }
 
     /// Creates an empty database named `name` on the PostgreSQL or MariaDB server that
