@@ -64,6 +64,37 @@ pub struct Config {
     pub initial_admin_email: String,
     /// `tracing` filter, e.g. `info` or `latchkey=debug`.
     pub log: String,
+    /// Who may create an account: `open`, `invite_only` (needs a registration key from an
+    /// admin) or `closed` (only admins create accounts).
+    pub registration_mode: String,
+    /// Lifetime of emailed one-time codes and verification links (seed 002: 15 minutes).
+    pub one_time_code_lifetime_secs: i64,
+    /// Accounts still PENDING (email never verified) this long after registering are deleted.
+    pub pending_account_retention_secs: i64,
+    /// Lifetime of a password reset link: 15 to 60 minutes.
+    pub password_reset_lifetime_secs: i64,
+    /// Password policy (003 §6.2). Length limits in characters.
+    pub password_min_length: i64,
+    pub password_max_length: i64,
+    pub password_require_uppercase: bool,
+    pub password_require_lowercase: bool,
+    pub password_require_digit: bool,
+    pub password_require_special: bool,
+    /// Refuse passwords from the built-in list of common passwords.
+    pub password_refuse_common: bool,
+    /// A new password may not equal any of this many previous ones (R007); 0 turns it off.
+    pub password_history: i64,
+    /// `log` prints messages to the server log (development); `smtp` sends them.
+    pub mail_transport: String,
+    /// The From: header of every message.
+    pub mail_from: String,
+    pub smtp_host: String,
+    pub smtp_port: i64,
+    /// `starttls` (port 587), `tls` (implicit TLS, port 465) or `none` (loopback relays only).
+    pub smtp_tls: String,
+    /// Empty: no authentication.
+    pub smtp_username: String,
+    pub smtp_password: String,
 }
 
 impl Default for Config {
@@ -90,6 +121,25 @@ impl Default for Config {
             initial_admin_username: "admin".into(),
             initial_admin_email: "admin@localhost".into(),
             log: "info".into(),
+            registration_mode: "closed".into(),
+            one_time_code_lifetime_secs: 15 * 60,
+            pending_account_retention_secs: 7 * 86_400,
+            password_reset_lifetime_secs: 30 * 60,
+            password_min_length: 8,
+            password_max_length: 128,
+            password_require_uppercase: true,
+            password_require_lowercase: true,
+            password_require_digit: true,
+            password_require_special: true,
+            password_refuse_common: true,
+            password_history: 5,
+            mail_transport: "log".into(),
+            mail_from: "Latchkey <no-reply@localhost>".into(),
+            smtp_host: "localhost".into(),
+            smtp_port: 587,
+            smtp_tls: "starttls".into(),
+            smtp_username: String::new(),
+            smtp_password: String::new(),
         }
     }
 }
@@ -133,6 +183,15 @@ impl Config {
                             "{name}: expected a whole number, got {value:?}"
                         ))
                     })?,
+                Some(toml::Value::Boolean(_)) => match value.trim() {
+                    "true" => toml::Value::Boolean(true),
+                    "false" => toml::Value::Boolean(false),
+                    _ => {
+                        return Err(ConfigError::Invalid(format!(
+                            "{name}: expected true or false, got {value:?}"
+                        )));
+                    }
+                },
                 Some(_) => toml::Value::String(value),
                 None => {
                     return Err(ConfigError::Invalid(format!(
@@ -229,6 +288,59 @@ impl Config {
             if value <= 0 {
                 return invalid(format!("{name}: must be greater than 0, got {value}"));
             }
+        }
+        if !matches!(
+            self.registration_mode.as_str(),
+            "open" | "invite_only" | "closed"
+        ) {
+            return invalid(format!(
+                "registration_mode: {:?} must be open, invite_only or closed",
+                self.registration_mode
+            ));
+        }
+        if !(900..=3600).contains(&self.password_reset_lifetime_secs) {
+            return invalid(
+                "password_reset_lifetime_secs: must be 900 to 3600 (15 to 60 minutes)".into(),
+            );
+        }
+        if self.one_time_code_lifetime_secs <= 0 || self.pending_account_retention_secs <= 0 {
+            return invalid("one_time_code_lifetime_secs and pending_account_retention_secs: must be greater than 0".into());
+        }
+        if self.password_min_length < 1
+            || self.password_max_length < self.password_min_length
+            || self.password_max_length > 1024
+        {
+            return invalid(format!(
+                "password_min_length/password_max_length: {}/{} must satisfy 1 <= min <= max <= 1024",
+                self.password_min_length, self.password_max_length
+            ));
+        }
+        if !(0..=24).contains(&self.password_history) {
+            return invalid("password_history: must be 0 to 24".into());
+        }
+        if !matches!(self.mail_transport.as_str(), "log" | "smtp") {
+            return invalid(format!(
+                "mail_transport: {:?} must be log or smtp",
+                self.mail_transport
+            ));
+        }
+        if !matches!(self.smtp_tls.as_str(), "starttls" | "tls" | "none") {
+            return invalid(format!(
+                "smtp_tls: {:?} must be starttls, tls or none",
+                self.smtp_tls
+            ));
+        }
+        if !(1..=65535).contains(&self.smtp_port) {
+            return invalid(format!(
+                "smtp_port: {} is not a port number",
+                self.smtp_port
+            ));
+        }
+        if self.mail_from.parse::<lettre::message::Mailbox>().is_err() {
+            return invalid(format!(
+                "mail_from: {:?} is not an address like Latchkey <no-reply@example.com>",
+                self.mail_from
+            ));
         }
         if self.authorization_code_lifetime_secs > 60 {
             return invalid("authorization_code_lifetime_secs: must be at most 60".into());
