@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261121_000001_create_foundation;
 mod m20261121_000002_create_oauth;
 mod m20261122_000003_create_rate_limits;
+mod m20261122_000004_create_accounts;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000001_create_foundation::Migration),
             Box::new(m20261121_000002_create_oauth::Migration),
             Box::new(m20261122_000003_create_rate_limits::Migration),
+            Box::new(m20261122_000004_create_accounts::Migration),
         ]
     }
 }

@@ -43,6 +43,8 @@ pub enum AuditAction {
     KeyRotation,
     AdminTokenCreated,
     AdminTokenRevoked,
+    InviteCreated,
+    InviteRevoked,
 }
 
 impl AuditAction {
@@ -81,6 +83,8 @@ impl AuditAction {
             Self::KeyRotation => "key_rotation",
             Self::AdminTokenCreated => "admin_token_created",
             Self::AdminTokenRevoked => "admin_token_revoked",
+            Self::InviteCreated => "invite_created",
+            Self::InviteRevoked => "invite_revoked",
         }
     }
 }

@@ -4,6 +4,8 @@
 mod admin_tokens;
 mod audit;
 mod clients;
+mod codes;
+mod invites;
 mod keys;
 mod oauth;
 mod ratelimit;

@@ -214,6 +214,24 @@ impl Store {
         Ok(())
     }
 
+    /// Revokes every grant of a user, offline ones included (a password reset).
+    pub async fn revoke_user_grants(
+        &self,
+        user_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        Ok(grants::Entity::update_many()
+            .set(grants::ActiveModel {
+                revoked_at: Set(Some(to_millis(now))),
+                ..Default::default()
+            })
+            .filter(grants::Column::UserId.eq(user_id))
+            .filter(grants::Column::RevokedAt.is_null())
+            .exec(&self.db)
+            .await?
+            .rows_affected)
+    }
+
     pub async fn grants_of_session(&self, session_id: &str) -> Result<Vec<Grant>, StoreError> {
         Ok(grants::Entity::find()
             .filter(grants::Column::SessionId.eq(session_id))

@@ -95,6 +95,23 @@ impl Store {
         Ok(())
     }
 
+    /// Ids of the user's sessions that have not ended.
+    pub async fn live_session_ids(
+        &self,
+        user_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(browser_sessions::Entity::find()
+            .filter(browser_sessions::Column::UserId.eq(user_id))
+            .filter(browser_sessions::Column::RevokedAt.is_null())
+            .filter(browser_sessions::Column::ExpiresAt.gt(to_millis(now)))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|s| s.id)
+            .collect())
+    }
+
     /// Deletes sessions that expired or were revoked before `before`.
     pub async fn purge_sessions(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let cutoff = to_millis(before);

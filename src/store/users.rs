@@ -1,14 +1,15 @@
-use entity::users;
+use entity::{password_history, users};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    QuerySelect, TransactionTrait,
 };
 
 use super::{Store, StoreError, UniqueLookup, conflict_or, from_millis, parse_enum, to_millis};
 use crate::domain::users::{AccountStatus, ContactPreference, Profile, Role, User};
 
-const USER_UNIQUE: &[(&str, &str)] = &[("username", "username"), ("email_normalized", "email")];
+pub(super) const USER_UNIQUE: &[(&str, &str)] =
+    &[("username", "username"), ("email_normalized", "email")];
 
 impl TryFrom<users::Model> for User {
     type Error = StoreError;
@@ -52,7 +53,7 @@ impl TryFrom<users::Model> for User {
     }
 }
 
-fn active_model(user: &User, email_normalized: &str) -> users::ActiveModel {
+pub(super) fn active_model(user: &User, email_normalized: &str) -> users::ActiveModel {
     let p = &user.profile;
     users::ActiveModel {
         id: Set(user.id.clone()),
@@ -260,5 +261,123 @@ impl Store {
             .exec(&self.db)
             .await?;
         Ok(())
+    }
+
+    /// Sets a new password hash and keeps it in the history, trimmed to the newest `keep`
+    /// entries (R007), in one transaction.
+    pub async fn set_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        keep: u64,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin().await?;
+        let updated = users::Entity::update_many()
+            .set(users::ActiveModel {
+                password_hash: Set(Some(password_hash.to_string())),
+                updated_at: Set(to_millis(now)),
+                ..Default::default()
+            })
+            .filter(users::Column::Id.eq(user_id))
+            .exec(&txn)
+            .await?;
+        if updated.rows_affected == 0 {
+            txn.rollback().await?;
+            return Err(StoreError::NotFound);
+        }
+        password_history::Entity::insert(password_history::ActiveModel {
+            id: Set(uuid::Uuid::now_v7().to_string()),
+            user_id: Set(user_id.to_string()),
+            password_hash: Set(password_hash.to_string()),
+            created_at: Set(to_millis(now)),
+        })
+        .exec_without_returning(&txn)
+        .await?;
+        let older: Vec<String> = password_history::Entity::find()
+            .filter(password_history::Column::UserId.eq(user_id))
+            .order_by_desc(password_history::Column::CreatedAt)
+            .order_by_desc(password_history::Column::Id)
+            .offset(keep)
+            .limit(1000)
+            .all(&txn)
+            .await?
+            .into_iter()
+            .map(|row| row.id)
+            .collect();
+        if !older.is_empty() {
+            password_history::Entity::delete_many()
+                .filter(password_history::Column::Id.is_in(older))
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// The user's previous password hashes, newest first.
+    pub async fn password_history(
+        &self,
+        user_id: &str,
+        limit: u64,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(password_history::Entity::find()
+            .filter(password_history::Column::UserId.eq(user_id))
+            .order_by_desc(password_history::Column::CreatedAt)
+            .order_by_desc(password_history::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|row| row.password_hash)
+            .collect())
+    }
+
+    /// Moves a PENDING account to ACTIVE with its email verified. False if it was not
+    /// pending (verified by a concurrent request, say).
+    pub async fn activate_pending_user(
+        &self,
+        user_id: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError> {
+        let result = users::Entity::update_many()
+            .set(users::ActiveModel {
+                account_status: Set("active".into()),
+                email_verified: Set(true),
+                updated_at: Set(to_millis(now)),
+                ..Default::default()
+            })
+            .filter(users::Column::Id.eq(user_id))
+            .filter(users::Column::AccountStatus.eq("pending"))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    /// Deletes accounts still PENDING that registered before `created_before`; returns
+    /// their ids and usernames.
+    pub async fn purge_pending_users(
+        &self,
+        created_before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let stale = Condition::all()
+            .add(users::Column::AccountStatus.eq("pending"))
+            .add(users::Column::CreatedAt.lt(to_millis(created_before)));
+        let doomed: Vec<(String, String)> = users::Entity::find()
+            .filter(stale.clone())
+            .limit(1000)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|u| (u.id, u.username))
+            .collect();
+        if !doomed.is_empty() {
+            users::Entity::delete_many()
+                .filter(stale)
+                .filter(users::Column::Id.is_in(doomed.iter().map(|(id, _)| id.clone())))
+                .exec(&self.db)
+                .await?;
+        }
+        Ok(doomed)
     }
 }
