@@ -308,7 +308,15 @@ async fn dispatch(state: &AppState, command: Command) -> Result<(), CliError> {
             let mut new = NewUser::new(username, email);
             new.password = Some(read_password(&password)?);
             new.role = role.into();
-            let user = users::create_user(&state.store, &state.passwords, new, &meta, now).await?;
+            let user = users::create_user(
+                &state.store,
+                &state.passwords,
+                &state.password_rules,
+                new,
+                &meta,
+                now,
+            )
+            .await?;
             if json {
                 print_json(UserResponse::from(user).to_json());
             } else {
@@ -355,6 +363,7 @@ async fn dispatch(state: &AppState, command: Command) -> Result<(), CliError> {
             users::update_user(
                 &state.store,
                 &state.passwords,
+                &state.password_rules,
                 &user.id,
                 changes,
                 &meta,

@@ -1,13 +1,17 @@
 //! Business rules, free of HTTP types. Functions take their collaborators (store, hasher,
 //! key ring) and the current time explicitly.
 
+pub mod accounts;
 pub mod admin_tokens;
 pub mod audit;
 pub mod authorization;
 pub mod claims;
 pub mod clients;
+pub mod codes;
+pub mod invites;
 pub mod keys;
 pub mod oauth;
+pub mod password_policy;
 pub mod passwords;
 pub mod sessions;
 pub mod signin;
@@ -48,6 +52,9 @@ pub enum DomainError {
     /// The action is understood but not allowed in the current state.
     #[error("{0}")]
     NotAllowed(String),
+    /// A rate limit (003 §4.5) refused the action; the message says when to retry.
+    #[error("{0}")]
+    TooManyRequests(String),
     /// Internal failure; the detail is logged, never shown.
     #[error("internal error: {0}")]
     Internal(String),

@@ -14,8 +14,6 @@ use tokio::sync::{OnceCell, Semaphore};
 use super::DomainError;
 use crate::crypto;
 
-pub const MIN_PASSWORD_LEN: usize = 8;
-pub const MAX_PASSWORD_LEN: usize = 128;
 const SALT_LEN: usize = 16;
 
 /// The outcome of checking a password.
@@ -203,24 +201,6 @@ impl PasswordHasher {
         .await
         .map_err(|e| DomainError::Internal(format!("password hashing task: {e}")))?
     }
-}
-
-/// Length bounds for a new password (003 §6.2). The full policy arrives with accounts.
-pub fn check_new_password(password: &str) -> Result<(), DomainError> {
-    let length = password.chars().count();
-    if length < MIN_PASSWORD_LEN {
-        return Err(DomainError::invalid(
-            "password",
-            format!("must be at least {MIN_PASSWORD_LEN} characters"),
-        ));
-    }
-    if length > MAX_PASSWORD_LEN {
-        return Err(DomainError::invalid(
-            "password",
-            format!("must be at most {MAX_PASSWORD_LEN} characters"),
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -146,6 +146,23 @@ pub async fn end_session_by_id(
     Ok(())
 }
 
+/// Ends every live session of a user but `except`; returns how many ended.
+pub async fn end_user_sessions(
+    store: &Store,
+    user_id: &str,
+    except: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<usize, DomainError> {
+    let mut ended = 0;
+    for id in store.live_session_ids(user_id, now).await? {
+        if Some(id.as_str()) != except {
+            end_session_by_id(store, &id, now).await?;
+            ended += 1;
+        }
+    }
+    Ok(ended)
+}
+
 pub(crate) fn truncate(text: &str, max_chars: usize) -> String {
     text.chars().take(max_chars).collect()
 }

@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::audit::{self, AuditAction, AuditEvent};
-use super::passwords::{PasswordHasher, check_new_password};
+use super::password_policy::{PasswordPolicy, PersonalInfo};
+use super::passwords::{PasswordCheck, PasswordHasher};
 use super::{DomainError, RequestMeta};
 use crate::store::Store;
 
@@ -134,6 +135,34 @@ pub struct UserChanges {
     pub phone_number: Option<String>,
     pub contact_preference: Option<ContactPreference>,
     pub profile: Profile,
+}
+
+/// Rows of password history kept per user; the configured check reads at most this many.
+pub const PASSWORD_HISTORY_KEPT: u64 = 24;
+
+/// What a new password must satisfy: the policy (003 §6.2) and the history (R007).
+#[derive(Debug, Clone, Default)]
+pub struct PasswordRules {
+    pub policy: PasswordPolicy,
+    /// How many previous passwords may not be reused; 0 turns the check off.
+    pub history: u64,
+}
+
+impl PasswordRules {
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Self {
+            policy: PasswordPolicy {
+                min_length: usize::try_from(config.password_min_length).unwrap_or(8),
+                max_length: usize::try_from(config.password_max_length).unwrap_or(128),
+                require_uppercase: config.password_require_uppercase,
+                require_lowercase: config.password_require_lowercase,
+                require_digit: config.password_require_digit,
+                require_special: config.password_require_special,
+                refuse_common: config.password_refuse_common,
+            },
+            history: u64::try_from(config.password_history).unwrap_or(5),
+        }
+    }
 }
 
 pub const MAX_USERNAME_LEN: usize = 64;
@@ -313,15 +342,14 @@ impl Profile {
     }
 }
 
-/// Creates a user after checking every field; nothing is written when a check fails.
-#[tracing::instrument(skip_all)]
-pub async fn create_user(
-    store: &Store,
+/// Checks every field of `new` (the password against `policy`) and builds the user with
+/// its normalized email; nothing is written.
+pub async fn build_user(
     hasher: &PasswordHasher,
+    rules: &PasswordRules,
     new: NewUser,
-    meta: &RequestMeta,
     now: DateTime<Utc>,
-) -> Result<User, DomainError> {
+) -> Result<(User, String), DomainError> {
     validate_username(&new.username)?;
     let (email, email_normalized) = normalize_email(&new.email)?;
     if let Some(phone) = &new.phone_number {
@@ -331,7 +359,14 @@ pub async fn create_user(
     validate_profile(&profile)?;
     let password_hash = match &new.password {
         Some(password) => {
-            check_new_password(password)?;
+            rules.policy.check(
+                password,
+                &PersonalInfo {
+                    username: &new.username,
+                    email: &email,
+                    names: &profile_names(&profile),
+                },
+            )?;
             Some(hasher.hash(password).await?)
         }
         None => None,
@@ -354,7 +389,77 @@ pub async fn create_user(
         created_at: now,
         updated_at: now,
     };
+    Ok((user, email_normalized))
+}
+
+/// The names a password must not contain (003 §6.2 "user info").
+pub fn profile_names(profile: &Profile) -> Vec<&str> {
+    [
+        &profile.first_name,
+        &profile.last_name,
+        &profile.display_name,
+    ]
+    .into_iter()
+    .flatten()
+    .map(String::as_str)
+    .collect()
+}
+
+/// Checks a new password for `user` against the policy and the last `history` passwords
+/// (R007), and hashes it.
+pub async fn hash_new_password(
+    store: &Store,
+    hasher: &PasswordHasher,
+    rules: &PasswordRules,
+    user: &User,
+    password: &str,
+) -> Result<String, DomainError> {
+    let history = rules.history;
+    rules.policy.check(
+        password,
+        &PersonalInfo {
+            username: &user.username,
+            email: &user.email,
+            names: &profile_names(&user.profile),
+        },
+    )?;
+    if history > 0 {
+        let mut previous = store.password_history(&user.id, history).await?;
+        // Accounts created before the history existed still have their current one.
+        if let Some(current) = &user.password_hash
+            && !previous.contains(current)
+        {
+            previous.push(current.clone());
+        }
+        for old in &previous {
+            if hasher.verify(password, Some(old)).await? != PasswordCheck::Wrong {
+                return Err(DomainError::invalid(
+                    "password",
+                    format!("must not be one of your last {history} passwords"),
+                ));
+            }
+        }
+    }
+    hasher.hash(password).await
+}
+
+/// Creates a user after checking every field; nothing is written when a check fails.
+#[tracing::instrument(skip_all)]
+pub async fn create_user(
+    store: &Store,
+    hasher: &PasswordHasher,
+    rules: &PasswordRules,
+    new: NewUser,
+    meta: &RequestMeta,
+    now: DateTime<Utc>,
+) -> Result<User, DomainError> {
+    let (user, email_normalized) = build_user(hasher, rules, new, now).await?;
     store.insert_user(&user, &email_normalized).await?;
+    if let Some(hash) = &user.password_hash {
+        store
+            .add_password_history(&user.id, hash, PASSWORD_HISTORY_KEPT, now)
+            .await?;
+    }
     audit::record(
         store,
         meta,
@@ -372,6 +477,7 @@ pub async fn create_user(
 pub async fn update_user(
     store: &Store,
     hasher: &PasswordHasher,
+    rules: &PasswordRules,
     id: &str,
     changes: UserChanges,
     meta: &RequestMeta,
@@ -382,6 +488,7 @@ pub async fn update_user(
         .await?
         .ok_or(DomainError::NotFound("user"))?;
     let mut changed: Vec<&str> = Vec::new();
+    let mut new_password = None;
     if let Some(username) = changes.username {
         validate_username(&username)?;
         user.username = username;
@@ -441,12 +548,18 @@ pub async fn update_user(
     }
     user.profile = profile;
     if let Some(password) = changes.password {
-        check_new_password(&password)?;
-        user.password_hash = Some(hasher.hash(&password).await?);
+        let hash = hash_new_password(store, hasher, rules, &user, &password).await?;
+        new_password = Some(hash.clone());
+        user.password_hash = Some(hash);
         changed.push("password");
     }
     user.updated_at = now;
     store.update_user(&user, &email_normalized).await?;
+    if let Some(hash) = &new_password {
+        store
+            .add_password_history(&user.id, hash, PASSWORD_HISTORY_KEPT, now)
+            .await?;
+    }
     audit::record(
         store,
         meta,

@@ -1,8 +1,8 @@
 use entity::{password_history, users};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 
 use super::{Store, StoreError, UniqueLookup, conflict_or, from_millis, parse_enum, to_millis};
@@ -240,6 +240,27 @@ impl Store {
         Ok(result.rows_affected == 1)
     }
 
+    /// Lifts a lockout (after a password reset); true if the account was locked.
+    pub async fn unlock_account(
+        &self,
+        user_id: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError> {
+        let result = users::Entity::update_many()
+            .set(users::ActiveModel {
+                account_status: Set("active".into()),
+                locked_until: Set(None),
+                login_attempts: Set(0),
+                updated_at: Set(to_millis(now)),
+                ..Default::default()
+            })
+            .filter(users::Column::Id.eq(user_id))
+            .filter(users::Column::AccountStatus.eq("locked"))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
     /// Records a successful sign-in and, when given, a re-hashed password.
     pub async fn record_login(
         &self,
@@ -286,33 +307,20 @@ impl Store {
             txn.rollback().await?;
             return Err(StoreError::NotFound);
         }
-        password_history::Entity::insert(password_history::ActiveModel {
-            id: Set(uuid::Uuid::now_v7().to_string()),
-            user_id: Set(user_id.to_string()),
-            password_hash: Set(password_hash.to_string()),
-            created_at: Set(to_millis(now)),
-        })
-        .exec_without_returning(&txn)
-        .await?;
-        let older: Vec<String> = password_history::Entity::find()
-            .filter(password_history::Column::UserId.eq(user_id))
-            .order_by_desc(password_history::Column::CreatedAt)
-            .order_by_desc(password_history::Column::Id)
-            .offset(keep)
-            .limit(1000)
-            .all(&txn)
-            .await?
-            .into_iter()
-            .map(|row| row.id)
-            .collect();
-        if !older.is_empty() {
-            password_history::Entity::delete_many()
-                .filter(password_history::Column::Id.is_in(older))
-                .exec(&txn)
-                .await?;
-        }
+        record_password(&txn, user_id, password_hash, keep, now).await?;
         txn.commit().await?;
         Ok(())
+    }
+
+    /// Adds a password to the user's history, keeping the newest `keep` entries.
+    pub async fn add_password_history(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        keep: u64,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        record_password(&self.db, user_id, password_hash, keep, now).await
     }
 
     /// The user's previous password hashes, newest first.
@@ -380,4 +388,39 @@ impl Store {
         }
         Ok(doomed)
     }
+}
+
+async fn record_password(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    password_hash: &str,
+    keep: u64,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), StoreError> {
+    password_history::Entity::insert(password_history::ActiveModel {
+        id: Set(uuid::Uuid::now_v7().to_string()),
+        user_id: Set(user_id.to_string()),
+        password_hash: Set(password_hash.to_string()),
+        created_at: Set(to_millis(now)),
+    })
+    .exec_without_returning(db)
+    .await?;
+    let older: Vec<String> = password_history::Entity::find()
+        .filter(password_history::Column::UserId.eq(user_id))
+        .order_by_desc(password_history::Column::CreatedAt)
+        .order_by_desc(password_history::Column::Id)
+        .offset(keep)
+        .limit(1000)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| row.id)
+        .collect();
+    if !older.is_empty() {
+        password_history::Entity::delete_many()
+            .filter(password_history::Column::Id.is_in(older))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
 }

@@ -275,6 +275,7 @@ async fn each_state_has_its_own_message_whatever_the_password() {
         users::update_user(
             &server.state.store,
             &server.state.passwords,
+            &server.state.password_rules,
             &user.id,
             changes,
             &TestServer::meta(),

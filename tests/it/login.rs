@@ -360,6 +360,7 @@ async fn suspended_account_gets_the_same_answer_with_any_password() {
     users::update_user(
         &server.state.store,
         &server.state.passwords,
+        &server.state.password_rules,
         &user.id,
         UserChanges {
             status: Some(AccountStatus::Suspended),

@@ -315,6 +315,7 @@ impl UsersApi {
         let user = users::create_user(
             &state.store,
             &state.passwords,
+            &state.password_rules,
             new,
             &request_meta(req).acting_as(&admin.0.actor_id()),
             state.now(),
@@ -365,6 +366,7 @@ impl UsersApi {
         let user = users::update_user(
             &state.store,
             &state.passwords,
+            &state.password_rules,
             &id.0,
             changes,
             &request_meta(req).acting_as(&admin.0.actor_id()),

@@ -49,6 +49,9 @@ pub enum ApiFailure {
     /// A unique value is already taken.
     #[oai(status = 409)]
     Conflict(Json<ApiError>),
+    /// A rate limit refused the request; the message says when to retry.
+    #[oai(status = 429)]
+    TooManyRequests(Json<ApiError>),
     /// Something failed on the server; details are in its log.
     #[oai(status = 500)]
     Internal(Json<ApiError>),
@@ -76,8 +79,11 @@ impl From<DomainError> for ApiFailure {
             DomainError::NotAllowed(_) => {
                 ApiFailure::Forbidden(api_error("forbidden", err.to_string()))
             }
+            DomainError::TooManyRequests(_) => {
+                ApiFailure::TooManyRequests(api_error("too_many_requests", err.to_string()))
+            }
             DomainError::Internal(detail) => {
-                tracing::error!(error = %detail, "admin API request failed");
+                tracing::error!(error = %detail, "API request failed");
                 ApiFailure::Internal(api_error("server_error", "internal server error"))
             }
         }
