@@ -10,5 +10,6 @@ mod cli;
 mod common;
 mod keys;
 mod login;
+mod mail;
 mod oidc;
 mod server;
