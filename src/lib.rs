@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod domain;
 pub mod http;
 pub mod jobs;
+pub mod mail;
 pub mod state;
 pub mod store;
 
@@ -49,6 +50,8 @@ pub enum StartupError {
     Templates(#[from] minijinja::Error),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Mail(#[from] mail::MailError),
 }
 
 /// Connects to the database (applying migrations), loads the master key and the signing
@@ -76,10 +79,12 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
         concurrency,
     )?;
     let pages = Pages::new(&config, &master)?;
+    let mailer = mail::Mailer::from_config(&config)?;
     let discovery_json: bytes::Bytes =
         serde_json::to_vec(&http::oidc::discovery::metadata(&config))
             .map_err(|e| DomainError::Internal(e.to_string()))?
             .into();
+    let password_rules = domain::users::PasswordRules::from_config(&config);
     Ok(AppState {
         discovery_json,
         store,
@@ -88,6 +93,8 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
         config: Arc::new(config),
         passwords,
         pages: Arc::new(pages),
+        password_rules,
+        mailer: Arc::new(mailer),
     })
 }
 
@@ -148,7 +155,8 @@ pub async fn ensure_initial_admin(state: &AppState) -> Result<Option<InitialAdmi
     if state.store.any_admin_exists().await? {
         return Ok(None);
     }
-    let password = crypto::random_token(18)?;
+    // 144 random bits, plus one character of each class the default policy requires.
+    let password = format!("{}-7aZ", crypto::random_token(18)?);
     let mut new = NewUser::new(
         state.config.initial_admin_username.clone(),
         state.config.initial_admin_email.clone(),
@@ -161,8 +169,15 @@ pub async fn ensure_initial_admin(state: &AppState) -> Result<Option<InitialAdmi
         user_agent: "latchkey first run".into(),
         actor_user_id: None,
     };
-    let user =
-        domain::users::create_user(&state.store, &state.passwords, new, &meta, state.now()).await?;
+    let user = domain::users::create_user(
+        &state.store,
+        &state.passwords,
+        &state.password_rules,
+        new,
+        &meta,
+        state.now(),
+    )
+    .await?;
     Ok(Some(InitialAdmin {
         username: user.username,
         password,

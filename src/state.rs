@@ -16,12 +16,27 @@ pub struct AppState {
     pub keys: Arc<KeyRing>,
     pub config: Arc<Config>,
     pub passwords: PasswordHasher,
+    /// What a new password must satisfy (003 §6.2, R007).
+    pub password_rules: crate::domain::users::PasswordRules,
     pub pages: Arc<Pages>,
+    pub mailer: Arc<crate::mail::Mailer>,
     /// The discovery document, rendered once.
     pub discovery_json: bytes::Bytes,
 }
 
 impl AppState {
+    /// Self-service account operations with this server's collaborators.
+    pub fn accounts(&self) -> crate::domain::accounts::Accounts<'_> {
+        crate::domain::accounts::Accounts {
+            store: &self.store,
+            hasher: &self.passwords,
+            rules: &self.password_rules,
+            mailer: &self.mailer,
+            master: self.keys.master(),
+            config: &self.config,
+        }
+    }
+
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.clock.now()
     }

@@ -7,9 +7,11 @@ use poem::web::{Data, Form, Redirect};
 use poem::{IntoResponse, Request, Response, handler};
 use serde::Deserialize;
 
-use super::signed_in;
+use super::{failure, password_rules_text, signed_in};
+use crate::domain::DomainError;
 use crate::domain::audit::{self, AuditAction, AuditEvent};
-use crate::domain::sessions;
+use crate::domain::sessions::{self, BrowserSession};
+use crate::domain::users::{self, ContactPreference, Profile, User, UserChanges};
 use crate::http::request_meta;
 use crate::state::AppState;
 
@@ -28,18 +30,282 @@ pub async fn show(Data(state): Data<&AppState>, jar: &CookieJar) -> Response {
     let Some((session, user)) = signed_in(state, jar).await else {
         return Redirect::see_other("/login?next=/account").into_response();
     };
+    account_page(state, jar, StatusCode::OK, &session, &user, None, None)
+}
+
+fn account_page(
+    state: &AppState,
+    jar: &CookieJar,
+    status: StatusCode,
+    session: &BrowserSession,
+    user: &User,
+    notice: Option<&str>,
+    error: Option<&str>,
+) -> Response {
+    let p = &user.profile;
     state.pages.render(
-        StatusCode::OK,
+        status,
         "account.html",
         context! {
             csrf_token => state.pages.csrf_token(jar),
             username => user.username,
             email => user.email,
-            display_name => user.profile.display_name,
+            phone_number => user.phone_number,
+            display_name => p.display_name,
             role => user.role.as_str(),
+            contact_preference => user.contact_preference.as_str(),
+            profile => context! {
+                first_name => p.first_name, last_name => p.last_name,
+                display_name => p.display_name, company => p.company,
+                job_title => p.job_title, website => p.website,
+                timezone => p.timezone, locale => p.locale,
+            },
             signed_in_at => session.auth_time.format("%Y-%m-%d %H:%M UTC").to_string(),
+            password_rules => password_rules_text(state),
+            notice => notice,
+            error => error,
         },
     )
+}
+
+/// Runs a signed-in account action behind a CSRF check and shows the account page
+/// with its outcome.
+async fn account_action<F, Fut>(
+    state: &AppState,
+    jar: &CookieJar,
+    csrf_token: &str,
+    action: F,
+) -> Response
+where
+    F: FnOnce(BrowserSession, User) -> Fut,
+    Fut: std::future::Future<Output = Result<String, DomainError>>,
+{
+    let Some((session, user)) = signed_in(state, jar).await else {
+        return Redirect::see_other("/login?next=/account").into_response();
+    };
+    if !state.pages.csrf_valid(jar, csrf_token) {
+        return account_page(
+            state,
+            jar,
+            StatusCode::FORBIDDEN,
+            &session,
+            &user,
+            None,
+            Some("This form expired. Please try again."),
+        );
+    }
+    let result = action(session.clone(), user.clone()).await;
+    // Show the account as it is now.
+    let user = match state.store.find_user(&user.id).await {
+        Ok(Some(fresh)) => fresh,
+        _ => user,
+    };
+    match result {
+        Ok(notice) => account_page(
+            state,
+            jar,
+            StatusCode::OK,
+            &session,
+            &user,
+            Some(&notice),
+            None,
+        ),
+        Err(err) => {
+            let (status, message) = failure(err);
+            account_page(state, jar, status, &session, &user, None, Some(&message))
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ProfileForm {
+    #[serde(default)]
+    csrf_token: String,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    display_name: Option<String>,
+    company: Option<String>,
+    job_title: Option<String>,
+    website: Option<String>,
+    timezone: Option<String>,
+    locale: Option<String>,
+    contact_preference: Option<String>,
+}
+
+#[handler]
+pub async fn save_profile(
+    Data(state): Data<&AppState>,
+    req: &Request,
+    jar: &CookieJar,
+    Form(form): Form<ProfileForm>,
+) -> Response {
+    let csrf = form.csrf_token.clone();
+    account_action(state, jar, &csrf, |_, user| async move {
+        let contact_preference = match form.contact_preference.as_deref() {
+            None => None,
+            Some(text) => Some(ContactPreference::parse(text).ok_or_else(|| {
+                DomainError::invalid("contact_preference", "must be text or voice")
+            })?),
+        };
+        let changes = UserChanges {
+            contact_preference,
+            profile: Profile {
+                first_name: form.first_name,
+                last_name: form.last_name,
+                display_name: form.display_name,
+                company: form.company,
+                job_title: form.job_title,
+                website: form.website,
+                timezone: form.timezone,
+                locale: form.locale,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        users::update_user(
+            &state.store,
+            &state.passwords,
+            &state.password_rules,
+            &user.id,
+            changes,
+            &request_meta(req),
+            state.now(),
+        )
+        .await?;
+        Ok("Profile saved.".to_string())
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EmailForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    email: String,
+}
+
+#[handler]
+pub async fn request_email_change(
+    Data(state): Data<&AppState>,
+    jar: &CookieJar,
+    Form(form): Form<EmailForm>,
+) -> Response {
+    account_action(state, jar, &form.csrf_token, |_, user| async move {
+        state
+            .accounts()
+            .request_email_change(&user, &form.email, state.now())
+            .await?;
+        Ok(format!(
+            "We sent a code to {}. Type it below to switch to that address.",
+            form.email.trim()
+        ))
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    code: String,
+}
+
+#[handler]
+pub async fn confirm_email_change(
+    Data(state): Data<&AppState>,
+    req: &Request,
+    jar: &CookieJar,
+    Form(form): Form<CodeForm>,
+) -> Response {
+    account_action(state, jar, &form.csrf_token, |_, user| async move {
+        let user = state
+            .accounts()
+            .confirm_email_change(&user, &form.code, &request_meta(req), state.now())
+            .await?;
+        Ok(format!("Your email address is now {}.", user.email))
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+}
+
+#[handler]
+pub async fn change_password(
+    Data(state): Data<&AppState>,
+    req: &Request,
+    jar: &CookieJar,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    account_action(state, jar, &form.csrf_token, |session, user| async move {
+        state
+            .accounts()
+            .change_password(
+                &user,
+                &form.current_password,
+                &form.new_password,
+                Some(&session.id),
+                &request_meta(req),
+                state.now(),
+            )
+            .await?;
+        Ok("Password changed. Every other session was signed out.".to_string())
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DeactivateForm {
+    #[serde(default)]
+    csrf_token: String,
+    confirm: Option<String>,
+}
+
+#[handler]
+pub async fn deactivate(
+    Data(state): Data<&AppState>,
+    req: &Request,
+    jar: &CookieJar,
+    Form(form): Form<DeactivateForm>,
+) -> Response {
+    let Some((_, user)) = signed_in(state, jar).await else {
+        return Redirect::see_other("/login?next=/account").into_response();
+    };
+    if !state.pages.csrf_valid(jar, &form.csrf_token) || form.confirm.is_none() {
+        return Redirect::see_other("/account").into_response();
+    }
+    match state
+        .accounts()
+        .deactivate(&user, &request_meta(req), state.now())
+        .await
+    {
+        Ok(_) => {
+            state.pages.clear_session_cookie(jar);
+            state.pages.render(
+                StatusCode::OK,
+                "message.html",
+                context! {
+                    title => "Account deactivated",
+                    message => "You are signed out everywhere. Sign in with your password to reactivate the account.",
+                    link => "/login",
+                    link_text => "Sign in",
+                },
+            )
+        }
+        Err(err) => {
+            let (status, message) = failure(err);
+            state.pages.error_page(status, "Not deactivated", &message)
+        }
+    }
 }
 
 /// A GET shows a confirmation form: signing out must be a POST with a CSRF token, or

@@ -9,6 +9,7 @@ use poem::{IntoResponse, Request, Response, handler};
 use serde::Deserialize;
 
 use super::{safe_next, signed_in};
+use crate::domain::accounts::RegistrationMode;
 use crate::domain::signin::{self, SignInOutcome};
 use crate::domain::{DomainError, sessions};
 use crate::http::request_meta;
@@ -36,6 +37,8 @@ pub struct LoginForm {
     next: Option<String>,
     /// The "keep me signed in" checkbox; present when ticked.
     remember_me: Option<String>,
+    /// "Reactivate my account", offered after a deactivated account's sign-in.
+    reactivate: Option<String>,
 }
 
 fn form_page(
@@ -54,9 +57,13 @@ fn form_page(
             username => username,
             next => next,
             error => error,
+            offer_reactivation => error == Some(DEACTIVATED),
+            registration_open => state.accounts().registration_mode() != RegistrationMode::Closed,
         },
     )
 }
+
+const DEACTIVATED: &str = "This account has been deactivated. Tick \"Reactivate my account\" and sign in again to reactivate it.";
 
 #[handler]
 pub async fn show(
@@ -105,6 +112,17 @@ pub async fn submit(
     }
     let meta = request_meta(req);
     let now = state.now();
+    if form.reactivate.is_some() {
+        // Proves the password and reactivates; the sign-in below then goes through.
+        if let Err(err) = state
+            .accounts()
+            .reactivate(&login, &form.password, &meta, now)
+            .await
+        {
+            let (status, message) = super::failure(err);
+            return page(status, &message);
+        }
+    }
     let outcome = signin::sign_in_with_password(
         &state.store,
         &state.passwords,
@@ -141,7 +159,7 @@ pub async fn submit(
             );
         }
         Ok(SignInOutcome::Deactivated) => {
-            return page(StatusCode::FORBIDDEN, "This account has been deactivated.");
+            return page(StatusCode::FORBIDDEN, DEACTIVATED);
         }
         Ok(SignInOutcome::Pending) => {
             return page(

@@ -4,15 +4,18 @@
 mod account;
 mod consent;
 mod login;
+mod recovery;
+mod registration;
 
 use minijinja::Environment;
 use poem::http::{StatusCode, header};
 use poem::web::cookie::{Cookie, CookieJar, SameSite};
-use poem::{Response, Route, get};
+use poem::{Response, Route, get, post};
 use serde::Serialize;
 
 use crate::config::Config;
 use crate::crypto::{self, MasterKey};
+use crate::domain::DomainError;
 use crate::domain::sessions::{self, BrowserSession};
 use crate::domain::users::User;
 use crate::state::AppState;
@@ -47,6 +50,26 @@ const TEMPLATES: &[(&str, &str)] = &[
         "end_session.html",
         include_str!("../../../ui/templates/end_session.html"),
     ),
+    (
+        "register.html",
+        include_str!("../../../ui/templates/register.html"),
+    ),
+    (
+        "verify_email.html",
+        include_str!("../../../ui/templates/verify_email.html"),
+    ),
+    (
+        "forgot_password.html",
+        include_str!("../../../ui/templates/forgot_password.html"),
+    ),
+    (
+        "reset_password.html",
+        include_str!("../../../ui/templates/reset_password.html"),
+    ),
+    (
+        "message.html",
+        include_str!("../../../ui/templates/message.html"),
+    ),
 ];
 const STYLESHEET: &str = include_str!("../../../ui/static/latchkey.css");
 const FORM_POST_SCRIPT: &str = include_str!("../../../ui/static/form_post.js");
@@ -56,6 +79,31 @@ pub fn routes() -> Route {
         .at("/", get(account::home))
         .at("/login", get(login::show).post(login::submit))
         .at("/account", get(account::show))
+        .at("/account/profile", post(account::save_profile))
+        .at("/account/email", post(account::request_email_change))
+        .at(
+            "/account/email/confirm",
+            post(account::confirm_email_change),
+        )
+        .at("/account/password", post(account::change_password))
+        .at("/account/deactivate", post(account::deactivate))
+        .at(
+            "/register",
+            get(registration::show).post(registration::submit),
+        )
+        .at(
+            "/verify-email",
+            get(registration::verify_show).post(registration::verify_submit),
+        )
+        .at("/verify-email/resend", post(registration::resend))
+        .at(
+            "/forgot-password",
+            get(recovery::forgot_show).post(recovery::forgot_submit),
+        )
+        .at(
+            "/reset-password",
+            get(recovery::reset_show).post(recovery::reset_submit),
+        )
         .at(
             "/logout",
             get(account::confirm_logout).post(account::logout),
@@ -199,6 +247,55 @@ pub async fn signed_in(state: &AppState, jar: &CookieJar) -> Option<(BrowserSess
             None
         }
     }
+}
+
+/// The status and the words a page shows for a failed action. Internal detail is
+/// logged, never shown.
+pub fn failure(err: DomainError) -> (StatusCode, String) {
+    match err {
+        DomainError::Invalid { field, message } => (
+            StatusCode::BAD_REQUEST,
+            format!("{}: {message}", field.replace('_', " ")),
+        ),
+        DomainError::Conflict(field) => (
+            StatusCode::CONFLICT,
+            format!("This {field} is already in use."),
+        ),
+        DomainError::NotFound(what) => (StatusCode::NOT_FOUND, format!("No such {what}.")),
+        DomainError::NotAllowed(message) => (StatusCode::FORBIDDEN, message),
+        DomainError::TooManyRequests(message) => (StatusCode::TOO_MANY_REQUESTS, message),
+        DomainError::Internal(detail) => {
+            tracing::error!(error = %detail, "page action failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong. Please try again.".into(),
+            )
+        }
+    }
+}
+
+/// The password policy in words, shown beside every new-password field.
+pub fn password_rules_text(state: &AppState) -> String {
+    let policy = &state.password_rules.policy;
+    let mut needs = Vec::new();
+    if policy.require_uppercase {
+        needs.push("an uppercase letter");
+    }
+    if policy.require_lowercase {
+        needs.push("a lowercase letter");
+    }
+    if policy.require_digit {
+        needs.push("a digit");
+    }
+    if policy.require_special {
+        needs.push("a symbol");
+    }
+    let mut text = format!("{} to {} characters", policy.min_length, policy.max_length);
+    if !needs.is_empty() {
+        text.push_str(&format!(" with {}", needs.join(", ")));
+    }
+    text.push_str("; not a common password, and not your name, username or email.");
+    text
 }
 
 /// Where to go after signing in: only a path on this server, never another origin.

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod mail;
+
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
@@ -132,6 +134,8 @@ impl TestServer {
         users::create_user(
             &self.state.store,
             &self.state.passwords,
+            // Fixtures pick easy passwords; the policy has its own tests.
+            &fixture_password_rules(),
             new,
             &Self::meta(),
             self.clock.now_utc(),
@@ -201,4 +205,19 @@ pub fn csrf_token(html: &str) -> String {
     let start = html.find(marker).expect("form has a csrf_token") + marker.len();
     let end = start + html[start..].find('"').expect("closing quote");
     html[start..end].to_string()
+}
+
+/// Rules that accept any password of 8 or more characters.
+pub fn fixture_password_rules() -> users::PasswordRules {
+    users::PasswordRules {
+        policy: latchkey::domain::password_policy::PasswordPolicy {
+            require_uppercase: false,
+            require_lowercase: false,
+            require_digit: false,
+            require_special: false,
+            refuse_common: false,
+            ..Default::default()
+        },
+        history: 0,
+    }
 }
