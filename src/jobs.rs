@@ -1,10 +1,12 @@
 //! Periodic maintenance: pick up key changes made elsewhere, rotate keys on schedule,
-//! drop retired keys and dead sessions.
+//! drop retired keys, dead sessions, used or expired one-time codes, and accounts whose
+//! email was never verified.
 
 use std::time::Duration;
 
 use chrono::Duration as Span;
 
+use crate::domain::audit::{self, AuditAction, AuditEvent};
 use crate::domain::keys::{self, KeyState};
 use crate::domain::{DomainError, RequestMeta};
 use crate::state::AppState;
@@ -33,11 +35,7 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
 pub async fn run_maintenance(state: &AppState) -> Result<(), DomainError> {
     let now = state.now();
     if rotation_due(state, now) {
-        let meta = RequestMeta {
-            ip_address: "local".into(),
-            user_agent: "latchkey scheduler".into(),
-            actor_user_id: None,
-        };
+        let meta = scheduler_meta();
         let period = keys::retired_key_publish_period(&state.config);
         match keys::rotate_keys(&state.store, state.keys.master(), period, &meta, now).await {
             Ok(kids) => tracing::info!(?kids, "rotated signing keys on schedule"),
@@ -56,8 +54,41 @@ pub async fn run_maintenance(state: &AppState) -> Result<(), DomainError> {
         .purge_sessions(now - ENDED_SESSION_RETENTION)
         .await?;
     state.store.purge_rate_limits(now).await?;
+    state.store.purge_codes(now).await?;
+    purge_unverified_accounts(state, now).await?;
     state.store.purge_expired_oauth(now).await?;
     Ok(())
+}
+
+/// Accounts never verified within `pending_account_retention_secs` are deleted (003
+/// §5.1 PENDING → deleted), so a typo'd address does not hold a username forever.
+async fn purge_unverified_accounts(
+    state: &AppState,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), DomainError> {
+    let cutoff = now - Span::seconds(state.config.pending_account_retention_secs);
+    let purged = state.store.purge_pending_users(cutoff).await?;
+    for (id, username) in &purged {
+        let event = AuditEvent::success(AuditAction::UserDeleted, format!("user:{id}"))
+            .by(id.clone())
+            .with(serde_json::json!({ "username": username, "reason": "email never verified" }));
+        audit::record(&state.store, &scheduler_meta(), event, now).await;
+    }
+    if !purged.is_empty() {
+        tracing::info!(
+            count = purged.len(),
+            "deleted accounts whose email was never verified"
+        );
+    }
+    Ok(())
+}
+
+fn scheduler_meta() -> RequestMeta {
+    RequestMeta {
+        ip_address: "local".into(),
+        user_agent: "latchkey scheduler".into(),
+        actor_user_id: None,
+    }
 }
 
 fn rotation_due(state: &AppState, now: chrono::DateTime<chrono::Utc>) -> bool {

@@ -18,7 +18,9 @@
 //   optional: E2E_CHROMIUM (default /usr/bin/chromium), E2E_SCREENSHOT
 //   (default /tmp/e2e-consent.png), E2E_FAILURE_SCREENSHOT (default /tmp/e2e-failure.png)
 
+import fs from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 import * as oidc from 'openid-client';
 import { chromium } from 'playwright-core';
 
@@ -361,6 +363,97 @@ async function checkUserInfo(label, config, accessToken, sub) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Flow 4: a new person registers on the pages, confirms the emailed link, and signs in
+// at a relying party. The mail goes through a real SMTP server (tests/smtp/sink.py).
+
+const MAILDIR = env('E2E_MAILDIR');
+
+async function waitForMail(address) {
+  const dir = path.join(MAILDIR, address.toLowerCase());
+  const deadline = Date.now() + STEP_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort() : [];
+    if (files.length > 0) return JSON.parse(fs.readFileSync(path.join(dir, files[0]), 'utf8'));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`no mail for ${address} within ${STEP_TIMEOUT_MS} ms`);
+}
+
+async function registrationFlow() {
+  const c = CLIENTS.confidential;
+  const L = 'registration';
+  const username = `e2e-new-${Date.now().toString(36)}`;
+  const email = `${username}@example.com`;
+  const password = `Reg-${Date.now().toString(36)}-Chromium!9`;
+  console.log(`\n# ${L}: ${username} registers, verifies by email, signs in at the RP`);
+  const page = await newPage();
+
+  await step('a. register on the page', async () => {
+    await page.goto(`${ISSUER}/login`);
+    await page.getByRole('link', { name: 'Create an account' }).click();
+    await page.waitForURL(onIssuer('/register'));
+    await page.locator('#username').fill(username);
+    await page.locator('#email').fill(email);
+    await page.locator('#first_name').fill('Nova');
+    await page.locator('#password').fill('password');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    const refused = await page.locator('#form-error').innerText();
+    check(`${L}: a weak password is refused by rule`, refused.includes('password'), refused);
+    await page.locator('#password').fill(password);
+    await page.getByRole('button', { name: 'Create account' }).click();
+    const notice = await page.locator('#notice').innerText();
+    check(`${L}: the page says where the email went`, notice.includes(email), notice);
+  });
+
+  await step('b. signing in before verifying is refused', async () => {
+    await page.goto(`${ISSUER}/login`);
+    await page.locator('#username').fill(username);
+    await page.locator('#password').fill(password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const error = await page.locator('#login-error').innerText();
+    check(`${L}: pending account is told to confirm the email`, error.includes('Confirm your email'), error);
+  });
+
+  await step('c. the emailed link verifies the account', async () => {
+    const mail = await waitForMail(email);
+    check(`${L}: mail has a subject`, mail.subject.includes('Verify'), mail.subject);
+    const link = mail.text.match(/https?:\/\/\S+\/verify-email\?token=\S+/)?.[0];
+    require_(`${L}: mail carries a verification link`, Boolean(link), mail.text.slice(0, 300));
+    check(`${L}: mail carries a 6-digit code`, /\b\d{6}\b/.test(mail.text), mail.text.slice(0, 300));
+    check(`${L}: mail has an HTML part with the link`, mail.html.includes('verify-email?token='), mail.html.slice(0, 200));
+    await page.goto(link);
+    await page.getByRole('button', { name: 'Confirm my email address' }).click();
+    await page.getByRole('heading', { name: 'Email confirmed' }).waitFor();
+    check(`${L}: confirmation page shown`, true);
+  });
+
+  const config = await discover(c);
+  const request = await newAuthorizationRequest(config, { prompt: 'login' });
+  const arrival = await step('d. sign in at the relying party with the new account', async () => {
+    const arrived = expectArrival('/cb');
+    await page.goto(request.url.href);
+    await page.waitForURL(onIssuer('/login'));
+    await page.locator('#username').fill(email);
+    await page.locator('#password').fill(password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(onIssuer('/consent'));
+    await page.locator('button[name=decision][value=allow]').click();
+    const arrival = await arrived;
+    checkAuthorizationResponse(L, arrival, request);
+    return arrival;
+  });
+
+  await step('e. the ID token names the new account', async () => {
+    const tokens = await exchange(config, arrival, request);
+    const claims = tokens.claims();
+    checkEqual(`${L}: preferred_username`, claims.preferred_username, username);
+    checkEqual(`${L}: email`, claims.email, email);
+    checkEqual(`${L}: email_verified`, claims.email_verified, true);
+  });
+  await page.context().close();
+}
+
+// ---------------------------------------------------------------------------------------
 // Flow 1: confidential client (client_secret_basic), the whole lifecycle.
 
 async function confidentialFlow() {
@@ -700,7 +793,7 @@ async function main() {
   });
   console.log(`e2e: issuer ${ISSUER}, relying party ${RP_BASE}, ${CHROMIUM} ${browser.version()}`);
 
-  for (const flow of [confidentialFlow, publicFlow, formPostFlow]) {
+  for (const flow of [confidentialFlow, publicFlow, formPostFlow, registrationFlow]) {
     try {
       await flow();
     } catch (err) {

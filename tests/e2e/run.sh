@@ -53,6 +53,7 @@ http_ok() {
 
 DATA_DIR="$(mktemp -d "${TMPDIR:-/tmp}/latchkey-e2e.XXXXXX")"
 SERVER_PID=""
+SINK_PID=""
 
 cleanup() {
   local status=$?
@@ -65,6 +66,7 @@ cleanup() {
     kill -9 "$SERVER_PID" 2>/dev/null || true
     wait "$SERVER_PID" 2>/dev/null || true
   fi
+  if [[ -n "$SINK_PID" ]]; then kill "$SINK_PID" 2>/dev/null || true; fi
   if [[ $status -ne 0 && -f "$DATA_DIR/serve.log" ]]; then
     echo "e2e: last lines of the server log:" >&2
     grep -v 'password:' "$DATA_DIR/serve.log" | tail -n 40 >&2 || true
@@ -80,7 +82,30 @@ PORT="$(free_port)"
 RP_PORT="$(free_port)"
 while [[ "$RP_PORT" == "$PORT" ]]; do RP_PORT="$(free_port)"; done
 
+# A real SMTP server for the registration flow: the one the Rust tests use (aiosmtpd in a
+# venv under target/). It lives while its stdin, the coprocess pipe, stays open.
+SMTP_VENV="$TARGET_DIR/test-smtp-venv"
+if ! "$SMTP_VENV/bin/python" -c 'import aiosmtpd' 2>/dev/null; then
+  log "installing aiosmtpd into $SMTP_VENV"
+  python3 -m venv "$SMTP_VENV"
+  "$SMTP_VENV/bin/pip" install --quiet aiosmtpd
+fi
+MAILDIR="$DATA_DIR/mail"
+mkdir -p "$MAILDIR"
+coproc SINK { exec "$SMTP_VENV/bin/python" "$ROOT/tests/smtp/sink.py" "$MAILDIR"; }
+SINK_PID=$SINK_PID
+read -r _ SMTP_PORT <&"${SINK[0]}"
+log "SMTP sink on 127.0.0.1:$SMTP_PORT"
+
 export LATCHKEY_DATA_DIR="$DATA_DIR"
+export LATCHKEY_REGISTRATION_MODE=open
+export LATCHKEY_MAIL_TRANSPORT=smtp
+export LATCHKEY_SMTP_HOST=127.0.0.1
+export LATCHKEY_SMTP_PORT="$SMTP_PORT"
+export LATCHKEY_SMTP_TLS=none
+export LATCHKEY_SMTP_USERNAME=latchkey
+export LATCHKEY_SMTP_PASSWORD=sink-secret
+export E2E_MAILDIR="$MAILDIR"
 export LATCHKEY_LISTEN="127.0.0.1:$PORT"
 export LATCHKEY_ISSUER="http://localhost:$PORT"
 export LATCHKEY_LOG="${E2E_LATCHKEY_LOG:-warn}"
@@ -110,7 +135,8 @@ fi
 # The server has migrated the database; the CLI uses the same one through the same env.
 E2E_USERNAME="e2e-alice"
 E2E_EMAIL="e2e-alice@example.com"
-E2E_PASSWORD="$(node -e 'console.log(require("node:crypto").randomBytes(18).toString("base64url"))')"
+# Random, plus one character of each class the password policy asks for.
+E2E_PASSWORD="$(node -e 'console.log(require("node:crypto").randomBytes(18).toString("base64url") + "-7aZ")')"
 printf '%s\n' "$E2E_PASSWORD" \
   | "$BIN" user create --username "$E2E_USERNAME" --email "$E2E_EMAIL" --password-stdin >/dev/null
 

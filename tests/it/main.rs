@@ -12,4 +12,5 @@ mod keys;
 mod login;
 mod mail;
 mod oidc;
+mod registration;
 mod server;
