@@ -64,7 +64,7 @@ async fn user_and_client_commands_print_json() {
         "--email",
         "olga@example.com",
         "--password",
-        "correct horse battery",
+        "Correct-horse-battery-9",
         "--role",
         "admin",
         "--json",
@@ -200,7 +200,7 @@ async fn password_from_stdin_and_set_password() {
         .stdin
         .take()
         .unwrap()
-        .write_all(b"correct horse battery\n")
+        .write_all(b"Correct-horse-battery-9\n")
         .unwrap();
     let output = child.wait_with_output().unwrap();
     assert!(
@@ -225,7 +225,7 @@ async fn password_from_stdin_and_set_password() {
         .stdin
         .take()
         .unwrap()
-        .write_all(b"another good password\n")
+        .write_all(b"Another-good-passw0rd!\n")
         .unwrap();
     assert!(child.wait_with_output().unwrap().status.success());
 }
@@ -241,7 +241,7 @@ async fn bad_input_fails_with_a_clear_message_and_writes_nothing() {
         "--email",
         "bad",
         "--password",
-        "correct horse battery",
+        "Correct-horse-battery-9",
     ]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -323,7 +323,7 @@ async fn admin_tokens_for_admins_only() {
         "--email",
         "root1@example.com",
         "--password",
-        "correct horse battery",
+        "Correct-horse-battery-9",
         "--role",
         "admin",
     ]);
@@ -335,7 +335,7 @@ async fn admin_tokens_for_admins_only() {
         "--email",
         "user1@example.com",
         "--password",
-        "correct horse battery",
+        "Correct-horse-battery-9",
     ]);
     let token = cli.json(&[
         "admin-token",
