@@ -49,7 +49,7 @@ pub enum Command {
     /// Manage personal admin API tokens.
     #[command(subcommand, name = "admin-token")]
     AdminToken(AdminTokenCommand),
-    /// Print the admin API's OpenAPI document.
+    /// Print the OpenAPI document of the admin and first-party APIs.
     Openapi,
 }
 
@@ -280,7 +280,7 @@ fn print_json(value: Option<serde_json::Value>) {
 /// Runs a command that works on the database directly (everything except `serve`).
 pub async fn run_offline(config: Config, command: Command) -> Result<(), CliError> {
     if let Command::Openapi = command {
-        println!("{}", crate::http::api::admin_spec_json());
+        println!("{}", crate::http::api::spec_json());
         return Ok(());
     }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);

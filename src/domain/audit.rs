@@ -48,6 +48,50 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
+    /// Every action, in declaration order.
+    pub const ALL: &'static [AuditAction] = &[
+        Self::LoginSuccess,
+        Self::LoginFailure,
+        Self::Logout,
+        Self::TokenRefresh,
+        Self::Registration,
+        Self::EmailVerification,
+        Self::EmailVerificationResend,
+        Self::PasswordChange,
+        Self::PasswordResetRequest,
+        Self::PasswordResetComplete,
+        Self::TwoFactorEnabled,
+        Self::TwoFactorDisabled,
+        Self::TwoFactorVerified,
+        Self::BackupCodesGenerated,
+        Self::OauthLink,
+        Self::OauthUnlink,
+        Self::OauthLogin,
+        Self::AccountLocked,
+        Self::AccountUnlocked,
+        Self::AccountSuspended,
+        Self::AccountReactivated,
+        Self::SuspiciousActivity,
+        Self::RateLimitExceeded,
+        Self::SecurityViolation,
+        Self::UserCreated,
+        Self::UserUpdated,
+        Self::UserDeleted,
+        Self::ClientCreated,
+        Self::ClientUpdated,
+        Self::ClientDeleted,
+        Self::KeyRotation,
+        Self::AdminTokenCreated,
+        Self::AdminTokenRevoked,
+        Self::InviteCreated,
+        Self::InviteRevoked,
+    ];
+
+    /// The action with this name, as `as_str` spells it.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|a| a.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::LoginSuccess => "login_success",
@@ -150,11 +194,40 @@ pub struct AuditEntry {
     pub timestamp: DateTime<Utc>,
 }
 
+/// What an audit query selects on; absent fields match everything. `from` is
+/// inclusive, `to` exclusive.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AuditFilter<'a> {
+    pub user_id: Option<&'a str>,
+    pub action: Option<&'a str>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
 /// Records an event. A failure to write is logged loudly but does not undo the action
 /// it describes: the action already happened.
 #[tracing::instrument(skip_all, fields(action = event.action.as_str()))]
 pub async fn record(store: &Store, meta: &RequestMeta, event: AuditEvent, now: DateTime<Utc>) {
     if let Err(err) = store.insert_audit(meta, &event, now).await {
         tracing::error!(error = %err, "could not write the audit log");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AuditAction;
+
+    /// `ALL` lists every action once, and its names are the serde names.
+    #[test]
+    fn all_actions_are_listed() {
+        for action in AuditAction::ALL {
+            let json = serde_json::to_value(action).unwrap_or_default();
+            assert_eq!(json.as_str(), Some(action.as_str()));
+            assert_eq!(AuditAction::parse(action.as_str()), Some(*action));
+        }
+        let mut names: Vec<&str> = AuditAction::ALL.iter().map(|a| a.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), AuditAction::ALL.len());
     }
 }

@@ -27,36 +27,43 @@ connect-src 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The whole application.
 pub fn build_app(state: AppState) -> impl Endpoint<Output = Response> {
-    let admin_api = api::admin_service();
-    let docs = admin_api.swagger_ui();
-    let spec = admin_api.spec_endpoint();
     Route::new()
         .nest("/", pages::routes())
         .at("/healthz", poem::get(health::healthz))
         .at("/readyz", poem::get(health::readyz))
         .at("/jwks", poem::get(oidc::jwks::jwks))
-        .at("/.well-known/openid-configuration", poem::get(oidc::discovery::discovery))
-        .at("/.well-known/oauth-authorization-server", poem::get(oidc::discovery::discovery))
+        .at(
+            "/.well-known/openid-configuration",
+            poem::get(oidc::discovery::discovery),
+        )
+        .at(
+            "/.well-known/oauth-authorization-server",
+            poem::get(oidc::discovery::discovery),
+        )
         .at(
             "/authorize",
             poem::get(oidc::authorize::authorize_get).post(oidc::authorize::authorize_post),
         )
-        .at("/authorize/continue", poem::get(oidc::authorize::authorize_continue))
+        .at(
+            "/authorize/continue",
+            poem::get(oidc::authorize::authorize_continue),
+        )
         .at("/token", poem::post(oidc::token::token))
-        .at("/userinfo", poem::get(oidc::userinfo::userinfo).post(oidc::userinfo::userinfo))
+        .at(
+            "/userinfo",
+            poem::get(oidc::userinfo::userinfo).post(oidc::userinfo::userinfo),
+        )
         .at("/revoke", poem::post(oidc::revocation::revoke))
         .at("/introspect", poem::post(oidc::introspection::introspect))
         .at(
             "/end_session",
             poem::get(oidc::end_session::end_session_get).post(oidc::end_session::end_session_post),
         )
-        .nest("/api/admin/v1", api::admin_endpoint())
-        .at("/api/admin/openapi.json", spec)
-        .nest("/api/admin/docs", docs.with(poem::middleware::SetHeader::new().overriding(
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; \
-img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'",
-        )))
+        .nest("/api", api::endpoint())
+        .at("/api/openapi.json", api::spec_endpoint())
+        .nest("/api/docs", api::docs_endpoint())
+        .at("/api/admin/openapi.json", api::spec_endpoint())
+        .nest("/api/admin/docs", api::docs_endpoint())
         .with(CookieJarManager::new())
         .data(state)
         .around(|endpoint, mut request| async move {

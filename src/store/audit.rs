@@ -1,10 +1,13 @@
 use chrono::{DateTime, Utc};
 use entity::audit_log;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 
 use super::{Store, StoreError, from_millis, to_millis};
 use crate::domain::RequestMeta;
-use crate::domain::audit::{AuditEntry, AuditEvent};
+use crate::domain::audit::{AuditEntry, AuditEvent, AuditFilter};
 use crate::domain::sessions::truncate;
 
 impl From<audit_log::Model> for AuditEntry {
@@ -75,5 +78,40 @@ impl Store {
             .into_iter()
             .map(AuditEntry::from)
             .collect())
+    }
+
+    /// One page of the audit trail, newest first, with the number of entries that match.
+    /// `from` is inclusive and `to` exclusive; absent filters match everything.
+    pub async fn query_audit(
+        &self,
+        filter: &AuditFilter<'_>,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<AuditEntry>, u64), StoreError> {
+        let mut query = audit_log::Entity::find();
+        if let Some(user_id) = filter.user_id {
+            query = query.filter(audit_log::Column::UserId.eq(user_id));
+        }
+        if let Some(action) = filter.action {
+            query = query.filter(audit_log::Column::Action.eq(action));
+        }
+        if let Some(from) = filter.from {
+            query = query.filter(audit_log::Column::Timestamp.gte(to_millis(from)));
+        }
+        if let Some(to) = filter.to {
+            query = query.filter(audit_log::Column::Timestamp.lt(to_millis(to)));
+        }
+        let total = query.clone().count(&self.db).await?;
+        let entries = query
+            .order_by_desc(audit_log::Column::Timestamp)
+            .order_by_desc(audit_log::Column::Id)
+            .offset(offset)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(AuditEntry::from)
+            .collect();
+        Ok((entries, total))
     }
 }

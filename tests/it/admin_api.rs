@@ -188,7 +188,7 @@ async fn user_crud() {
             Some(json!({
                 "username": "judy",
                 "email": "Judy@Example.com",
-                "password": "correct horse battery",
+                "password": "Tr0ub4dor&3-horse",
                 "role": "professional",
                 "phone_number": "+14155550123",
                 "profile": { "first_name": "Judy", "website": "https://judy.example" }
@@ -655,14 +655,31 @@ async fn bad_client_input_is_refused_and_nothing_is_written() {
 #[tokio::test]
 async fn spec_and_swagger_ui_are_served() {
     let server = TestServer::start().await;
-    let spec: Value = reqwest::get(server.url("/api/admin/openapi.json"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(spec["info"]["title"], "Latchkey Admin API");
-    assert!(spec["paths"]["/users"].is_object() && spec["paths"]["/clients/{id}"].is_object());
+    // One document for both APIs, served at the old admin address and under /api.
+    for path in ["/api/admin/openapi.json", "/api/openapi.json"] {
+        let spec: Value = reqwest::get(server.url(path))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(spec["info"]["title"], "Latchkey API");
+        assert_eq!(spec["servers"][0]["url"], "/api");
+        for operation in [
+            "/admin/v1/users",
+            "/admin/v1/clients/{id}",
+            "/admin/v1/invites",
+            "/admin/v1/audit",
+            "/v1/users/register",
+            "/v1/users/login",
+            "/v1/users/{id}",
+            "/v1/users/bulk",
+        ] {
+            assert!(spec["paths"][operation].is_object(), "{path}: {operation}");
+        }
+    }
+    let api_docs = reqwest::get(server.url("/api/docs")).await.unwrap();
+    assert_eq!(api_docs.status(), StatusCode::OK);
     let docs = reqwest::get(server.url("/api/admin/docs")).await.unwrap();
     assert_eq!(docs.status(), StatusCode::OK);
     let csp = docs.headers()["content-security-policy"]
@@ -682,7 +699,7 @@ async fn spec_and_swagger_ui_are_served() {
 
 #[test]
 fn committed_openapi_matches_the_code() {
-    let generated = latchkey::http::api::admin_spec_json();
+    let generated = latchkey::http::api::spec_json();
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json");
     let committed = std::fs::read_to_string(path).unwrap_or_default();
     assert!(

@@ -190,7 +190,7 @@ pub enum ClientDeleted {
 
 pub struct ClientsApi;
 
-#[OpenApi(tag = "AdminTag::Clients")]
+#[OpenApi(prefix_path = "/admin/v1", tag = "AdminTag::Clients")]
 impl ClientsApi {
     /// List clients, oldest first.
     #[oai(path = "/clients", method = "get", operation_id = "listClients")]

@@ -221,6 +221,42 @@ pub struct UpdateUserRequest {
     pub profile: Option<ProfileDto>,
 }
 
+impl From<CreateUserRequest> for NewUser {
+    fn from(body: CreateUserRequest) -> Self {
+        let mut new = NewUser::new(body.username, body.email);
+        new.password = body.password;
+        if let Some(role) = body.role {
+            new.role = role.into();
+        }
+        if let Some(status) = body.account_status {
+            new.status = status.into();
+        }
+        new.email_verified = body.email_verified.unwrap_or(false);
+        new.phone_number = body.phone_number.filter(|p| !p.is_empty());
+        if let Some(preference) = body.contact_preference {
+            new.contact_preference = preference.into();
+        }
+        new.profile = body.profile.map(Profile::from).unwrap_or_default();
+        new
+    }
+}
+
+impl From<UpdateUserRequest> for UserChanges {
+    fn from(body: UpdateUserRequest) -> Self {
+        UserChanges {
+            username: body.username,
+            email: body.email,
+            email_verified: body.email_verified,
+            password: body.password,
+            role: body.role.map(Into::into),
+            status: body.account_status.map(Into::into),
+            phone_number: body.phone_number,
+            contact_preference: body.contact_preference.map(Into::into),
+            profile: body.profile.map(Profile::from).unwrap_or_default(),
+        }
+    }
+}
+
 /// One page of users.
 #[derive(Debug, Object)]
 pub struct UserList {
@@ -259,7 +295,7 @@ pub enum UserDeleted {
 
 pub struct UsersApi;
 
-#[OpenApi(tag = "AdminTag::Users")]
+#[OpenApi(prefix_path = "/admin/v1", tag = "AdminTag::Users")]
 impl UsersApi {
     /// List users, oldest first.
     #[oai(path = "/users", method = "get", operation_id = "listUsers")]
@@ -297,26 +333,11 @@ impl UsersApi {
         req: &Request,
         body: Json<CreateUserRequest>,
     ) -> Result<UserCreated, ApiFailure> {
-        let body = body.0;
-        let mut new = NewUser::new(body.username, body.email);
-        new.password = body.password;
-        if let Some(role) = body.role {
-            new.role = role.into();
-        }
-        if let Some(status) = body.account_status {
-            new.status = status.into();
-        }
-        new.email_verified = body.email_verified.unwrap_or(false);
-        new.phone_number = body.phone_number.filter(|p| !p.is_empty());
-        if let Some(preference) = body.contact_preference {
-            new.contact_preference = preference.into();
-        }
-        new.profile = body.profile.map(Profile::from).unwrap_or_default();
         let user = users::create_user(
             &state.store,
             &state.passwords,
             &state.password_rules,
-            new,
+            body.0.into(),
             &request_meta(req).acting_as(&admin.0.actor_id()),
             state.now(),
         )
@@ -351,24 +372,12 @@ impl UsersApi {
         #[oai(validator(max_length = 64))] id: Path<String>,
         body: Json<UpdateUserRequest>,
     ) -> Result<UserFound, ApiFailure> {
-        let body = body.0;
-        let changes = UserChanges {
-            username: body.username,
-            email: body.email,
-            email_verified: body.email_verified,
-            password: body.password,
-            role: body.role.map(Into::into),
-            status: body.account_status.map(Into::into),
-            phone_number: body.phone_number,
-            contact_preference: body.contact_preference.map(Into::into),
-            profile: body.profile.map(Profile::from).unwrap_or_default(),
-        };
         let user = users::update_user(
             &state.store,
             &state.passwords,
             &state.password_rules,
             &id.0,
-            changes,
+            body.0.into(),
             &request_meta(req).acting_as(&admin.0.actor_id()),
             state.now(),
         )

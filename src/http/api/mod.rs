@@ -1,7 +1,12 @@
 //! JSON APIs built with poem-openapi; the spec is generated from these types.
 
+mod accounts;
+mod admin_audit;
 mod admin_clients;
+mod admin_invites;
 mod admin_users;
+mod bulk_users;
+mod sessions_api;
 
 pub use admin_clients::{ClientCreatedResponse, ClientResponse};
 pub use admin_users::UserResponse;
@@ -13,33 +18,61 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApiService, SecurityScheme, Tags};
 
 use crate::domain::admin_tokens::AdminPrincipal;
+use crate::domain::sessions::{self, BrowserSession};
 use crate::domain::tokens::verify_access_token;
+use crate::domain::users::{Role, User};
 use crate::domain::{DomainError, admin_tokens};
 use crate::state::AppState;
 
+/// Operations of the admin API, under `/admin/v1`.
 #[derive(Tags)]
 pub enum AdminTag {
-    /// People who sign in.
+    /// People who sign in (admin only).
     Users,
     /// Relying parties (OAuth clients).
     Clients,
+    /// Registration keys for invite-only registration.
+    Invites,
+    /// The audit trail.
+    Audit,
+}
+
+/// Operations of the first-party API, under `/v1`.
+#[derive(Tags)]
+pub enum AccountTag {
+    /// Registration, email verification, password and email changes, and the signed-in
+    /// user's own account.
+    Accounts,
+    /// Signing in without a browser redirect.
+    Sessions,
 }
 
 /// An error: a stable machine-readable code and a message for people.
-#[derive(Debug, Object)]
+#[derive(Debug, Clone, Object)]
 pub struct ApiError {
-    /// `invalid_request`, `unauthorized`, `forbidden`, `not_found`, `conflict` or `server_error`.
+    /// `invalid_request`, `unauthorized`, `forbidden`, `not_found`, `conflict`,
+    /// `too_many_requests` or `server_error` (and, for requests the API cannot route,
+    /// `method_not_allowed`, `payload_too_large` or `unsupported_media_type`).
     pub error: String,
     /// What went wrong, naming the field at fault where there is one.
     pub message: String,
 }
 
-/// The failures every admin operation can answer with.
+/// The failures every operation can answer with.
 #[derive(Debug, ApiResponse)]
 pub enum ApiFailure {
     /// The request is malformed or a field breaks a rule.
     #[oai(status = 400)]
     BadRequest(Json<ApiError>),
+    /// The bearer token is missing, unknown, expired or revoked (or, at sign-in, the
+    /// username or password is wrong).
+    #[oai(status = 401)]
+    Unauthorized(
+        Json<ApiError>,
+        /// Always `Bearer`.
+        #[oai(header = "WWW-Authenticate")]
+        String,
+    ),
     /// The action is not allowed in the current state.
     #[oai(status = 403)]
     Forbidden(Json<ApiError>),
@@ -62,6 +95,46 @@ fn api_error(error: &str, message: impl Into<String>) -> Json<ApiError> {
         error: error.into(),
         message: message.into(),
     })
+}
+
+impl ApiFailure {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
+        ApiFailure::BadRequest(api_error("invalid_request", message))
+    }
+
+    pub(crate) fn unauthorized(message: impl Into<String>) -> Self {
+        ApiFailure::Unauthorized(api_error("unauthorized", message), "Bearer".into())
+    }
+
+    pub(crate) fn forbidden(message: impl Into<String>) -> Self {
+        ApiFailure::Forbidden(api_error("forbidden", message))
+    }
+
+    pub(crate) fn conflict(message: impl Into<String>) -> Self {
+        ApiFailure::Conflict(api_error("conflict", message))
+    }
+
+    pub(crate) fn too_many_requests(message: impl Into<String>) -> Self {
+        ApiFailure::TooManyRequests(api_error("too_many_requests", message))
+    }
+
+    /// The same answer as for an id that does not exist.
+    pub(crate) fn user_not_found() -> Self {
+        DomainError::NotFound("user").into()
+    }
+
+    /// The HTTP status and body, for reporting one item of a batch.
+    pub(crate) fn into_parts(self) -> (u16, ApiError) {
+        match self {
+            ApiFailure::BadRequest(Json(e)) => (400, e),
+            ApiFailure::Unauthorized(Json(e), _) => (401, e),
+            ApiFailure::Forbidden(Json(e)) => (403, e),
+            ApiFailure::NotFound(Json(e)) => (404, e),
+            ApiFailure::Conflict(Json(e)) => (409, e),
+            ApiFailure::TooManyRequests(Json(e)) => (429, e),
+            ApiFailure::Internal(Json(e)) => (500, e),
+        }
+    }
 }
 
 impl From<DomainError> for ApiFailure {
@@ -90,34 +163,45 @@ impl From<DomainError> for ApiFailure {
     }
 }
 
+/// Renames the field an `Invalid` error names, where the API calls the input
+/// differently from the domain (`new_password` for `password`, say).
+pub(crate) fn rename_field(err: DomainError, from: &str, to: &'static str) -> DomainError {
+    match err {
+        DomainError::Invalid { field, message } if field == from => {
+            DomainError::Invalid { field: to, message }
+        }
+        other => other,
+    }
+}
+
 /// A personal admin API token (`lka_…`, from `latchkey admin-token create`), or an
 /// access token from the client_credentials grant that carries the `latchkey:admin` scope.
 #[derive(SecurityScheme)]
 #[oai(ty = "bearer", checker = "admin_from_token")]
 pub struct AdminAuth(pub AdminPrincipal);
 
-async fn admin_from_token(req: &Request, bearer: Bearer) -> poem::Result<AdminPrincipal> {
-    let unauthorized = || {
-        poem::Error::from_string(
-            "a valid admin API token is required",
-            StatusCode::UNAUTHORIZED,
-        )
-    };
-    let state = req.data::<AppState>().ok_or_else(unauthorized)?;
+fn unauthorized(message: &'static str) -> poem::Error {
+    poem::Error::from_string(message, StatusCode::UNAUTHORIZED)
+}
+
+fn internal(err: &DomainError) -> poem::Error {
+    tracing::error!(error = %err, "bearer token check failed");
+    poem::Error::from_string("internal server error", StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// The admin behind an admin token or an access token with the admin scope, if any.
+async fn resolve_admin(
+    state: &AppState,
+    token: &str,
+) -> Result<Option<AdminPrincipal>, DomainError> {
     let now = state.now();
-    let principal = if bearer.token.starts_with(admin_tokens::TOKEN_PREFIX) {
-        admin_tokens::authenticate(&state.store, &bearer.token, now)
+    if token.starts_with(admin_tokens::TOKEN_PREFIX) {
+        return admin_tokens::authenticate(&state.store, token, now)
             .await
-            .map(|user| user.map(|u| AdminPrincipal::User(Box::new(u))))
-    } else {
-        let keys = state.keys.current();
-        verify_access_token(
-            &state.store,
-            &keys,
-            state.config.issuer(),
-            &bearer.token,
-            now,
-        )
+            .map(|user| user.map(|u| AdminPrincipal::User(Box::new(u))));
+    }
+    let keys = state.keys.current();
+    verify_access_token(&state.store, &keys, state.config.issuer(), token, now)
         .await
         .map(|claims| {
             claims
@@ -127,35 +211,153 @@ async fn admin_from_token(req: &Request, bearer: Bearer) -> poem::Result<AdminPr
                 .map(|c| AdminPrincipal::Client(c.client_id))
         })
         .map_err(|e| DomainError::Internal(e.to_string()))
-    };
-    match principal {
+}
+
+async fn admin_from_token(req: &Request, bearer: Bearer) -> poem::Result<AdminPrincipal> {
+    const MESSAGE: &str = "a valid admin API token is required";
+    let state = req
+        .data::<AppState>()
+        .ok_or_else(|| unauthorized(MESSAGE))?;
+    match resolve_admin(state, &bearer.token).await {
         Ok(Some(principal)) => Ok(principal),
-        Ok(None) => Err(unauthorized()),
-        Err(err) => {
-            tracing::error!(error = %err, "admin token check failed");
-            Err(poem::Error::from_string(
-                "internal server error",
-                StatusCode::INTERNAL_SERVER_ERROR,
-            ))
+        Ok(None) => Err(unauthorized(MESSAGE)),
+        Err(err) => Err(internal(&err)),
+    }
+}
+
+/// Who calls a first-party operation.
+pub enum Caller {
+    /// A user signed in with a session token from `POST /v1/users/login`.
+    Session {
+        session: Box<BrowserSession>,
+        user: Box<User>,
+    },
+    /// An administrator's admin API token (or an access token with the admin scope).
+    Admin(AdminPrincipal),
+}
+
+impl Caller {
+    /// Admin tokens, and sessions of users whose role is admin.
+    pub fn is_admin(&self) -> bool {
+        match self {
+            Caller::Admin(_) => true,
+            Caller::Session { user, .. } => user.role == Role::Admin,
+        }
+    }
+
+    /// The signed-in user's session, when the caller has one.
+    pub fn session(&self) -> Option<(&BrowserSession, &User)> {
+        match self {
+            Caller::Session { session, user } => Some((session, user)),
+            Caller::Admin(_) => None,
+        }
+    }
+
+    /// Whether this is the session of user `id`.
+    pub fn is_user(&self, id: &str) -> bool {
+        self.session().is_some_and(|(_, user)| user.id == id)
+    }
+
+    /// The id recorded as the actor in audit entries.
+    pub fn actor_id(&self) -> String {
+        match self {
+            Caller::Admin(principal) => principal.actor_id(),
+            Caller::Session { user, .. } => user.id.clone(),
         }
     }
 }
 
-/// The admin API, rooted at `/api/admin/v1`.
-pub fn admin_service() -> OpenApiService<(admin_users::UsersApi, admin_clients::ClientsApi), ()> {
-    OpenApiService::new(
-        (admin_users::UsersApi, admin_clients::ClientsApi),
-        "Latchkey Admin API",
-        env!("CARGO_PKG_VERSION"),
-    )
-    .description("Manage users and relying parties. Every operation needs a personal admin API token as a bearer token.")
-    .server("/api/admin/v1")
+/// A session token from `POST /v1/users/login`, or, for operations an administrator may
+/// perform, an admin API token (`lka_…`) or an access token with the `latchkey:admin`
+/// scope.
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", checker = "caller_from_token")]
+pub struct SessionAuth(pub Caller);
+
+async fn caller_from_token(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
+    const MESSAGE: &str = "a valid session token is required; sign in again";
+    let state = req
+        .data::<AppState>()
+        .ok_or_else(|| unauthorized(MESSAGE))?;
+    let token = bearer.token.as_str();
+    // Session tokens are base64url without dots; admin tokens have a prefix and access
+    // tokens are JWTs.
+    let caller = if token.starts_with(admin_tokens::TOKEN_PREFIX) || token.contains('.') {
+        resolve_admin(state, token)
+            .await
+            .map(|admin| admin.map(Caller::Admin))
+    } else {
+        sessions::current_session(&state.store, token, state.now())
+            .await
+            .map(|found| {
+                found.map(|(session, user)| Caller::Session {
+                    session: Box::new(session),
+                    user: Box::new(user),
+                })
+            })
+    };
+    match caller {
+        Ok(Some(caller)) => Ok(caller),
+        Ok(None) => Err(unauthorized(MESSAGE)),
+        Err(err) => Err(internal(&err)),
+    }
 }
 
-/// The admin API with every error, including malformed bodies and bad tokens, answered
-/// as an `ApiError` JSON object.
-pub fn admin_endpoint() -> impl Endpoint<Output = Response> {
-    admin_service()
+/// Every API struct, admin and first-party.
+pub type Apis = (
+    (
+        admin_users::UsersApi,
+        admin_clients::ClientsApi,
+        admin_invites::InvitesApi,
+        admin_audit::AuditApi,
+    ),
+    (
+        accounts::AccountsApi,
+        sessions_api::SessionsApi,
+        bulk_users::BulkUsersApi,
+    ),
+);
+
+/// The whole JSON API, rooted at `/api`: the admin API under `/api/admin/v1` and the
+/// first-party API under `/api/v1`.
+pub fn service() -> OpenApiService<Apis, ()> {
+    OpenApiService::new(
+        (
+            (
+                admin_users::UsersApi,
+                admin_clients::ClientsApi,
+                admin_invites::InvitesApi,
+                admin_audit::AuditApi,
+            ),
+            (
+                accounts::AccountsApi,
+                sessions_api::SessionsApi,
+                bulk_users::BulkUsersApi,
+            ),
+        ),
+        "Latchkey API",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "Two APIs in one document.\n\n\
+**First-party API** (`/v1/...`, tags Accounts and Sessions): for your own apps that \
+register and sign users in without a browser redirect. Sign in with \
+`POST /v1/users/login` and send the session token it returns as \
+`Authorization: Bearer <session_token>`.\n\n\
+**Admin API** (`/admin/v1/...`, tags Users, Clients, Invites and Audit): manage users, \
+relying parties, invites and read the audit trail. Every admin operation needs a \
+personal admin API token (`latchkey admin-token create`) or an access token with the \
+`latchkey:admin` scope as a bearer token.\n\n\
+Every error is a JSON object `{\"error\", \"message\"}`; a 401 carries \
+`WWW-Authenticate: Bearer`.",
+    )
+    .server("/api")
+}
+
+/// The API with every error, including malformed bodies and bad tokens, answered
+/// as an `ApiError` JSON object. Mount it at `/api`.
+pub fn endpoint() -> impl Endpoint<Output = Response> {
+    service()
         .into_endpoint()
         .catch_all_error(|err: poem::Error| async move {
             // An operation's own documented failure already is the response to send.
@@ -189,9 +391,36 @@ pub fn admin_endpoint() -> impl Endpoint<Output = Response> {
         })
 }
 
+/// The spec as JSON, served at `/api/openapi.json` (and `/api/admin/openapi.json`).
+pub fn spec_endpoint() -> impl Endpoint<Output = Response> {
+    let spec = spec_json();
+    poem::endpoint::make_sync(move |_| {
+        Response::builder()
+            .content_type("application/json")
+            .body(spec.clone())
+    })
+}
+
+/// Swagger UI for the spec (the spec is inside the page; it works offline), with the
+/// looser CSP it needs.
+pub fn docs_endpoint() -> impl Endpoint<Output = Response> {
+    let html = service().swagger_ui_html();
+    poem::Route::new()
+        .at(
+            "/",
+            poem::endpoint::make_sync(move |_| poem::web::Html(html.clone())),
+        )
+        .with(poem::middleware::SetHeader::new().overriding(
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; \
+img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'",
+        ))
+        .map_to_response()
+}
+
 /// The committed spec (`openapi/openapi.json`) is exactly this.
-pub fn admin_spec_json() -> String {
-    admin_service().spec()
+pub fn spec_json() -> String {
+    service().spec()
 }
 
 /// Bounds for list endpoints.
