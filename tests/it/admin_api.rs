@@ -5,7 +5,7 @@ use latchkey::domain::users::Role;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::TestServer;
+use crate::common::{ClockExt, TestServer};
 
 struct Admin<'a> {
     server: &'a TestServer,
@@ -706,4 +706,257 @@ fn committed_openapi_matches_the_code() {
         committed.trim_end() == generated.trim_end(),
         "openapi/openapi.json is out of date: run `cargo run -- openapi > openapi/openapi.json`"
     );
+}
+
+#[tokio::test]
+async fn invites_are_created_listed_and_revoked() {
+    let server = TestServer::start_with(|c| c.registration_mode = "invite_only".into()).await;
+    let admin = Admin::new(&server).await;
+    let expires = (chrono::Utc::now() + chrono::Duration::days(7)).to_rfc3339();
+    let (status, created) = admin
+        .send(
+            Method::POST,
+            "/invites",
+            Some(json!({ "role": "professional", "note": "for Pat", "expires_at": expires })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let key = created["key"].as_str().unwrap().to_string();
+    assert!(key.starts_with("lki_") && key.len() >= 47, "{key}");
+    let id = created["invite"]["id"].as_str().unwrap().to_string();
+    assert_eq!(created["invite"]["state"], "active");
+    assert_eq!(created["invite"]["role"], "professional");
+    assert_eq!(created["invite"]["note"], "for Pat");
+    assert!(created["invite"]["created_by"].is_string());
+
+    // Bad input.
+    let past = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    for (body, expected) in [
+        (json!({ "expires_at": past }), "expires_at"),
+        // poem-openapi names the type it expected, not the field.
+        (json!({ "expires_at": "next tuesday" }), "date-time"),
+        (json!({ "note": "n".repeat(201) }), "note"),
+        (json!({ "role": "emperor" }), "emperor"),
+    ] {
+        let (status, error) = admin
+            .send(Method::POST, "/invites", Some(body.clone()))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {error}");
+        assert!(
+            error["message"].as_str().unwrap().contains(expected),
+            "{expected}: {error}"
+        );
+    }
+
+    // A second invite, used to register.
+    let (_, used) = admin.send(Method::POST, "/invites", Some(json!({}))).await;
+    let used_key = used["key"].as_str().unwrap();
+    let http = reqwest::Client::new();
+    let register = |key: String, name: &'static str| {
+        http.post(server.url("/api/v1/users/register"))
+            .json(&json!({
+                "username": name,
+                "email": format!("{name}@example.com"),
+                "password": "Tr0ub4dor&3-horse",
+                "invite_key": key,
+            }))
+            .send()
+    };
+    assert_eq!(
+        register(used_key.to_string(), "invitee")
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::CREATED
+    );
+
+    // The list never shows a key, and says where each invite stands.
+    let (status, list) = admin.send(Method::GET, "/invites", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let text = list.to_string();
+    assert!(!text.contains(&key) && !text.contains(used_key) && !text.contains("lki_"));
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["state"], "used", "newest first");
+    assert!(items[0]["used_by"].is_string());
+    assert_eq!(items[1]["state"], "active");
+
+    // Revoke: once; a used or unknown invite cannot be.
+    let (status, revoked) = admin
+        .send(Method::DELETE, &format!("/invites/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{revoked}");
+    assert_eq!(revoked["state"], "revoked");
+    assert!(revoked["revoked_at"].is_string());
+    let (status, error) = admin
+        .send(Method::DELETE, &format!("/invites/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{error}");
+    assert_eq!(error["error"], "conflict");
+    let used_id = used["invite"]["id"].as_str().unwrap();
+    let (status, _) = admin
+        .send(Method::DELETE, &format!("/invites/{used_id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _) = admin.send(Method::DELETE, "/invites/nope", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // A revoked key registers no one.
+    let refused = register(key, "latecomer").await.unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let body: Value = refused.json().await.unwrap();
+    assert!(
+        body["message"].as_str().unwrap().starts_with("invite_key:"),
+        "{body}"
+    );
+
+    // Admins only.
+    let anonymous = http.get(admin.url("/invites")).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn audit_trail_is_queried_by_user_action_time_and_page() {
+    let server = TestServer::start().await;
+    let admin = Admin::new(&server).await;
+    let admin_id = server
+        .state
+        .store
+        .list_users(0, 10)
+        .await
+        .unwrap()
+        .0
+        .into_iter()
+        .find(|u| u.role == Role::Admin)
+        .unwrap()
+        .id;
+    let pat = server
+        .create_user("pat", "Tr0ub4dor&3-horse", Role::Explorer)
+        .await;
+    let http = reqwest::Client::new();
+    let login = |password: &'static str| {
+        http.post(server.url("/api/v1/users/login"))
+            .json(&json!({ "username": "pat", "password": password }))
+            .send()
+    };
+    let start = server.clock.now_utc();
+    assert_eq!(
+        login("Wr0ng&password").await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    server.clock.advance(chrono::Duration::hours(1));
+    let later = server.clock.now_utc();
+    assert_eq!(
+        login("Tr0ub4dor&3-horse").await.unwrap().status(),
+        StatusCode::OK
+    );
+    let (status, _) = admin
+        .send(
+            Method::PATCH,
+            &format!("/users/{}", pat.id),
+            Some(json!({ "profile": { "company": "Acme" } })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let query = |q: String| {
+        let admin = &admin;
+        async move {
+            let (status, page) = admin.send(Method::GET, &format!("/audit?{q}"), None).await;
+            assert_eq!(status, StatusCode::OK, "{q}: {page}");
+            page
+        }
+    };
+    let actions = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap().to_string())
+            .collect()
+    };
+
+    // By user, newest first, with every field.
+    let pats = query(format!("user_id={}", pat.id)).await;
+    assert_eq!(
+        actions(&pats),
+        [
+            "user_updated",
+            "login_success",
+            "login_failure",
+            "user_created"
+        ]
+    );
+    assert_eq!(pats["total"], 4);
+    let updated = &pats["items"][0];
+    assert_eq!(updated["actor"], admin_id.as_str(), "{updated}");
+    assert_eq!(updated["user_id"], pat.id.as_str());
+    assert_eq!(updated["resource"], format!("user:{}", pat.id));
+    assert_eq!(updated["success"], true);
+    assert_eq!(updated["details"]["changed"], json!(["profile"]));
+    let failure = &pats["items"][2];
+    assert_eq!(failure["success"], false);
+    assert_eq!(failure["error_message"], "wrong password");
+    assert_eq!(failure["ip_address"], "127.0.0.1");
+    assert!(failure["timestamp"].is_string() && failure["id"].is_string());
+    assert!(failure["actor"].is_null());
+
+    // By action, across users.
+    let logins = query("action=login_success".into()).await;
+    assert_eq!(logins["total"], 1);
+    assert_eq!(logins["items"][0]["user_id"], pat.id.as_str());
+
+    // By time: `from` inclusive, `to` exclusive.
+    let encode = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339().replace('+', "%2B");
+    let since = query(format!("user_id={}&from={}", pat.id, encode(later))).await;
+    assert_eq!(actions(&since), ["user_updated", "login_success"]);
+    let before = query(format!(
+        "user_id={}&from={}&to={}",
+        pat.id,
+        encode(start),
+        encode(later)
+    ))
+    .await;
+    assert_eq!(actions(&before), ["login_failure", "user_created"]);
+
+    // Pages do not overlap and add up to the total.
+    let all = query("limit=200".into()).await;
+    let total = all["total"].as_u64().unwrap();
+    assert!(total >= 6, "{all}");
+    let first = query("limit=2".into()).await;
+    let second = query("limit=2&offset=2".into()).await;
+    assert_eq!(first["limit"], 2);
+    assert_eq!(second["offset"], 2);
+    assert_eq!(first["total"], total);
+    let ids = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let mut paged = ids(&first);
+    paged.extend(ids(&second));
+    assert_eq!(paged, ids(&all)[..4]);
+    let default = query(String::new()).await;
+    assert_eq!(default["limit"], 50);
+
+    // Unknown actions and bad bounds are refused with the valid names.
+    let (status, error) = admin.send(Method::GET, "/audit?action=bogus", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let message = error["message"].as_str().unwrap();
+    for name in [
+        "login_success",
+        "password_reset_request",
+        "user_created",
+        "invite_revoked",
+    ] {
+        assert!(message.contains(name), "{name}: {message}");
+    }
+    for q in ["limit=201", "limit=0", "from=yesterday"] {
+        let (status, error) = admin.send(Method::GET, &format!("/audit?{q}"), None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{q}: {error}");
+        assert_eq!(error["error"], "invalid_request");
+    }
 }

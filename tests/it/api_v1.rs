@@ -1115,3 +1115,24 @@ async fn bulk_operations_report_each_item() {
         .await;
     assert_eq!(by_session.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn unknown_routes_and_methods_get_json_errors() {
+    let server = server("open").await;
+    let api = Api::new(&server);
+    let missing = api.call(Method::GET, "/v1/nothing-here", None, None).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(missing.body["error"], "not_found");
+    let wrong_method = api.call(Method::GET, "/v1/users/login", None, None).await;
+    assert_eq!(wrong_method.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(wrong_method.body["error"], "method_not_allowed");
+    let wrong_type = reqwest::Client::new()
+        .post(server.url("/api/v1/users/login"))
+        .form(&[("username", "a"), ("password", "b")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_type.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let body: Value = wrong_type.json().await.unwrap();
+    assert_eq!(body["error"], "unsupported_media_type");
+}
