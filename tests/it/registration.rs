@@ -524,7 +524,7 @@ async fn one_code_verifies_once_under_concurrency() {
     let link = mail_sink()
         .wait_for_mail(&email)
         .await
-        .link_starting_with(&server.state.config.issuer().to_string());
+        .link_starting_with(server.state.config.issuer());
     let token = link.split("token=").nth(1).unwrap().to_string();
     let now = server.clock.now_utc();
     let accounts = server.state.accounts();
@@ -588,7 +588,7 @@ async fn reset_links_expire_and_reset_ends_every_session() {
     let link = mail_sink()
         .wait_for_mail(&email)
         .await
-        .link_starting_with(&server.state.config.issuer().to_string());
+        .link_starting_with(server.state.config.issuer());
     let token = link.split("token=").nth(1).unwrap().to_string();
     // A weak password is refused by name and leaves the link usable.
     let weak = accounts
@@ -625,7 +625,7 @@ async fn reset_links_expire_and_reset_ends_every_session() {
     let link = mail_sink()
         .wait_for_mail(&email)
         .await
-        .link_starting_with(&server.state.config.issuer().to_string());
+        .link_starting_with(server.state.config.issuer());
     let token = link.split("token=").nth(1).unwrap().to_string();
     let lifetime = server.state.config.password_reset_lifetime_secs;
     server.clock.advance(Duration::seconds(lifetime));
