@@ -9,6 +9,7 @@ use super::codes::{self, CodePurpose};
 use super::invites;
 use super::passwords::{PasswordCheck, PasswordHasher};
 use super::sessions;
+use super::signin;
 use super::users::{
     self, AccountStatus, ContactPreference, NewUser, PASSWORD_HISTORY_KEPT, PasswordRules, Profile,
     Role, User,
@@ -632,6 +633,14 @@ impl Accounts<'_> {
         meta: &RequestMeta,
         now: DateTime<Utc>,
     ) -> Result<User, DomainError> {
+        // Wrong guesses here count against the same per-address limit as sign-in (R022),
+        // so reactivation is no side door for password guessing.
+        let ip = format!("ip:{}", meta.ip_address);
+        if self.store.attempts_in_window(&ip, "login", now).await? >= signin::MAX_FAILURES_PER_IP {
+            return Err(DomainError::TooManyRequests(
+                "Too many failed sign-ins from your network. Try again in a few minutes.".into(),
+            ));
+        }
         let user = self.store.find_user_by_login(login).await?;
         let check = self
             .hasher
@@ -641,8 +650,14 @@ impl Accounts<'_> {
             )
             .await?;
         let refused = || DomainError::NotAllowed("wrong username or password".into());
+        if check == PasswordCheck::Wrong {
+            self.store
+                .count_attempt(&ip, "login", signin::IP_WINDOW, now)
+                .await?;
+            return Err(refused());
+        }
         let user = user.ok_or_else(refused)?;
-        if check == PasswordCheck::Wrong || user.status != AccountStatus::Deactivated {
+        if user.status != AccountStatus::Deactivated {
             return Err(refused());
         }
         let changes = users::UserChanges {
