@@ -32,17 +32,18 @@ pub fn random_token(bytes: usize) -> Result<String, CryptoError> {
 /// `bytes` random bytes as lower-case hex: for identifiers people type and pass to
 /// command lines, where base64url's leading `-` would read as an option.
 pub fn random_hex(bytes: usize) -> Result<String, CryptoError> {
-    Ok(random_bytes(bytes)?
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(hex(&random_bytes(bytes)?))
+}
+
+/// Lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// SHA-256 as lower-case hex: how high-entropy tokens are stored. A password hash would
 /// be pointless (the input already has 256 bits) and would cap throughput.
 pub fn sha256_hex(input: &[u8]) -> String {
-    let hash = digest::digest(&digest::SHA256, input);
-    hash.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    hex(digest::digest(&digest::SHA256, input).as_ref())
 }
 
 pub fn sha256(input: &[u8]) -> Vec<u8> {

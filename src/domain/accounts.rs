@@ -82,6 +82,22 @@ impl Accounts<'_> {
         Duration::seconds(self.config.one_time_code_lifetime_secs)
     }
 
+    /// Counts one request for `email_normalized` and tells whether it went over `max` in
+    /// the window. Counted per address whether or not an account has it, so a 429 says
+    /// nothing about accounts.
+    async fn over_limit(
+        &self,
+        email_normalized: &str,
+        action: &str,
+        window: Duration,
+        max: i32,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DomainError> {
+        let key = format!("email:{email_normalized}");
+        self.store.count_attempt(&key, action, window, now).await?;
+        Ok(self.store.attempts_in_window(&key, action, now).await? > max)
+    }
+
     fn link(&self, path: &str, token: &str) -> String {
         format!("{}{path}?token={token}", self.config.issuer())
     }
@@ -215,20 +231,15 @@ impl Accounts<'_> {
         now: DateTime<Utc>,
     ) -> Result<(), DomainError> {
         let (_, normalized) = users::normalize_email(email)?;
-        let limit_key = format!("email:{normalized}");
-        self.store
-            .count_attempt(
-                &limit_key,
+        if self
+            .over_limit(
+                &normalized,
                 "verification_resend",
                 VERIFICATION_RESEND_WINDOW,
+                MAX_VERIFICATION_RESENDS,
                 now,
             )
-            .await?;
-        if self
-            .store
-            .attempts_in_window(&limit_key, "verification_resend", now)
             .await?
-            > MAX_VERIFICATION_RESENDS
         {
             let event = AuditEvent::failure(
                 AuditAction::RateLimitExceeded,
@@ -327,15 +338,15 @@ impl Accounts<'_> {
         now: DateTime<Utc>,
     ) -> Result<(), DomainError> {
         let (_, normalized) = users::normalize_email(email)?;
-        let limit_key = format!("email:{normalized}");
-        self.store
-            .count_attempt(&limit_key, "password_reset", RESET_REQUEST_WINDOW, now)
-            .await?;
         if self
-            .store
-            .attempts_in_window(&limit_key, "password_reset", now)
+            .over_limit(
+                &normalized,
+                "password_reset",
+                RESET_REQUEST_WINDOW,
+                MAX_RESET_REQUESTS,
+                now,
+            )
             .await?
-            > MAX_RESET_REQUESTS
         {
             let event = AuditEvent::failure(
                 AuditAction::RateLimitExceeded,
@@ -439,9 +450,10 @@ impl Accounts<'_> {
         let hash =
             users::hash_new_password(self.store, self.hasher, self.rules, &user, new_password)
                 .await?;
-        codes::redeem_link(self.store, CodePurpose::PasswordReset, token, now)
-            .await?
-            .map_err(|_| invalid_code())?;
+        // The record found above; the conditional update decides a race for it.
+        if !self.store.consume_code(&code.id, now).await? {
+            return Err(invalid_code());
+        }
         self.store
             .set_password(&user.id, &hash, PASSWORD_HISTORY_KEPT, now)
             .await?;
@@ -635,8 +647,7 @@ impl Accounts<'_> {
     ) -> Result<User, DomainError> {
         // Wrong guesses here count against the same per-address limit as sign-in (R022),
         // so reactivation is no side door for password guessing.
-        let ip = format!("ip:{}", meta.ip_address);
-        if self.store.attempts_in_window(&ip, "login", now).await? >= signin::MAX_FAILURES_PER_IP {
+        if signin::address_blocked(self.store, meta, now).await? {
             return Err(DomainError::TooManyRequests(
                 "Too many failed sign-ins from your network. Try again in a few minutes.".into(),
             ));
@@ -651,9 +662,7 @@ impl Accounts<'_> {
             .await?;
         let refused = || DomainError::NotAllowed("wrong username or password".into());
         if check == PasswordCheck::Wrong {
-            self.store
-                .count_attempt(&ip, "login", signin::IP_WINDOW, now)
-                .await?;
+            signin::count_address_failure(self.store, meta, now).await?;
             return Err(refused());
         }
         let user = user.ok_or_else(refused)?;

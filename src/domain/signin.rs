@@ -36,6 +36,34 @@ pub enum SignInOutcome {
     TooManyAttempts,
 }
 
+fn address_key(meta: &RequestMeta) -> String {
+    format!("ip:{}", meta.ip_address)
+}
+
+/// Whether the request's address has used up its failed sign-ins (R022). Every check
+/// of a password (sign-in, reactivation) goes through this and `count_address_failure`.
+pub(crate) async fn address_blocked(
+    store: &Store,
+    meta: &RequestMeta,
+    now: DateTime<Utc>,
+) -> Result<bool, DomainError> {
+    Ok(store
+        .attempts_in_window(&address_key(meta), LOGIN_ACTION, now)
+        .await?
+        >= MAX_FAILURES_PER_IP)
+}
+
+pub(crate) async fn count_address_failure(
+    store: &Store,
+    meta: &RequestMeta,
+    now: DateTime<Utc>,
+) -> Result<(), DomainError> {
+    store
+        .count_attempt(&address_key(meta), LOGIN_ACTION, IP_WINDOW, now)
+        .await?;
+    Ok(())
+}
+
 #[tracing::instrument(skip_all)]
 pub async fn sign_in_with_password(
     store: &Store,
@@ -45,8 +73,7 @@ pub async fn sign_in_with_password(
     meta: &RequestMeta,
     now: DateTime<Utc>,
 ) -> Result<SignInOutcome, DomainError> {
-    let ip = format!("ip:{}", meta.ip_address);
-    if store.attempts_in_window(&ip, LOGIN_ACTION, now).await? >= MAX_FAILURES_PER_IP {
+    if address_blocked(store, meta, now).await? {
         let event = AuditEvent::failure(
             AuditAction::RateLimitExceeded,
             "login",
@@ -64,9 +91,7 @@ pub async fn sign_in_with_password(
         )
         .await?;
     let Some(mut user) = user else {
-        store
-            .count_attempt(&ip, LOGIN_ACTION, IP_WINDOW, now)
-            .await?;
+        count_address_failure(store, meta, now).await?;
         let event = AuditEvent::failure(AuditAction::LoginFailure, "login", "unknown user")
             .with(serde_json::json!({ "login": login }));
         audit::record(store, meta, event, now).await;
@@ -99,9 +124,7 @@ pub async fn sign_in_with_password(
         return Ok(outcome);
     }
     if check == PasswordCheck::Wrong {
-        store
-            .count_attempt(&ip, LOGIN_ACTION, IP_WINDOW, now)
-            .await?;
+        count_address_failure(store, meta, now).await?;
         let failures = store.add_failed_login(&user.id).await?;
         let event = AuditEvent::failure(AuditAction::LoginFailure, "login", "wrong password")
             .by(user.id.clone())

@@ -1013,3 +1013,49 @@ async fn maintenance_purges_unverified_accounts_and_dead_codes() {
         "maintenance already removed every used or expired code"
     );
 }
+
+#[tokio::test]
+async fn reactivation_guesses_count_against_the_address_limit() {
+    let server = server_with("open").await;
+    registered_and_verified(&server, "hugo").await;
+    let browser = server.browser();
+    server.sign_in(&browser, "hugo", PASSWORD).await;
+    submit(
+        &server,
+        &browser,
+        "/account",
+        "/account/deactivate",
+        &[("confirm", "1")],
+    )
+    .await;
+    for _ in 0..5 {
+        let (status, _) = submit(
+            &server,
+            &browser,
+            "/login",
+            "/login",
+            &[
+                ("username", "hugo"),
+                ("password", "Wrong-Pa55word!"),
+                ("reactivate", "1"),
+            ],
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+    // R022: the address is blocked now, even with the right password.
+    let (status, _) = submit(
+        &server,
+        &browser,
+        "/login",
+        "/login",
+        &[
+            ("username", "hugo"),
+            ("password", PASSWORD),
+            ("reactivate", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(status_of(&server, "hugo").await, AccountStatus::Deactivated);
+}
