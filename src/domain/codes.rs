@@ -56,14 +56,10 @@ pub fn random_six_digits() -> Result<String, DomainError> {
 
 fn code_mac(master: &MasterKey, code_id: &str, code: &str) -> String {
     let key = master.derive_hmac_key("one-time-code");
-    hex(&crypto::hmac_sign(
+    crypto::hex(&crypto::hmac_sign(
         &key,
         format!("{code_id}:{code}").as_bytes(),
     ))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Issues a fresh code for `purpose`, retiring the user's earlier ones for it. With
