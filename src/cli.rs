@@ -170,6 +170,9 @@ pub enum ClientCommand {
         /// Skip the consent page for this client.
         #[arg(long)]
         first_party: bool,
+        /// Require a second factor for every sign-in to this client.
+        #[arg(long)]
+        require_mfa: bool,
         /// ID token signing algorithm; default ES256.
         #[arg(long, value_enum)]
         id_token_alg: Option<AlgArg>,
@@ -381,6 +384,7 @@ async fn dispatch(state: &AppState, command: Command) -> Result<(), CliError> {
             public,
             auth_method,
             first_party,
+            require_mfa,
             id_token_alg,
             access_token_lifetime,
             refresh_token_lifetime,
@@ -407,6 +411,7 @@ async fn dispatch(state: &AppState, command: Command) -> Result<(), CliError> {
                     (false, _) => AuthMethod::ClientSecretBasic,
                 }),
                 first_party: Some(first_party),
+                require_mfa: Some(require_mfa),
                 access_token_lifetime_secs: Some(access_token_lifetime),
                 refresh_token_lifetime_secs: Some(refresh_token_lifetime),
                 id_token_signed_response_alg: id_token_alg.map(|alg| match alg {

@@ -95,6 +95,29 @@ pub struct Config {
     /// Empty: no authentication.
     pub smtp_username: String,
     pub smtp_password: String,
+    /// `log` prints SMS and voice messages to the server log (development); `twilio`
+    /// sends them through a Twilio-compatible REST API.
+    pub sms_transport: String,
+    /// Base URL of the Twilio-compatible API (tests point it at a local server).
+    pub twilio_base_url: String,
+    pub twilio_account_sid: String,
+    pub twilio_auth_token: String,
+    /// The number messages and calls come from, in E.164 form (+15551234567).
+    pub twilio_from_number: String,
+    /// "Remember this device" skips the second factor on that browser for this many days;
+    /// 0 turns the option off (seed 001).
+    pub remember_device_days: i64,
+    /// How long a user has to finish the second step after the password.
+    pub mfa_challenge_lifetime_secs: i64,
+    /// Enterprise users must turn on two-step verification within this many days of
+    /// account creation (R006, R016); sign-in forces enrolment afterwards.
+    pub enterprise_mfa_grace_days: i64,
+    /// The reminder email goes out this many days before that deadline.
+    pub enterprise_mfa_reminder_days: i64,
+    /// WebAuthn relying-party id: a registrable domain. Empty: the issuer's host.
+    pub webauthn_rp_id: String,
+    /// The name authenticators show for this site.
+    pub webauthn_rp_name: String,
 }
 
 impl Default for Config {
@@ -140,6 +163,17 @@ impl Default for Config {
             smtp_tls: "starttls".into(),
             smtp_username: String::new(),
             smtp_password: String::new(),
+            sms_transport: "log".into(),
+            twilio_base_url: "https://api.twilio.com".into(),
+            twilio_account_sid: String::new(),
+            twilio_auth_token: String::new(),
+            twilio_from_number: String::new(),
+            remember_device_days: 30,
+            mfa_challenge_lifetime_secs: 600,
+            enterprise_mfa_grace_days: 30,
+            enterprise_mfa_reminder_days: 7,
+            webauthn_rp_id: String::new(),
+            webauthn_rp_name: "Latchkey".into(),
         }
     }
 }
@@ -336,6 +370,40 @@ impl Config {
                 self.smtp_port
             ));
         }
+        if !matches!(self.sms_transport.as_str(), "log" | "twilio") {
+            return invalid(format!(
+                "sms_transport: {:?} must be log or twilio",
+                self.sms_transport
+            ));
+        }
+        if self.sms_transport == "twilio"
+            && (self.twilio_account_sid.is_empty()
+                || self.twilio_auth_token.is_empty()
+                || self.twilio_from_number.is_empty())
+        {
+            return invalid(
+                "sms_transport = twilio needs twilio_account_sid, twilio_auth_token and twilio_from_number".into(),
+            );
+        }
+        if Url::parse(&self.twilio_base_url).is_err() {
+            return invalid(format!(
+                "twilio_base_url: {:?} is not a URL",
+                self.twilio_base_url
+            ));
+        }
+        if !(0..=365).contains(&self.remember_device_days) {
+            return invalid("remember_device_days: must be 0 to 365".into());
+        }
+        if !(60..=3600).contains(&self.mfa_challenge_lifetime_secs) {
+            return invalid("mfa_challenge_lifetime_secs: must be 60 to 3600".into());
+        }
+        if self.enterprise_mfa_grace_days < 0
+            || !(0..=self.enterprise_mfa_grace_days).contains(&self.enterprise_mfa_reminder_days)
+        {
+            return invalid(
+                "enterprise_mfa_grace_days/enterprise_mfa_reminder_days: need 0 <= reminder <= grace".into(),
+            );
+        }
         if self.mail_from.parse::<lettre::message::Mailbox>().is_err() {
             return invalid(format!(
                 "mail_from: {:?} is not an address like Latchkey <no-reply@example.com>",
@@ -366,6 +434,17 @@ impl Config {
     /// The issuer without a trailing slash, as it appears in `iss`.
     pub fn issuer(&self) -> &str {
         self.issuer.trim_end_matches('/')
+    }
+
+    /// The WebAuthn relying-party id: the configured one, or the issuer's host.
+    pub fn webauthn_rp_id(&self) -> String {
+        if !self.webauthn_rp_id.is_empty() {
+            return self.webauthn_rp_id.clone();
+        }
+        Url::parse(&self.issuer)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_default()
     }
 
     pub fn cookies_secure(&self) -> bool {

@@ -18,6 +18,8 @@ pub struct Model {
     pub grant_types: String,
     pub scopes: String,
     pub first_party: bool,
+    /// Every sign-in for this client needs a second factor.
+    pub require_mfa: bool,
     pub id_token_signed_response_alg: String,
     /// Overrides the configured access token lifetime.
     pub access_token_lifetime_secs: Option<i64>,

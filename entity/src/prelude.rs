@@ -14,3 +14,7 @@ pub use crate::registration_invites::Entity as RegistrationInvites;
 pub use crate::revoked_access_tokens::Entity as RevokedAccessTokens;
 pub use crate::signing_keys::Entity as SigningKeys;
 pub use crate::users::Entity as Users;
+pub use crate::backup_codes::Entity as BackupCodes;
+pub use crate::mfa_challenges::Entity as MfaChallenges;
+pub use crate::remembered_devices::Entity as RememberedDevices;
+pub use crate::totp_credentials::Entity as TotpCredentials;

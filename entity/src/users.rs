@@ -37,6 +37,10 @@ pub struct Model {
     pub website: Option<String>,
     pub linkedin_url: Option<String>,
     pub github_url: Option<String>,
+    /// When the enterprise "turn on two-step verification" reminder went out (R006).
+    pub two_factor_reminder_sent_at: Option<i64>,
+    /// The user chose one-time codes by text, voice or email as a second factor.
+    pub sign_in_codes_enabled: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -38,6 +38,8 @@ pub struct Client {
     pub grant_types: Vec<GrantType>,
     pub scopes: Vec<String>,
     pub first_party: bool,
+    /// Every sign-in for this client needs a second factor (step-up, issue 5).
+    pub require_mfa: bool,
     pub id_token_signed_response_alg: SigningAlg,
     /// Overrides the configured access token lifetime, in seconds.
     pub access_token_lifetime_secs: Option<i64>,
@@ -74,6 +76,7 @@ pub struct ClientSettings {
     pub scopes: Option<Vec<String>>,
     pub auth_method: Option<AuthMethod>,
     pub first_party: Option<bool>,
+    pub require_mfa: Option<bool>,
     pub id_token_signed_response_alg: Option<SigningAlg>,
     /// `Some(None)` goes back to the configured default.
     pub access_token_lifetime_secs: Option<Option<i64>>,
@@ -251,6 +254,7 @@ pub async fn create_client(
                 .unwrap_or_else(|| DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect()),
         ),
         first_party: settings.first_party.unwrap_or(false),
+        require_mfa: settings.require_mfa.unwrap_or(false),
         id_token_signed_response_alg: settings
             .id_token_signed_response_alg
             .unwrap_or(SigningAlg::Es256),
@@ -319,6 +323,9 @@ pub async fn update_client(
     }
     if let Some(first_party) = settings.first_party {
         client.first_party = first_party;
+    }
+    if let Some(require_mfa) = settings.require_mfa {
+        client.require_mfa = require_mfa;
     }
     if let Some(alg) = settings.id_token_signed_response_alg {
         client.id_token_signed_response_alg = alg;

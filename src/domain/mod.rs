@@ -10,6 +10,7 @@ pub mod clients;
 pub mod codes;
 pub mod invites;
 pub mod keys;
+pub mod mfa;
 pub mod oauth;
 pub mod password_policy;
 pub mod passwords;

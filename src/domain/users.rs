@@ -28,12 +28,14 @@ pub enum AccountStatus {
     Deactivated,
 }
 
-/// How one-time codes reach the user by phone (seed 000).
+/// How one-time sign-in codes reach the user (seed 000): a text message or a voice call
+/// to the phone number, or an email.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ContactPreference {
     Text,
     Voice,
+    Email,
 }
 
 macro_rules! string_enum {
@@ -53,7 +55,7 @@ pub(crate) use string_enum;
 
 string_enum!(Role { Explorer => "explorer", Professional => "professional", Enterprise => "enterprise", Admin => "admin" });
 string_enum!(AccountStatus { Pending => "pending", Active => "active", Locked => "locked", Suspended => "suspended", Deactivated => "deactivated" });
-string_enum!(ContactPreference { Text => "text", Voice => "voice" });
+string_enum!(ContactPreference { Text => "text", Voice => "voice", Email => "email" });
 
 /// 003 §1.2. Every field is optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -84,6 +86,8 @@ pub struct User {
     pub phone_number: Option<String>,
     pub contact_preference: ContactPreference,
     pub two_factor_enabled: bool,
+    /// One-time codes by text, voice or email are one of the user's second factors.
+    pub sign_in_codes_enabled: bool,
     pub login_attempts: i32,
     pub locked_until: Option<DateTime<Utc>>,
     pub last_login_at: Option<DateTime<Utc>>,
@@ -382,6 +386,7 @@ pub async fn build_user(
         phone_number: new.phone_number,
         contact_preference: new.contact_preference,
         two_factor_enabled: false,
+        sign_in_codes_enabled: false,
         login_attempts: 0,
         locked_until: None,
         last_login_at: None,

@@ -30,6 +30,7 @@ impl TryFrom<users::Model> for User {
             password_hash: m.password_hash,
             phone_number: m.phone_number,
             two_factor_enabled: m.two_factor_enabled,
+            sign_in_codes_enabled: m.sign_in_codes_enabled,
             login_attempts: m.login_attempts,
             locked_until: m.locked_until.map(from_millis),
             last_login_at: m.last_login_at.map(from_millis),
@@ -82,6 +83,9 @@ pub(super) fn active_model(user: &User, email_normalized: &str) -> users::Active
         website: Set(p.website.clone()),
         linkedin_url: Set(p.linkedin_url.clone()),
         github_url: Set(p.github_url.clone()),
+        // Written only by the reminder job; NotSet leaves it alone on update.
+        two_factor_reminder_sent_at: sea_orm::ActiveValue::NotSet,
+        sign_in_codes_enabled: Set(user.sign_in_codes_enabled),
         created_at: Set(to_millis(user.created_at)),
         updated_at: Set(to_millis(user.updated_at)),
     }

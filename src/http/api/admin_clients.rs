@@ -62,6 +62,9 @@ pub struct ClientResponse {
     pub scopes: Vec<String>,
     /// First-party clients skip the consent page.
     pub first_party: bool,
+    /// Every sign-in for this client needs a second factor; users without one are asked
+    /// to set one up.
+    pub require_mfa: bool,
     pub id_token_signed_response_alg: SigningAlgDto,
     /// Access token lifetime for this client; absent means the server default.
     pub access_token_lifetime_secs: Option<i64>,
@@ -82,6 +85,7 @@ impl From<Client> for ClientResponse {
             grant_types: c.grant_types.into_iter().map(Into::into).collect(),
             scopes: c.scopes,
             first_party: c.first_party,
+            require_mfa: c.require_mfa,
             id_token_signed_response_alg: c.id_token_signed_response_alg.into(),
             access_token_lifetime_secs: c.access_token_lifetime_secs,
             refresh_token_lifetime_secs: c.refresh_token_lifetime_secs,
@@ -120,6 +124,8 @@ pub struct ClientRequest {
     /// Default `client_secret_basic`; `none` registers a public client.
     pub token_endpoint_auth_method: Option<AuthMethodDto>,
     pub first_party: Option<bool>,
+    /// Default false: require a second factor for every sign-in to this client.
+    pub require_mfa: Option<bool>,
     /// Default `ES256`.
     pub id_token_signed_response_alg: Option<SigningAlgDto>,
     /// 60 to 86400 seconds; `null` returns to the server default.
@@ -149,6 +155,7 @@ impl From<ClientRequest> for ClientSettings {
             scopes: r.scopes,
             auth_method: r.token_endpoint_auth_method.map(Into::into),
             first_party: r.first_party,
+            require_mfa: r.require_mfa,
             id_token_signed_response_alg: r.id_token_signed_response_alg.map(Into::into),
             access_token_lifetime_secs: patch_value(r.access_token_lifetime_secs),
             refresh_token_lifetime_secs: patch_value(r.refresh_token_lifetime_secs),

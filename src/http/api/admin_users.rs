@@ -35,12 +35,14 @@ pub enum AccountStatusDto {
     Deactivated,
 }
 
-/// How phone codes are delivered.
+/// How one-time sign-in codes are delivered: text message or voice call to the phone
+/// number, or email.
 #[derive(Debug, Clone, Copy, Enum)]
 #[oai(rename = "ContactPreference", rename_all = "lowercase")]
 pub enum ContactPreferenceDto {
     Text,
     Voice,
+    Email,
 }
 
 macro_rules! mirror_enum {
@@ -61,7 +63,7 @@ pub(super) use mirror_enum;
 
 mirror_enum!(RoleDto <=> Role { Explorer, Professional, Enterprise, Admin });
 mirror_enum!(AccountStatusDto <=> AccountStatus { Pending, Active, Locked, Suspended, Deactivated });
-mirror_enum!(ContactPreferenceDto <=> ContactPreference { Text, Voice });
+mirror_enum!(ContactPreferenceDto <=> ContactPreference { Text, Voice, Email });
 
 /// Profile fields (003 §1.2). On update, an absent field is left alone and an empty
 /// string clears it.

@@ -70,6 +70,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "message.html",
         include_str!("../../../ui/templates/message.html"),
     ),
+    (
+        "backup_codes.html",
+        include_str!("../../../ui/templates/backup_codes.html"),
+    ),
 ];
 const STYLESHEET: &str = include_str!("../../../ui/static/latchkey.css");
 const FORM_POST_SCRIPT: &str = include_str!("../../../ui/static/form_post.js");

@@ -1,0 +1,1 @@
+//! WebAuthn passkeys and security keys (webauthn-rs). Filled in by the WebAuthn work.
