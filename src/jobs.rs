@@ -57,6 +57,10 @@ pub async fn run_maintenance(state: &AppState) -> Result<(), DomainError> {
     state.store.purge_codes(now).await?;
     purge_unverified_accounts(state, now).await?;
     state.store.purge_expired_oauth(now).await?;
+    state.store.purge_webauthn_ceremonies(now).await?;
+    state.store.purge_challenges(now).await?;
+    state.store.purge_remembered_devices(now).await?;
+    remind_enterprise_users(state, now).await?;
     Ok(())
 }
 
@@ -105,4 +109,35 @@ fn rotation_due(state: &AppState, now: chrono::DateTime<chrono::Utc>) -> bool {
         .filter_map(|key| key.activated_at)
         .min()
         .is_some_and(|oldest| oldest + Span::days(days) <= now)
+}
+
+/// R006: enterprise users without two-step verification get one email
+/// `enterprise_mfa_reminder_days` before their deadline (account creation + grace).
+async fn remind_enterprise_users(
+    state: &AppState,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), DomainError> {
+    let grace = Span::days(state.config.enterprise_mfa_grace_days);
+    let ahead = Span::days(state.config.enterprise_mfa_reminder_days);
+    let link = format!("{}/account/security", state.config.issuer());
+    for user in state
+        .store
+        .enterprise_users_to_remind(now - grace + ahead)
+        .await?
+    {
+        // Marked first, so a slow or failing mail server never leads to a second email.
+        if !state.store.mark_two_factor_reminded(&user.id, now).await? {
+            continue;
+        }
+        let deadline = (user.created_at + grace).format("%Y-%m-%d").to_string();
+        let message = crate::mail::Message::TwoFactorReminder {
+            username: &user.username,
+            link: &link,
+            deadline: &deadline,
+        };
+        if let Err(err) = state.mailer.send(&user.email, message).await {
+            tracing::warn!(error = %err, user_id = %user.id, "two-step reminder not sent");
+        }
+    }
+    Ok(())
 }

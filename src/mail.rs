@@ -45,6 +45,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         "one_time_code.html",
         include_str!("../ui/templates/email/one_time_code.html"),
     ),
+    (
+        "two_factor_reminder.txt",
+        include_str!("../ui/templates/email/two_factor_reminder.txt"),
+    ),
+    (
+        "two_factor_reminder.html",
+        include_str!("../ui/templates/email/two_factor_reminder.html"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +93,12 @@ pub enum Message<'a> {
         purpose: &'a str,
         expires_minutes: i64,
     },
+    /// R006: an enterprise user must turn on two-step verification by `deadline`.
+    TwoFactorReminder {
+        username: &'a str,
+        link: &'a str,
+        deadline: &'a str,
+    },
 }
 
 impl Message<'_> {
@@ -120,6 +134,15 @@ impl Message<'_> {
                 "Your Latchkey code",
                 minijinja::context! { username, code, purpose, expires_minutes },
             ),
+            Message::TwoFactorReminder {
+                username,
+                link,
+                deadline,
+            } => (
+                "two_factor_reminder",
+                "Set up two-step verification for Latchkey",
+                minijinja::context! { username, link, deadline },
+            ),
         }
     }
 
@@ -128,6 +151,7 @@ impl Message<'_> {
             Message::VerifyEmail { .. } => "verify_email",
             Message::PasswordReset { .. } => "password_reset",
             Message::OneTimeCode { .. } => "one_time_code",
+            Message::TwoFactorReminder { .. } => "two_factor_reminder",
         }
     }
 }

@@ -20,6 +20,10 @@ pub struct AppState {
     pub password_rules: crate::domain::users::PasswordRules,
     pub pages: Arc<Pages>,
     pub mailer: Arc<crate::mail::Mailer>,
+    /// Text messages and voice calls (one-time codes to phones).
+    pub sms: Arc<crate::sms::SmsSender>,
+    /// The WebAuthn relying party (passkeys and security keys).
+    pub webauthn: Arc<webauthn_rs::Webauthn>,
     /// The discovery document, rendered once.
     pub discovery_json: bytes::Bytes,
 }
@@ -32,8 +36,22 @@ impl AppState {
             hasher: &self.passwords,
             rules: &self.password_rules,
             mailer: &self.mailer,
+            sms: &self.sms,
             master: self.keys.master(),
             config: &self.config,
+        }
+    }
+
+    /// The second step of sign-in with this server's collaborators.
+    pub fn second_factor(&self) -> crate::domain::mfa::challenge::SecondFactor<'_> {
+        crate::domain::mfa::challenge::SecondFactor {
+            store: &self.store,
+            master: self.keys.master(),
+            webauthn: &self.webauthn,
+            mailer: &self.mailer,
+            sms: &self.sms,
+            code_lifetime: chrono::Duration::seconds(self.config.one_time_code_lifetime_secs),
+            challenge_lifetime: chrono::Duration::seconds(self.config.mfa_challenge_lifetime_secs),
         }
     }
 

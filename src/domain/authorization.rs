@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::clients::{Client, GrantType};
 use super::keys::KeySet;
+use super::mfa::{self, ACR_MFA, AMR_MULTIPLE_FACTORS};
 use super::oauth::{OAuthError, OAuthErrorCode, parse_scope, valid_pkce_value};
 use super::sessions::BrowserSession;
 use super::tokens::{AuthorizationCode, Grant, refresh_lifetime};
@@ -28,6 +29,7 @@ pub struct AuthorizationParams {
     pub response_mode: Option<String>,
     pub prompt: Option<String>,
     pub max_age: Option<String>,
+    pub acr_values: Option<String>,
     pub login_hint: Option<String>,
     pub id_token_hint: Option<String>,
     pub request: Option<String>,
@@ -56,6 +58,9 @@ pub struct AuthorizationRequest {
     pub prompt_login: bool,
     pub prompt_consent: bool,
     pub max_age: Option<i64>,
+    /// `acr_values` named the multi-factor level (OIDC Core §3.1.2.1).
+    #[serde(default)]
+    pub mfa_requested: bool,
     pub login_hint: Option<String>,
     /// `sub` of a valid `id_token_hint`.
     pub hinted_subject: Option<String>,
@@ -297,6 +302,10 @@ pub fn validate_request(
         prompt_login: prompts.contains(&"login") || prompts.contains(&"select_account"),
         prompt_consent: prompts.contains(&"consent"),
         max_age,
+        mfa_requested: params
+            .acr_values
+            .as_deref()
+            .is_some_and(|values| values.split_whitespace().any(|v| v == ACR_MFA)),
         login_hint: params
             .login_hint
             .clone()
@@ -392,6 +401,10 @@ pub async fn find_parked(
 #[derive(Debug, PartialEq, Eq)]
 pub enum NextStep {
     SignIn,
+    /// Signed in, but a second factor is wanted now (step-up).
+    SecondFactor,
+    /// A second factor is required and the user has none: set one up first.
+    EnrolSecondFactor,
     Consent,
     IssueCode,
 }
@@ -400,11 +413,18 @@ pub enum NextStep {
 /// asks for one, when `max_age` has passed, or when `id_token_hint` names someone else.
 /// A sign-in that happened after the request arrived satisfies `prompt=login` and
 /// `max_age`, so the flow does not loop.
+///
+/// Step-up: a session without a second factor gets one asked for when `acr_values`
+/// names the multi-factor level or the client requires it. A user with no factor is
+/// sent to set one up when the client requires it or an enterprise deadline has passed
+/// (R006); for `acr_values` alone the request goes on, and `acr` says what was done
+/// (the parameter is voluntary, OIDC Core §5.5.1.1).
 pub fn next_step(
     parked: &ParkedRequest,
     session: Option<&(BrowserSession, User)>,
     client: &Client,
     consented_scopes: &[String],
+    enterprise_grace: Duration,
     now: DateTime<Utc>,
 ) -> NextStep {
     let request = &parked.request;
@@ -428,6 +448,15 @@ pub fn next_step(
         .is_some_and(|sub| *sub != user.id)
     {
         return NextStep::SignIn;
+    }
+    let has_second_factor = session.amr.iter().any(|m| m == AMR_MULTIPLE_FACTORS);
+    if !has_second_factor {
+        if user.two_factor_enabled && (request.mfa_requested || client.require_mfa) {
+            return NextStep::SecondFactor;
+        }
+        if client.require_mfa || mfa::enrolment_overdue(user, enterprise_grace, now) {
+            return NextStep::EnrolSecondFactor;
+        }
     }
     if client.first_party {
         return NextStep::IssueCode;
@@ -458,9 +487,17 @@ pub async fn record_consent(
     Ok(())
 }
 
-/// The authentication context of a password sign-in. Multi-factor values arrive with
-/// the second-factor work.
+/// The authentication context of a sign-in with one factor.
 pub const ACR_PASSWORD: &str = "urn:latchkey:acr:pwd";
+
+/// `acr` for a session: the multi-factor level once a second factor was proved.
+pub fn acr_of(amr: &[String]) -> &'static str {
+    if amr.iter().any(|m| m == AMR_MULTIPLE_FACTORS) {
+        ACR_MFA
+    } else {
+        ACR_PASSWORD
+    }
+}
 
 /// Creates the grant and a single-use code for it (at most 60 s); returns the code.
 #[tracing::instrument(skip_all, fields(client_id = %client.id))]
@@ -491,7 +528,7 @@ pub async fn issue_code(
         scope: request.scopes.clone(),
         auth_time: session.auth_time,
         amr: session.amr.clone(),
-        acr: ACR_PASSWORD.to_string(),
+        acr: acr_of(&session.amr).to_string(),
         created_at: now,
         // Outlives every token it can issue, so the purge never drops a live one.
         expires_at: now

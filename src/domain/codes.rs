@@ -17,9 +17,13 @@ pub enum CodePurpose {
     EmailVerification,
     PasswordReset,
     EmailChange,
+    /// A second factor at sign-in, by text, voice or email (issue 5).
+    SignIn,
+    /// Confirms a new phone number; `target` holds the number.
+    PhoneChange,
 }
 
-string_enum!(CodePurpose { EmailVerification => "email_verification", PasswordReset => "password_reset", EmailChange => "email_change" });
+string_enum!(CodePurpose { EmailVerification => "email_verification", PasswordReset => "password_reset", EmailChange => "email_change", SignIn => "sign_in", PhoneChange => "phone_change" });
 
 #[derive(Debug, Clone)]
 pub struct OneTimeCode {

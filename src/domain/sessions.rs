@@ -91,6 +91,24 @@ pub async fn sign_in(
     start_session(store, user_id, amr, remember_me, meta, lifetime, now).await
 }
 
+/// A factor proved on a signed-in browser (a just-confirmed authenticator app, say)
+/// counts for this session too: `amr` gains `method` and `mfa`, so a relying party
+/// asking for two factors right after enrolment does not ask again.
+pub async fn add_second_factor(
+    store: &Store,
+    session: &BrowserSession,
+    method: &str,
+) -> Result<(), DomainError> {
+    let mut upgraded = session.clone();
+    for value in [method, crate::domain::mfa::AMR_MULTIPLE_FACTORS] {
+        if !upgraded.amr.iter().any(|m| m == value) {
+            upgraded.amr.push(value.to_string());
+        }
+    }
+    store.reauthenticate_session(&upgraded).await?;
+    Ok(())
+}
+
 /// The live session behind a cookie value, with its user; `None` when the session is
 /// unknown, expired or revoked, or the user may no longer sign in.
 pub async fn current_session(

@@ -18,8 +18,10 @@ pub const MAX_FAILURES_PER_IP: i32 = 5;
 pub const IP_WINDOW: Duration = Duration::minutes(15);
 const LOGIN_ACTION: &str = "login";
 
-/// How a sign-in attempt ended. Only `SignedIn` and `WrongCredentials` depend on the
-/// password; every other answer is given whatever password was sent.
+/// How a password check ended. `SignedIn` means the password was right; the caller
+/// still asks for a second factor when the user has one. Only `SignedIn` and
+/// `WrongCredentials` depend on the password; every other answer is given whatever
+/// password was sent.
 #[derive(Debug)]
 pub enum SignInOutcome {
     SignedIn(Box<User>),
@@ -148,8 +150,25 @@ pub async fn sign_in_with_password(
     } else {
         None
     };
-    store.record_login(&user.id, rehash.as_deref(), now).await?;
-    let event = AuditEvent::success(AuditAction::LoginSuccess, "login").by(user.id.clone());
-    audit::record(store, meta, event, now).await;
+    // With a second factor still to come, the consecutive-failure count (R004) stays:
+    // a right password must not wipe out wrong codes, or codes could be guessed forever.
+    let completes_sign_in = !user.two_factor_enabled;
+    store
+        .record_login(&user.id, rehash.as_deref(), completes_sign_in, now)
+        .await?;
     Ok(SignInOutcome::SignedIn(Box::new(user)))
+}
+
+/// LOGIN_SUCCESS, recorded once the whole sign-in (password and any second factor) is done.
+pub async fn audit_success(
+    store: &Store,
+    meta: &RequestMeta,
+    user_id: &str,
+    amr: &[String],
+    now: DateTime<Utc>,
+) {
+    let event = AuditEvent::success(AuditAction::LoginSuccess, "login")
+        .by(user_id.to_string())
+        .with(serde_json::json!({ "amr": amr }));
+    audit::record(store, meta, event, now).await;
 }

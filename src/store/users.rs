@@ -265,20 +265,25 @@ impl Store {
         Ok(result.rows_affected == 1)
     }
 
-    /// Records a successful sign-in and, when given, a re-hashed password.
+    /// Records a successful sign-in (`completed`: also resets the consecutive-failure
+    /// count) and, when given, a re-hashed password.
     pub async fn record_login(
         &self,
         user_id: &str,
         new_password_hash: Option<&str>,
+        completed: bool,
         at: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), StoreError> {
-        let mut change = users::ActiveModel {
-            last_login_at: Set(Some(to_millis(at))),
-            login_attempts: Set(0),
-            ..Default::default()
-        };
+        let mut change = users::ActiveModel::default();
+        if completed {
+            change.last_login_at = Set(Some(to_millis(at)));
+            change.login_attempts = Set(0);
+        }
         if let Some(hash) = new_password_hash {
             change.password_hash = Set(Some(hash.to_string()));
+        }
+        if !completed && new_password_hash.is_none() {
+            return Ok(());
         }
         users::Entity::update_many()
             .set(change)

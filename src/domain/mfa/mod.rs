@@ -4,11 +4,17 @@
 //! codes come with the first factor and go with the last.
 
 pub mod backup_codes;
+pub mod challenge;
+pub mod devices;
+pub mod totp;
 pub mod webauthn;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 use super::audit::{self, AuditAction, AuditEvent};
+use super::passwords::{PasswordCheck, PasswordHasher};
+use super::signin;
+use super::users::{Role, User};
 use super::{DomainError, RequestMeta};
 use crate::crypto::MasterKey;
 use crate::store::Store;
@@ -24,6 +30,62 @@ pub const AMR_MULTIPLE_FACTORS: &str = "mfa";
 /// The `acr` of a sign-in that used two factors; relying parties ask for it with
 /// `acr_values` (OIDC Core §3.1.2.1).
 pub const ACR_MFA: &str = "urn:latchkey:acr:mfa";
+
+/// R017: setting up or changing second factors needs the current password. Wrong
+/// guesses count against the address's sign-in limit (R022), like any password check.
+#[tracing::instrument(skip_all, fields(user_id = %user.id))]
+pub async fn confirm_password(
+    store: &Store,
+    hasher: &PasswordHasher,
+    user: &User,
+    password: &str,
+    meta: &RequestMeta,
+    now: DateTime<Utc>,
+) -> Result<(), DomainError> {
+    if signin::address_blocked(store, meta, now).await? {
+        return Err(DomainError::TooManyRequests(
+            "Too many wrong passwords from your network. Try again in a few minutes.".into(),
+        ));
+    }
+    let check = hasher.verify(password, user.password_hash.as_deref()).await?;
+    if check == PasswordCheck::Wrong || user.password_hash.is_none() {
+        signin::count_address_failure(store, meta, now).await?;
+        return Err(DomainError::invalid(
+            "current_password",
+            "is not your current password",
+        ));
+    }
+    Ok(())
+}
+
+/// Turns one-time codes by text, voice or email (the contact preference) on or off as a
+/// second factor. Turning them on may return the first backup codes.
+#[tracing::instrument(skip_all, fields(user_id = %user.id, enable = enable))]
+pub async fn set_sign_in_codes(
+    store: &Store,
+    master: &MasterKey,
+    user: &User,
+    enable: bool,
+    meta: &RequestMeta,
+    now: DateTime<Utc>,
+) -> Result<Option<Vec<String>>, DomainError> {
+    const METHOD: &str = "sign_in_code";
+    if !store.set_sign_in_codes_enabled(&user.id, enable).await? {
+        return Ok(None);
+    }
+    if enable {
+        factor_enrolled(store, master, &user.id, METHOD, meta, now).await
+    } else {
+        factor_removed(store, &user.id, METHOD, meta, now).await?;
+        Ok(None)
+    }
+}
+
+/// R006/R016: an enterprise user without two-step verification past the grace period
+/// after account creation must set it up before signing in anywhere.
+pub fn enrolment_overdue(user: &User, grace: Duration, now: DateTime<Utc>) -> bool {
+    user.role == Role::Enterprise && !user.two_factor_enabled && user.created_at + grace <= now
+}
 
 /// Whether the user has any second factor set up.
 pub async fn has_any_factor(store: &Store, user_id: &str) -> Result<bool, DomainError> {
@@ -81,5 +143,57 @@ pub async fn factor_removed(
             .with(serde_json::json!({ "last_method_removed": method }));
         audit::record(store, meta, event, now).await;
     }
+    Ok(())
+}
+
+/// An admin's view of a user's second factors.
+#[derive(Debug, Clone)]
+pub struct FactorSummary {
+    pub two_factor_enabled: bool,
+    pub totp: bool,
+    pub sign_in_codes: bool,
+    pub backup_codes_left: u64,
+    pub passkeys: Vec<webauthn::PasskeyInfo>,
+    pub remembered_devices: Vec<devices::RememberedDevice>,
+}
+
+pub async fn summary(
+    store: &Store,
+    user: &User,
+    now: DateTime<Utc>,
+) -> Result<FactorSummary, DomainError> {
+    Ok(FactorSummary {
+        two_factor_enabled: user.two_factor_enabled,
+        totp: store.totp_confirmed(&user.id).await?,
+        sign_in_codes: user.sign_in_codes_enabled,
+        backup_codes_left: store.unused_backup_codes(&user.id).await?,
+        passkeys: webauthn::list(store, &user.id).await?,
+        remembered_devices: store.remembered_devices(&user.id, now).await?,
+    })
+}
+
+/// An admin's reset: every factor, backup code and remembered device goes, and
+/// two-step verification turns off (TWO_FACTOR_DISABLED). For a user who lost their
+/// phone and backup codes; they set up again after signing in with the password.
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
+pub async fn reset(
+    store: &Store,
+    user_id: &str,
+    meta: &RequestMeta,
+    now: DateTime<Utc>,
+) -> Result<(), DomainError> {
+    if store.find_user(user_id).await?.is_none() {
+        return Err(DomainError::NotFound("user"));
+    }
+    store.delete_totp(user_id).await?;
+    store.delete_webauthn_credentials(user_id).await?;
+    store.set_sign_in_codes_enabled(user_id, false).await?;
+    store.delete_backup_codes(user_id).await?;
+    store.forget_remembered_devices(user_id, None).await?;
+    store.set_two_factor_enabled(user_id, false).await?;
+    let event = AuditEvent::success(AuditAction::TwoFactorDisabled, format!("user:{user_id}"))
+        .by(user_id.to_string())
+        .with(serde_json::json!({ "reset_by_admin": true }));
+    audit::record(store, meta, event, now).await;
     Ok(())
 }

@@ -3,6 +3,7 @@
 mod accounts;
 mod admin_audit;
 mod admin_clients;
+mod admin_factors;
 mod admin_invites;
 mod admin_users;
 mod bulk_users;
@@ -310,6 +311,7 @@ pub type Apis = (
         admin_clients::ClientsApi,
         admin_invites::InvitesApi,
         admin_audit::AuditApi,
+        admin_factors::FactorsApi,
     ),
     (
         accounts::AccountsApi,
@@ -328,6 +330,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
                 admin_clients::ClientsApi,
                 admin_invites::InvitesApi,
                 admin_audit::AuditApi,
+                admin_factors::FactorsApi,
             ),
             (
                 accounts::AccountsApi,

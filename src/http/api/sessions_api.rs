@@ -4,13 +4,15 @@ use chrono::{DateTime, Duration, Utc};
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
 use super::admin_users::UserResponse;
 use super::{AccountTag, ApiFailure};
-use crate::crypto;
+use crate::domain::mfa::challenge::{Answer, Challenge, Method, Refused};
+use crate::domain::mfa::{self, AMR_PASSWORD, webauthn};
 use crate::domain::signin::{self, SignInOutcome};
-use crate::domain::{DomainError, sessions};
+use crate::domain::users::User;
+use crate::domain::{RequestMeta, sessions};
 use crate::http::request_meta;
 use crate::state::AppState;
 
@@ -34,10 +36,9 @@ pub struct LoginRequest {
 /// The outcome of a successful first step of signing in.
 ///
 /// Either a session (`mfa_required` is `false`; `session_token`, `expires_at` and `user`
-/// are present) or, for an account with two-factor authentication on, a challenge
-/// (`mfa_required` is `true`; only `challenge_id` is present): send the second factor
-/// with `POST /v1/2fa` to get the session. The second factor arrives with two-factor
-/// authentication; until then no account can have it on.
+/// are present) or, for an account with two-step verification on, a challenge
+/// (`mfa_required` is `true`; `challenge_id` and `methods` are present): answer it with
+/// `POST /v1/2fa` to get the session.
 #[derive(Debug, Object)]
 pub struct LoginResult {
     /// Whether a second factor is needed before a session is issued.
@@ -49,19 +50,77 @@ pub struct LoginResult {
     pub expires_at: Option<DateTime<Utc>>,
     /// The signed-in user.
     pub user: Option<UserResponse>,
-    /// With `mfa_required`: the id to send with the second factor to `POST /v1/2fa`.
+    /// With `mfa_required`: the challenge to answer with `POST /v1/2fa`. It lasts 10
+    /// minutes and dies after 5 wrong answers; keep it secret.
     pub challenge_id: Option<String>,
+    /// With `mfa_required`: the ways this user can answer.
+    pub methods: Option<Vec<TwoFactorMethod>>,
 }
 
-/// The second factor for a sign-in challenge.
+/// A way to answer a sign-in challenge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum TwoFactorMethod {
+    /// A 6-digit code from an authenticator app.
+    Totp,
+    /// One of the user's backup codes; each works once.
+    BackupCode,
+    /// A 6-digit code sent by `POST /v1/2fa/send` (text, voice call or email).
+    Code,
+    /// A WebAuthn assertion for the options from `POST /v1/2fa/webauthn`.
+    Webauthn,
+}
+
+impl From<Method> for TwoFactorMethod {
+    fn from(method: Method) -> Self {
+        match method {
+            Method::Totp => TwoFactorMethod::Totp,
+            Method::BackupCode => TwoFactorMethod::BackupCode,
+            Method::SignInCode => TwoFactorMethod::Code,
+            Method::WebAuthn => TwoFactorMethod::Webauthn,
+        }
+    }
+}
+
+/// The answer to a sign-in challenge.
 #[derive(Debug, Object)]
 pub struct TwoFactorRequest {
     /// From the `POST /v1/users/login` answer.
     #[oai(validator(max_length = 128))]
     pub challenge_id: String,
-    /// The one-time code (from an authenticator app, SMS, voice call or a backup code).
+    pub method: TwoFactorMethod,
+    /// For `totp`, `backup_code` and `code`: what the user typed.
     #[oai(validator(max_length = 64))]
-    pub code: String,
+    pub code: Option<String>,
+    /// For `webauthn`: the `ceremony_id` from `POST /v1/2fa/webauthn`.
+    #[oai(validator(max_length = 64))]
+    pub ceremony_id: Option<String>,
+    /// For `webauthn`: the PublicKeyCredential from `navigator.credentials.get`, in its
+    /// JSON form (binary fields base64url).
+    pub credential: Option<serde_json::Value>,
+}
+
+/// Names a sign-in challenge.
+#[derive(Debug, Object)]
+pub struct ChallengeRequest {
+    #[oai(validator(max_length = 128))]
+    pub challenge_id: String,
+}
+
+/// Where a sign-in code went.
+#[derive(Debug, Object)]
+pub struct CodeSent {
+    /// `text`, `voice` or `email`, from the user's contact preference.
+    pub channel: String,
+}
+
+/// A WebAuthn ceremony for a sign-in challenge.
+#[derive(Debug, Object)]
+pub struct WebAuthnChallenge {
+    /// Send it back with the assertion.
+    pub ceremony_id: String,
+    /// Pass to `navigator.credentials.get` (binary fields are base64url).
+    pub options: serde_json::Value,
 }
 
 #[derive(Debug, ApiResponse)]
@@ -69,6 +128,62 @@ pub enum LoggedIn {
     /// Signed in, or a second factor is needed (see `mfa_required`).
     #[oai(status = 200)]
     Ok(Json<LoginResult>),
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum CodeSendResponse {
+    /// The code is on its way; it works for 15 minutes.
+    #[oai(status = 202)]
+    Accepted(Json<CodeSent>),
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum WebAuthnChallengeResponse {
+    #[oai(status = 200)]
+    Ok(Json<WebAuthnChallenge>),
+}
+
+const UNKNOWN_CHALLENGE: &str = "challenge_id: unknown or expired challenge; sign in again";
+
+/// The live challenge and its user, or 400.
+async fn live_challenge(
+    state: &AppState,
+    challenge_id: &str,
+) -> Result<(Challenge, User), ApiFailure> {
+    state
+        .second_factor()
+        .find(challenge_id, state.now())
+        .await?
+        .ok_or_else(|| ApiFailure::bad_request(UNKNOWN_CHALLENGE))
+}
+
+/// A new API session after a complete sign-in.
+async fn new_session(
+    state: &AppState,
+    user: User,
+    amr: Vec<String>,
+    meta: &RequestMeta,
+) -> Result<LoggedIn, ApiFailure> {
+    let now = state.now();
+    signin::audit_success(&state.store, meta, &user.id, &amr, now).await;
+    let (session, token) = sessions::start_session(
+        &state.store,
+        &user.id,
+        amr,
+        false,
+        meta,
+        Duration::seconds(state.config.session_lifetime_secs),
+        now,
+    )
+    .await?;
+    Ok(LoggedIn::Ok(Json(LoginResult {
+        mfa_required: false,
+        session_token: Some(token),
+        expires_at: Some(session.expires_at),
+        user: Some(user.into()),
+        challenge_id: None,
+        methods: None,
+    })))
 }
 
 pub struct SessionsApi;
@@ -156,47 +271,125 @@ impl SessionsApi {
             }
         };
         if user.two_factor_enabled {
-            // No session without the second factor. The challenge is completed by
-            // `POST /v1/2fa`, which two-factor authentication brings.
-            let challenge_id = crypto::random_token(32).map_err(DomainError::from)?;
+            let second = state.second_factor();
+            let methods = second.factors(&user).await?.methods();
+            let (_, challenge_token) = second
+                .begin(&user.id, vec![AMR_PASSWORD.into()], false, now)
+                .await?;
             return Ok(LoggedIn::Ok(Json(LoginResult {
                 mfa_required: true,
                 session_token: None,
                 expires_at: None,
                 user: None,
-                challenge_id: Some(challenge_id),
+                challenge_id: Some(challenge_token),
+                methods: Some(methods.into_iter().map(Into::into).collect()),
             })));
         }
-        let (session, token) = sessions::start_session(
-            &state.store,
-            &user.id,
-            vec!["pwd".into()],
-            false,
-            &meta,
-            Duration::seconds(state.config.session_lifetime_secs),
-            now,
-        )
-        .await?;
-        Ok(LoggedIn::Ok(Json(LoginResult {
-            mfa_required: false,
-            session_token: Some(token),
-            expires_at: Some(session.expires_at),
-            user: Some((*user).into()),
-            challenge_id: None,
-        })))
+        let grace = Duration::days(state.config.enterprise_mfa_grace_days);
+        if mfa::enrolment_overdue(&user, grace, now) {
+            return Err(ApiFailure::forbidden(
+                "Your organisation requires two-step verification. Sign in on the sign-in page to set it up.",
+            ));
+        }
+        new_session(state, *user, vec![AMR_PASSWORD.into()], &meta).await
     }
 
     /// Complete a sign-in with the second factor.
     ///
-    /// Send the `challenge_id` from `POST /v1/users/login` and the one-time code; the
-    /// answer is the same as a sign-in without a second factor. Two-factor
-    /// authentication completes this operation; until then no challenge exists and
-    /// every request answers 400 `unknown or expired challenge`.
+    /// Send the `challenge_id` from `POST /v1/users/login`, the `method` and its answer;
+    /// the result is the same as a sign-in without a second factor. A code is accepted
+    /// once. Failures: 400 for an unknown or finished challenge; 401 for a wrong answer
+    /// (the message says how many tries are left); after 5 wrong answers the challenge
+    /// is over, and 5 consecutive failures lock the account for 15 minutes.
     #[oai(path = "/2fa", method = "post", operation_id = "completeTwoFactor")]
-    async fn two_factor(&self, body: Json<TwoFactorRequest>) -> Result<LoggedIn, ApiFailure> {
-        let _ = body;
-        Err(ApiFailure::bad_request(
-            "challenge_id: unknown or expired challenge; sign in again",
-        ))
+    async fn two_factor(
+        &self,
+        Data(state): Data<&AppState>,
+        req: &Request,
+        body: Json<TwoFactorRequest>,
+    ) -> Result<LoggedIn, ApiFailure> {
+        let body = body.0;
+        let (challenge, user) = live_challenge(state, &body.challenge_id).await?;
+        let code = body.code.as_deref().unwrap_or_default();
+        let credential = body
+            .credential
+            .as_ref()
+            .map(serde_json::Value::to_string)
+            .unwrap_or_default();
+        let answer = match body.method {
+            TwoFactorMethod::Totp => Answer::Totp(code),
+            TwoFactorMethod::BackupCode => Answer::BackupCode(code),
+            TwoFactorMethod::Code => Answer::SignInCode(code),
+            TwoFactorMethod::Webauthn => Answer::WebAuthn {
+                ceremony_id: body.ceremony_id.as_deref().unwrap_or_default(),
+                response_json: &credential,
+            },
+        };
+        let needs_code = !matches!(body.method, TwoFactorMethod::Webauthn);
+        if needs_code && code.trim().is_empty() {
+            return Err(ApiFailure::bad_request("code: enter the code"));
+        }
+        if !needs_code && (credential.is_empty() || body.ceremony_id.is_none()) {
+            return Err(ApiFailure::bad_request(
+                "credential: send ceremony_id and the credential from navigator.credentials.get",
+            ));
+        }
+        let meta = request_meta(req);
+        match state
+            .second_factor()
+            .answer(&challenge, answer, &meta, state.now())
+            .await?
+        {
+            Ok(amr) => new_session(state, user, amr, &meta).await,
+            Err(Refused::Wrong { attempts_left }) => Err(ApiFailure::unauthorized(format!(
+                "That answer is not right. {attempts_left} tries left."
+            ))),
+            Err(Refused::ChallengeOver) => Err(ApiFailure::unauthorized(
+                "Too many wrong answers: this challenge is over. Sign in again.",
+            )),
+        }
+    }
+
+    /// Send a sign-in code.
+    ///
+    /// Sends a 6-digit code by the user's contact preference (text message or voice
+    /// call to the phone number on file, else email) for `method: code`. At most 3 per
+    /// 15 minutes (429 after that); 403 when codes by message are not one of the user's
+    /// factors.
+    #[oai(path = "/2fa/send", method = "post", operation_id = "sendTwoFactorCode")]
+    async fn send_code(
+        &self,
+        Data(state): Data<&AppState>,
+        body: Json<ChallengeRequest>,
+    ) -> Result<CodeSendResponse, ApiFailure> {
+        let (_, user) = live_challenge(state, &body.0.challenge_id).await?;
+        let channel = state.second_factor().send_code(&user, state.now()).await?;
+        Ok(CodeSendResponse::Accepted(Json(CodeSent {
+            channel: channel.as_str().to_string(),
+        })))
+    }
+
+    /// Start a WebAuthn answer.
+    ///
+    /// Answers the options for `navigator.credentials.get` and a `ceremony_id`; send
+    /// both the id and the resulting credential to `POST /v1/2fa` with
+    /// `method: webauthn`. 403 when the user has no passkey or security key.
+    #[oai(path = "/2fa/webauthn", method = "post", operation_id = "startTwoFactorWebAuthn")]
+    async fn start_webauthn(
+        &self,
+        Data(state): Data<&AppState>,
+        body: Json<ChallengeRequest>,
+    ) -> Result<WebAuthnChallengeResponse, ApiFailure> {
+        let (_, user) = live_challenge(state, &body.0.challenge_id).await?;
+        let ceremony =
+            webauthn::start_second_factor(&state.store, &state.webauthn, &user.id, state.now())
+                .await?
+                .ok_or_else(|| {
+                    ApiFailure::forbidden("This account has no passkey or security key.")
+                })?;
+        Ok(WebAuthnChallengeResponse::Ok(Json(WebAuthnChallenge {
+            ceremony_id: ceremony.id,
+            options: ceremony.options,
+        })))
     }
 }

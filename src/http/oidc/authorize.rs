@@ -13,7 +13,7 @@ use crate::domain::authorization::{
     self, AuthorizationParams, NextStep, ParkedRequest, RequestRefused, find_parked, next_step,
 };
 use crate::domain::oauth::{OAuthError, OAuthErrorCode};
-use crate::http::pages::signed_in;
+use crate::http::pages::{self, signed_in};
 use crate::state::AppState;
 
 #[handler]
@@ -134,7 +134,8 @@ pub async fn proceed(state: &AppState, jar: &CookieJar, parked: ParkedRequest) -
             &OAuthError::new(code, description),
         )
     };
-    match next_step(&parked, session.as_ref(), &client, &consented, now) {
+    let grace = chrono::Duration::days(state.config.enterprise_mfa_grace_days);
+    match next_step(&parked, session.as_ref(), &client, &consented, grace, now) {
         NextStep::SignIn if request.prompt_none => {
             forget(state, &parked).await;
             refuse(OAuthErrorCode::LoginRequired, "the user must sign in")
@@ -150,6 +151,35 @@ pub async fn proceed(state: &AppState, jar: &CookieJar, parked: ParkedRequest) -
                 target.append_pair("prompt", "login");
             }
             Redirect::see_other(format!("/login?{}", target.finish())).into_response()
+        }
+        NextStep::SecondFactor | NextStep::EnrolSecondFactor if request.prompt_none => {
+            forget(state, &parked).await;
+            refuse(
+                OAuthErrorCode::InteractionRequired,
+                "a second factor is required",
+            )
+        }
+        NextStep::SecondFactor => {
+            let Some((session, user)) = session else {
+                return error_page(state, "You are not signed in.");
+            };
+            let next = continue_path(&parked.id);
+            pages::mfa::begin_challenge(
+                state,
+                jar,
+                &user.id,
+                session.amr.clone(),
+                session.remember_me,
+                Some(&next),
+            )
+            .await
+        }
+        NextStep::EnrolSecondFactor => {
+            let next: String =
+                url::form_urlencoded::byte_serialize(continue_path(&parked.id).as_bytes())
+                    .collect();
+            Redirect::see_other(format!("/account/security?required=1&next={next}"))
+                .into_response()
         }
         NextStep::Consent if request.prompt_none => {
             forget(state, &parked).await;

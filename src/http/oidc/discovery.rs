@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use crate::config::Config;
 use crate::domain::authorization::ACR_PASSWORD;
+use crate::domain::mfa::ACR_MFA;
 use crate::domain::claims::{STANDARD_SCOPES, SUPPORTED_CLAIMS};
 use crate::state::AppState;
 
@@ -35,7 +36,7 @@ pub fn metadata(config: &Config) -> Value {
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": SUPPORTED_CLAIMS,
-        "acr_values_supported": [ACR_PASSWORD],
+        "acr_values_supported": [ACR_PASSWORD, ACR_MFA],
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "claims_parameter_supported": false,
         "request_parameter_supported": false,

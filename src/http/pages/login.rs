@@ -1,6 +1,5 @@
 //! The sign-in page: username or email, then password.
 
-use chrono::Duration;
 use minijinja::context;
 use poem::http::StatusCode;
 use poem::web::cookie::CookieJar;
@@ -8,10 +7,10 @@ use poem::web::{Data, Form, Query, Redirect};
 use poem::{IntoResponse, Request, Response, handler};
 use serde::Deserialize;
 
-use super::{safe_next, signed_in};
+use super::{mfa, safe_next, signed_in};
 use crate::domain::accounts::RegistrationMode;
 use crate::domain::signin::{self, SignInOutcome};
-use crate::domain::{DomainError, sessions};
+use crate::domain::DomainError;
 use crate::http::request_meta;
 use crate::state::AppState;
 
@@ -39,14 +38,19 @@ pub struct LoginForm {
     remember_me: Option<String>,
     /// "Reactivate my account", offered after a deactivated account's sign-in.
     reactivate: Option<String>,
+    /// Set when a relying party asked for a fresh sign-in (`prompt=login`, `max_age`):
+    /// a remembered device then does not skip the second factor.
+    reauth: Option<String>,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn form_page(
     state: &AppState,
     jar: &CookieJar,
     status: StatusCode,
     username: &str,
     next: Option<&str>,
+    reauth: bool,
     error: Option<&str>,
 ) -> Response {
     state.pages.render(
@@ -56,6 +60,7 @@ fn form_page(
             csrf_token => state.pages.csrf_token(jar),
             username => username,
             next => next,
+            reauth => reauth,
             error => error,
             offer_reactivation => error == Some(DEACTIVATED),
             registration_open => state.accounts().registration_mode() != RegistrationMode::Closed,
@@ -83,7 +88,7 @@ pub async fn show(
         .chars()
         .take(MAX_LOGIN_LEN)
         .collect();
-    form_page(state, jar, StatusCode::OK, &hint, next.as_deref(), None)
+    form_page(state, jar, StatusCode::OK, &hint, next.as_deref(), forced, None)
 }
 
 #[handler]
@@ -95,8 +100,17 @@ pub async fn submit(
 ) -> Response {
     let next = safe_next(form.next.as_deref());
     let login: String = form.username.trim().chars().take(MAX_LOGIN_LEN).collect();
+    let reauth = form.reauth.is_some();
     let page = |status: StatusCode, message: &str| {
-        form_page(state, jar, status, &login, next.as_deref(), Some(message))
+        form_page(
+            state,
+            jar,
+            status,
+            &login,
+            next.as_deref(),
+            reauth,
+            Some(message),
+        )
     };
     if !state.pages.csrf_valid(jar, &form.csrf_token) {
         return page(
@@ -175,29 +189,17 @@ pub async fn submit(
         }
         Err(err) => return internal_error(state, err),
     };
-    let lifetime = Duration::seconds(state.config.session_lifetime_secs);
-    let current = state.pages.session_token(jar);
     let remember_me = form.remember_me.is_some();
-    match sessions::sign_in(
-        &state.store,
-        current.as_deref(),
-        &user.id,
-        vec!["pwd".into()],
+    mfa::after_password(
+        state,
+        jar,
+        &user,
         remember_me,
+        reauth,
         &meta,
-        lifetime,
-        now,
+        next.as_deref(),
     )
     .await
-    {
-        Ok((_, token)) => {
-            state
-                .pages
-                .set_session_cookie(jar, &token, lifetime.to_std().unwrap_or_default());
-            Redirect::see_other(next.as_deref().unwrap_or("/account")).into_response()
-        }
-        Err(err) => internal_error(state, err),
-    }
 }
 
 fn internal_error(state: &AppState, err: DomainError) -> Response {

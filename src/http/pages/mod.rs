@@ -4,8 +4,13 @@
 mod account;
 mod consent;
 mod login;
+pub(crate) mod mfa;
+mod passkeys;
 mod recovery;
 mod registration;
+mod security;
+
+use std::time::Duration;
 
 use minijinja::Environment;
 use poem::http::{StatusCode, header};
@@ -74,14 +79,44 @@ const TEMPLATES: &[(&str, &str)] = &[
         "backup_codes.html",
         include_str!("../../../ui/templates/backup_codes.html"),
     ),
+    (
+        "passkeys.html",
+        include_str!("../../../ui/templates/passkeys.html"),
+    ),
+    (
+        "passkey_ceremony.html",
+        include_str!("../../../ui/templates/passkey_ceremony.html"),
+    ),
+    (
+        "mfa.html",
+        include_str!("../../../ui/templates/mfa.html"),
+    ),
+    (
+        "security.html",
+        include_str!("../../../ui/templates/security.html"),
+    ),
+    (
+        "totp_setup.html",
+        include_str!("../../../ui/templates/totp_setup.html"),
+    ),
 ];
 const STYLESHEET: &str = include_str!("../../../ui/static/latchkey.css");
 const FORM_POST_SCRIPT: &str = include_str!("../../../ui/static/form_post.js");
+const WEBAUTHN_SCRIPT: &str = include_str!("../../../ui/static/webauthn.js");
 
 pub fn routes() -> Route {
     Route::new()
         .at("/", get(account::home))
         .at("/login", get(login::show).post(login::submit))
+        .at("/login/2fa", get(mfa::show).post(mfa::submit))
+        .at("/login/2fa/send", post(mfa::send_code))
+        .at("/account/security", get(security::show))
+        .at("/account/security/totp", post(security::begin_totp))
+        .at("/account/security/totp/confirm", post(security::confirm_totp))
+        .at("/account/security/totp/remove", post(security::remove_totp))
+        .at("/account/security/backup-codes", post(security::regenerate_backup_codes))
+        .at("/account/security/codes", post(security::set_sign_in_codes))
+        .at("/account/security/devices/forget", post(security::forget_devices))
         .at("/account", get(account::show))
         .at("/account/profile", post(account::save_profile))
         .at("/account/email", post(account::request_email_change))
@@ -89,6 +124,12 @@ pub fn routes() -> Route {
             "/account/email/confirm",
             post(account::confirm_email_change),
         )
+        .at("/account/phone", post(account::request_phone_change))
+        .at(
+            "/account/phone/confirm",
+            post(account::confirm_phone_change),
+        )
+        .at("/account/phone/remove", post(account::remove_phone_number))
         .at("/account/password", post(account::change_password))
         .at("/account/deactivate", post(account::deactivate))
         .at(
@@ -115,6 +156,16 @@ pub fn routes() -> Route {
         .at("/consent", get(consent::show).post(consent::decide))
         .at("/static/latchkey.css", get(stylesheet))
         .at("/static/form_post.js", get(form_post_script))
+        .at("/static/webauthn.js", get(webauthn_script))
+        .at(
+            "/account/passkeys",
+            get(passkeys::show).post(passkeys::finish_registration),
+        )
+        .at("/account/passkeys/new", post(passkeys::start_registration))
+        .at("/account/passkeys/rename", post(passkeys::rename))
+        .at("/account/passkeys/delete", post(passkeys::delete))
+        .at("/login/passkey", post(passkeys::start_passwordless))
+        .at("/login/passkey/finish", post(passkeys::finish_passwordless))
 }
 
 fn asset(content_type: &str, body: &'static str) -> Response {
@@ -134,12 +185,21 @@ fn form_post_script() -> Response {
     asset("text/javascript; charset=utf-8", FORM_POST_SCRIPT)
 }
 
+#[poem::handler]
+fn webauthn_script() -> Response {
+    asset("text/javascript; charset=utf-8", WEBAUTHN_SCRIPT)
+}
+
 /// Templates plus the keys and cookie names pages need.
 pub struct Pages {
     templates: Environment<'static>,
     csrf_key: aws_lc_rs::hmac::Key,
     session_cookie: String,
     csrf_cookie: String,
+    /// The pending second step of a sign-in.
+    challenge_cookie: String,
+    /// "Remember this device".
+    device_cookie: String,
     secure_cookies: bool,
 }
 
@@ -157,6 +217,8 @@ impl Pages {
             csrf_key: master.derive_hmac_key("latchkey:csrf"),
             session_cookie: format!("{prefix}latchkey_session"),
             csrf_cookie: format!("{prefix}latchkey_csrf"),
+            challenge_cookie: format!("{prefix}latchkey_mfa"),
+            device_cookie: format!("{prefix}latchkey_device"),
             secure_cookies: secure,
         })
     }
@@ -223,21 +285,52 @@ impl Pages {
         crypto::constant_time_eq(expected.as_bytes(), submitted.as_bytes())
     }
 
-    pub fn set_session_cookie(&self, jar: &CookieJar, token: &str, max_age: std::time::Duration) {
-        let mut cookie = self.cookie(&self.session_cookie, token);
+    fn set_with_max_age(&self, jar: &CookieJar, name: &str, value: &str, max_age: Duration) {
+        let mut cookie = self.cookie(name, value);
         cookie.set_max_age(max_age);
         jar.add(cookie);
     }
 
+    fn value_of(jar: &CookieJar, name: &str) -> Option<String> {
+        jar.get(name)
+            .map(|c| c.value_str().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    pub fn set_session_cookie(&self, jar: &CookieJar, token: &str, max_age: Duration) {
+        self.set_with_max_age(jar, &self.session_cookie, token, max_age);
+    }
+
     pub fn clear_session_cookie(&self, jar: &CookieJar) {
-        let mut cookie = self.cookie(&self.session_cookie, "");
-        cookie.set_max_age(std::time::Duration::ZERO);
-        jar.add(cookie);
+        self.set_with_max_age(jar, &self.session_cookie, "", Duration::ZERO);
     }
 
     pub fn session_token(&self, jar: &CookieJar) -> Option<String> {
-        jar.get(&self.session_cookie)
-            .map(|c| c.value_str().to_string())
+        Self::value_of(jar, &self.session_cookie)
+    }
+
+    pub fn set_challenge_cookie(&self, jar: &CookieJar, token: &str, max_age: Duration) {
+        self.set_with_max_age(jar, &self.challenge_cookie, token, max_age);
+    }
+
+    pub fn clear_challenge_cookie(&self, jar: &CookieJar) {
+        self.set_with_max_age(jar, &self.challenge_cookie, "", Duration::ZERO);
+    }
+
+    pub fn challenge_token(&self, jar: &CookieJar) -> Option<String> {
+        Self::value_of(jar, &self.challenge_cookie)
+    }
+
+    pub fn set_device_cookie(&self, jar: &CookieJar, value: &str, max_age: Duration) {
+        self.set_with_max_age(jar, &self.device_cookie, value, max_age);
+    }
+
+    pub fn clear_device_cookie(&self, jar: &CookieJar) {
+        self.set_with_max_age(jar, &self.device_cookie, "", Duration::ZERO);
+    }
+
+    pub fn device_cookie(&self, jar: &CookieJar) -> Option<String> {
+        Self::value_of(jar, &self.device_cookie)
     }
 }
 

@@ -1,0 +1,450 @@
+//! Second factors: TOTP credentials, backup codes, sign-in challenges, remembered devices.
+
+use chrono::{DateTime, Utc};
+use entity::{backup_codes, mfa_challenges, remembered_devices, totp_credentials, users};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, TransactionTrait,
+};
+
+use super::{Store, StoreError, UniqueLookup, from_millis, to_millis};
+use crate::domain::mfa::challenge::Challenge;
+use crate::domain::mfa::devices::RememberedDevice;
+use crate::domain::mfa::totp::TotpCredential;
+
+impl From<totp_credentials::Model> for TotpCredential {
+    fn from(m: totp_credentials::Model) -> Self {
+        TotpCredential {
+            user_id: m.user_id,
+            secret_sealed: m.secret_sealed,
+            confirmed: m.confirmed,
+            last_used_step: m.last_used_step,
+            created_at: from_millis(m.created_at),
+        }
+    }
+}
+
+impl From<mfa_challenges::Model> for Challenge {
+    fn from(m: mfa_challenges::Model) -> Self {
+        Challenge {
+            id: m.id,
+            user_id: m.user_id,
+            amr: m.amr.split_whitespace().map(str::to_string).collect(),
+            remember_me: m.remember_me,
+            failed_attempts: m.failed_attempts,
+            created_at: from_millis(m.created_at),
+            expires_at: from_millis(m.expires_at),
+        }
+    }
+}
+
+impl From<remembered_devices::Model> for RememberedDevice {
+    fn from(m: remembered_devices::Model) -> Self {
+        RememberedDevice {
+            id: m.id,
+            user_id: m.user_id,
+            label: m.label,
+            ip_address: m.ip_address,
+            created_at: from_millis(m.created_at),
+            last_used_at: m.last_used_at.map(from_millis),
+            expires_at: from_millis(m.expires_at),
+        }
+    }
+}
+
+impl Store {
+    /// Sets the user's two-step flag; true if it changed.
+    pub async fn set_two_factor_enabled(
+        &self,
+        user_id: &str,
+        enabled: bool,
+    ) -> Result<bool, StoreError> {
+        let result = users::Entity::update_many()
+            .set(users::ActiveModel {
+                two_factor_enabled: Set(enabled),
+                ..Default::default()
+            })
+            .filter(users::Column::Id.eq(user_id))
+            .filter(users::Column::TwoFactorEnabled.eq(!enabled))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    pub async fn set_sign_in_codes_enabled(
+        &self,
+        user_id: &str,
+        enabled: bool,
+    ) -> Result<bool, StoreError> {
+        let result = users::Entity::update_many()
+            .set(users::ActiveModel {
+                sign_in_codes_enabled: Set(enabled),
+                ..Default::default()
+            })
+            .filter(users::Column::Id.eq(user_id))
+            .filter(users::Column::SignInCodesEnabled.eq(!enabled))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    // ---- TOTP ----
+
+    /// Stores a new, unconfirmed secret, replacing any earlier one that was never confirmed.
+    pub async fn put_pending_totp(
+        &self,
+        user_id: &str,
+        secret_sealed: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin().await?;
+        totp_credentials::Entity::delete_many()
+            .filter(totp_credentials::Column::UserId.eq(user_id))
+            .filter(totp_credentials::Column::Confirmed.eq(false))
+            .exec(&txn)
+            .await?;
+        totp_credentials::Entity::insert(totp_credentials::ActiveModel {
+            user_id: Set(user_id.to_string()),
+            secret_sealed: Set(secret_sealed.to_string()),
+            confirmed: Set(false),
+            last_used_step: Set(None),
+            created_at: Set(to_millis(now)),
+            confirmed_at: Set(None),
+        })
+        .exec_without_returning(&txn)
+        .await
+        .map_err(|e| super::conflict_or(e, &[("user_id", "authenticator app")]))?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    pub async fn find_totp(&self, user_id: &str) -> Result<Option<TotpCredential>, StoreError> {
+        Ok(totp_credentials::Entity::find_by_id(user_id.to_string())
+            .unique(&self.db)
+            .await?
+            .map(TotpCredential::from))
+    }
+
+    pub async fn totp_confirmed(&self, user_id: &str) -> Result<bool, StoreError> {
+        Ok(totp_credentials::Entity::find()
+            .filter(totp_credentials::Column::UserId.eq(user_id))
+            .filter(totp_credentials::Column::Confirmed.eq(true))
+            .count(&self.db)
+            .await?
+            > 0)
+    }
+
+    /// Accepts the code of time step `step`: true only if no code of this or a later
+    /// step was accepted before. The conditional update makes a replayed code fail even
+    /// when two requests race. `confirm` also marks a pending secret confirmed.
+    pub async fn use_totp_step(
+        &self,
+        user_id: &str,
+        step: i64,
+        confirm: bool,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut update = totp_credentials::Entity::update_many()
+            .col_expr(totp_credentials::Column::LastUsedStep, Expr::value(step))
+            .filter(totp_credentials::Column::UserId.eq(user_id))
+            .filter(totp_credentials::Column::Confirmed.eq(!confirm))
+            .filter(
+                Condition::any()
+                    .add(totp_credentials::Column::LastUsedStep.is_null())
+                    .add(totp_credentials::Column::LastUsedStep.lt(step)),
+            );
+        if confirm {
+            update = update
+                .col_expr(totp_credentials::Column::Confirmed, Expr::value(true))
+                .col_expr(
+                    totp_credentials::Column::ConfirmedAt,
+                    Expr::value(to_millis(now)),
+                );
+        }
+        Ok(update.exec(&self.db).await?.rows_affected == 1)
+    }
+
+    pub async fn delete_totp(&self, user_id: &str) -> Result<bool, StoreError> {
+        Ok(totp_credentials::Entity::delete_many()
+            .filter(totp_credentials::Column::UserId.eq(user_id))
+            .exec(&self.db)
+            .await?
+            .rows_affected
+            > 0)
+    }
+
+    // ---- Backup codes ----
+
+    /// Replaces the user's backup codes in one transaction.
+    pub async fn replace_backup_codes(
+        &self,
+        user_id: &str,
+        hashes: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin().await?;
+        backup_codes::Entity::delete_many()
+            .filter(backup_codes::Column::UserId.eq(user_id))
+            .exec(&txn)
+            .await?;
+        let rows = hashes.iter().map(|hash| backup_codes::ActiveModel {
+            id: Set(uuid::Uuid::now_v7().to_string()),
+            user_id: Set(user_id.to_string()),
+            code_hash: Set(hash.clone()),
+            used_at: Set(None),
+            created_at: Set(to_millis(now)),
+        });
+        backup_codes::Entity::insert_many(rows)
+            .exec_without_returning(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Marks an unused code used; only one of any number of racing callers gets true.
+    pub async fn use_backup_code(
+        &self,
+        user_id: &str,
+        code_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let result = backup_codes::Entity::update_many()
+            .set(backup_codes::ActiveModel {
+                used_at: Set(Some(to_millis(now))),
+                ..Default::default()
+            })
+            .filter(backup_codes::Column::UserId.eq(user_id))
+            .filter(backup_codes::Column::CodeHash.eq(code_hash))
+            .filter(backup_codes::Column::UsedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    pub async fn unused_backup_codes(&self, user_id: &str) -> Result<u64, StoreError> {
+        Ok(backup_codes::Entity::find()
+            .filter(backup_codes::Column::UserId.eq(user_id))
+            .filter(backup_codes::Column::UsedAt.is_null())
+            .count(&self.db)
+            .await?)
+    }
+
+    pub async fn delete_backup_codes(&self, user_id: &str) -> Result<u64, StoreError> {
+        Ok(backup_codes::Entity::delete_many()
+            .filter(backup_codes::Column::UserId.eq(user_id))
+            .exec(&self.db)
+            .await?
+            .rows_affected)
+    }
+
+    // ---- Challenges ----
+
+    pub async fn insert_challenge(
+        &self,
+        challenge: &Challenge,
+        token_hash: &str,
+    ) -> Result<(), StoreError> {
+        mfa_challenges::Entity::insert(mfa_challenges::ActiveModel {
+            id: Set(challenge.id.clone()),
+            token_hash: Set(token_hash.to_string()),
+            user_id: Set(challenge.user_id.clone()),
+            amr: Set(challenge.amr.join(" ")),
+            remember_me: Set(challenge.remember_me),
+            failed_attempts: Set(0),
+            active: Set(true),
+            created_at: Set(to_millis(challenge.created_at)),
+            expires_at: Set(to_millis(challenge.expires_at)),
+        })
+        .exec_without_returning(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    /// The live challenge behind a token.
+    pub async fn find_live_challenge(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Challenge>, StoreError> {
+        Ok(mfa_challenges::Entity::find()
+            .filter(mfa_challenges::Column::TokenHash.eq(token_hash))
+            .filter(mfa_challenges::Column::Active.eq(true))
+            .filter(mfa_challenges::Column::ExpiresAt.gt(to_millis(now)))
+            .unique(&self.db)
+            .await?
+            .map(Challenge::from))
+    }
+
+    /// Ends a live challenge; only one caller gets true, so one challenge signs in once.
+    pub async fn finish_challenge(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let result = mfa_challenges::Entity::update_many()
+            .set(mfa_challenges::ActiveModel {
+                active: Set(false),
+                ..Default::default()
+            })
+            .filter(mfa_challenges::Column::Id.eq(id))
+            .filter(mfa_challenges::Column::Active.eq(true))
+            .filter(mfa_challenges::Column::ExpiresAt.gt(to_millis(now)))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    /// Counts a wrong answer; the challenge dies at `max_failures`. Returns the new count.
+    pub async fn add_challenge_failure(
+        &self,
+        id: &str,
+        max_failures: i32,
+    ) -> Result<i32, StoreError> {
+        mfa_challenges::Entity::update_many()
+            .col_expr(
+                mfa_challenges::Column::FailedAttempts,
+                Expr::col(mfa_challenges::Column::FailedAttempts).add(1),
+            )
+            .filter(mfa_challenges::Column::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        mfa_challenges::Entity::update_many()
+            .set(mfa_challenges::ActiveModel {
+                active: Set(false),
+                ..Default::default()
+            })
+            .filter(mfa_challenges::Column::Id.eq(id))
+            .filter(mfa_challenges::Column::FailedAttempts.gte(max_failures))
+            .exec(&self.db)
+            .await?;
+        Ok(mfa_challenges::Entity::find_by_id(id.to_string())
+            .unique(&self.db)
+            .await?
+            .map_or(max_failures, |c| c.failed_attempts))
+    }
+
+    pub async fn purge_challenges(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(mfa_challenges::Entity::delete_many()
+            .filter(
+                Condition::any()
+                    .add(mfa_challenges::Column::Active.eq(false))
+                    .add(mfa_challenges::Column::ExpiresAt.lte(to_millis(now))),
+            )
+            .exec(&self.db)
+            .await?
+            .rows_affected)
+    }
+
+    // ---- Remembered devices ----
+
+    pub async fn insert_remembered_device(
+        &self,
+        device: &RememberedDevice,
+    ) -> Result<(), StoreError> {
+        remembered_devices::Entity::insert(remembered_devices::ActiveModel {
+            id: Set(device.id.clone()),
+            user_id: Set(device.user_id.clone()),
+            label: Set(device.label.clone()),
+            ip_address: Set(device.ip_address.clone()),
+            created_at: Set(to_millis(device.created_at)),
+            last_used_at: Set(device.last_used_at.map(to_millis)),
+            expires_at: Set(to_millis(device.expires_at)),
+        })
+        .exec_without_returning(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    /// Marks a live device of this user used; false if it was forgotten or expired.
+    pub async fn touch_remembered_device(
+        &self,
+        id: &str,
+        user_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let result = remembered_devices::Entity::update_many()
+            .set(remembered_devices::ActiveModel {
+                last_used_at: Set(Some(to_millis(now))),
+                ..Default::default()
+            })
+            .filter(remembered_devices::Column::Id.eq(id))
+            .filter(remembered_devices::Column::UserId.eq(user_id))
+            .filter(remembered_devices::Column::ExpiresAt.gt(to_millis(now)))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    pub async fn remembered_devices(
+        &self,
+        user_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<RememberedDevice>, StoreError> {
+        Ok(remembered_devices::Entity::find()
+            .filter(remembered_devices::Column::UserId.eq(user_id))
+            .filter(remembered_devices::Column::ExpiresAt.gt(to_millis(now)))
+            .order_by_desc(remembered_devices::Column::CreatedAt)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(RememberedDevice::from)
+            .collect())
+    }
+
+    /// Forgets one device of a user, or all of them when `id` is `None`.
+    pub async fn forget_remembered_devices(
+        &self,
+        user_id: &str,
+        id: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        let mut delete = remembered_devices::Entity::delete_many()
+            .filter(remembered_devices::Column::UserId.eq(user_id));
+        if let Some(id) = id {
+            delete = delete.filter(remembered_devices::Column::Id.eq(id));
+        }
+        Ok(delete.exec(&self.db).await?.rows_affected)
+    }
+
+    pub async fn purge_remembered_devices(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(remembered_devices::Entity::delete_many()
+            .filter(remembered_devices::Column::ExpiresAt.lte(to_millis(now)))
+            .exec(&self.db)
+            .await?
+            .rows_affected)
+    }
+
+    // ---- Enterprise deadline (R006) ----
+
+    /// Active enterprise users without two-step verification created before `created_before`
+    /// who have not been reminded yet.
+    pub async fn enterprise_users_to_remind(
+        &self,
+        created_before: DateTime<Utc>,
+    ) -> Result<Vec<crate::domain::users::User>, StoreError> {
+        users::Entity::find()
+            .filter(users::Column::Role.eq("enterprise"))
+            .filter(users::Column::AccountStatus.eq("active"))
+            .filter(users::Column::TwoFactorEnabled.eq(false))
+            .filter(users::Column::TwoFactorReminderSentAt.is_null())
+            .filter(users::Column::CreatedAt.lte(to_millis(created_before)))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(crate::domain::users::User::try_from)
+            .collect()
+    }
+
+    pub async fn mark_two_factor_reminded(
+        &self,
+        user_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let result = users::Entity::update_many()
+            .set(users::ActiveModel {
+                two_factor_reminder_sent_at: Set(Some(to_millis(now))),
+                ..Default::default()
+            })
+            .filter(users::Column::Id.eq(user_id))
+            .filter(users::Column::TwoFactorReminderSentAt.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+}
