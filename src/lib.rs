@@ -12,6 +12,7 @@ pub mod domain;
 pub mod http;
 pub mod jobs;
 pub mod mail;
+pub mod sms;
 pub mod state;
 pub mod store;
 
@@ -52,6 +53,8 @@ pub enum StartupError {
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Mail(#[from] mail::MailError),
+    #[error("{0}")]
+    Sms(#[from] sms::SmsError),
 }
 
 /// Connects to the database (applying migrations), loads the master key and the signing
@@ -80,6 +83,7 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
     )?;
     let pages = Pages::new(&config, &master)?;
     let mailer = mail::Mailer::from_config(&config)?;
+    let sms = sms::SmsSender::from_config(&config)?;
     let discovery_json: bytes::Bytes =
         serde_json::to_vec(&http::oidc::discovery::metadata(&config))
             .map_err(|e| DomainError::Internal(e.to_string()))?
@@ -95,6 +99,7 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
         pages: Arc::new(pages),
         password_rules,
         mailer: Arc::new(mailer),
+        sms: Arc::new(sms),
     })
 }
 

@@ -1,6 +1,6 @@
 //! Self-service accounts: registration (open, invite-only or closed), email verification
-//! (R003, R023), password change (R011) and reset (R024), email change, deactivation and
-//! reactivation (003 §5.1).
+//! (R003, R023), password change (R011) and reset (R024), email and phone number change,
+//! deactivation and reactivation (003 §5.1).
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -18,6 +18,7 @@ use super::{DomainError, RequestMeta};
 use crate::config::Config;
 use crate::crypto::MasterKey;
 use crate::mail::{Mailer, Message};
+use crate::sms::{self, Channel, SmsSender};
 use crate::store::Store;
 
 /// R023: verification emails per user per hour.
@@ -26,6 +27,10 @@ pub const VERIFICATION_RESEND_WINDOW: Duration = Duration::hours(1);
 /// R024: reset requests per email address per five minutes.
 pub const MAX_RESET_REQUESTS: i32 = 1;
 pub const RESET_REQUEST_WINDOW: Duration = Duration::minutes(5);
+/// Codes sent to a new phone number per user per hour: each costs money and reaches a
+/// phone the account does not own yet.
+pub const MAX_PHONE_CHANGE_SENDS: i32 = 3;
+pub const PHONE_CHANGE_SEND_WINDOW: Duration = Duration::hours(1);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RegistrationMode {
@@ -62,6 +67,7 @@ pub struct Accounts<'a> {
     pub hasher: &'a PasswordHasher,
     pub rules: &'a PasswordRules,
     pub mailer: &'a Mailer,
+    pub sms: &'a SmsSender,
     pub master: &'a MasterKey,
     pub config: &'a Config,
 }
@@ -93,9 +99,27 @@ impl Accounts<'_> {
         max: i32,
         now: DateTime<Utc>,
     ) -> Result<bool, DomainError> {
-        let key = format!("email:{email_normalized}");
-        self.store.count_attempt(&key, action, window, now).await?;
-        Ok(self.store.attempts_in_window(&key, action, now).await? > max)
+        self.over_limit_for(
+            &format!("email:{email_normalized}"),
+            action,
+            window,
+            max,
+            now,
+        )
+        .await
+    }
+
+    /// Counts one request under `key` and tells whether it went over `max` in the window.
+    async fn over_limit_for(
+        &self,
+        key: &str,
+        action: &str,
+        window: Duration,
+        max: i32,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DomainError> {
+        self.store.count_attempt(key, action, window, now).await?;
+        Ok(self.store.attempts_in_window(key, action, now).await? > max)
     }
 
     fn link(&self, path: &str, token: &str) -> String {
@@ -588,6 +612,148 @@ impl Accounts<'_> {
         let changes = users::UserChanges {
             email: Some(new_email),
             email_verified: Some(true),
+            ..Default::default()
+        };
+        users::update_user(
+            self.store,
+            self.hasher,
+            self.rules,
+            &user.id,
+            changes,
+            meta,
+            now,
+        )
+        .await
+    }
+
+    /// Sends a code to a new phone number, by voice call when the user prefers calls and
+    /// by text message otherwise; the number changes when the code comes back. At most 3
+    /// sends an hour per user. Answers how the code went out.
+    #[tracing::instrument(skip_all, fields(user_id = %user.id))]
+    pub async fn request_phone_change(
+        &self,
+        user: &User,
+        new_phone: &str,
+        meta: &RequestMeta,
+        now: DateTime<Utc>,
+    ) -> Result<Channel, DomainError> {
+        let phone = new_phone.trim();
+        users::validate_phone_number(phone)?;
+        if user.phone_number.as_deref() == Some(phone) {
+            return Err(DomainError::invalid(
+                "phone_number",
+                "is already your number",
+            ));
+        }
+        if self
+            .over_limit_for(
+                &format!("user:{}", user.id),
+                "phone_change",
+                PHONE_CHANGE_SEND_WINDOW,
+                MAX_PHONE_CHANGE_SENDS,
+                now,
+            )
+            .await?
+        {
+            let event = AuditEvent::failure(
+                AuditAction::RateLimitExceeded,
+                "phone_change",
+                "more than 3 phone number codes in an hour",
+            )
+            .by(user.id.clone());
+            audit::record(self.store, meta, event, now).await;
+            return Err(DomainError::TooManyRequests(
+                "at most 3 codes to a new phone number an hour; try again later".into(),
+            ));
+        }
+        let lifetime = self.code_lifetime();
+        let issued = codes::issue(
+            self.store,
+            self.master,
+            &user.id,
+            CodePurpose::PhoneChange,
+            Some(phone.to_string()),
+            true,
+            false,
+            lifetime,
+            now,
+        )
+        .await?;
+        let channel = match user.contact_preference {
+            ContactPreference::Voice => Channel::Voice,
+            ContactPreference::Text | ContactPreference::Email => Channel::Text,
+        };
+        self.sms
+            .send(
+                channel,
+                phone,
+                &sms::code_text(&issued.code, lifetime.num_minutes()),
+                &sms::code_speech(&issued.code),
+            )
+            .await
+            .map_err(|err| {
+                if err.is_bad_recipient() {
+                    tracing::warn!(error = %err, "the SMS API refused the new phone number");
+                    DomainError::invalid(
+                        "phone_number",
+                        "no code could be sent to this number; check it and try again",
+                    )
+                } else {
+                    DomainError::Internal(format!("sending a phone change code: {err}"))
+                }
+            })?;
+        Ok(channel)
+    }
+
+    /// Applies the pending phone number change whose code the user typed.
+    #[tracing::instrument(skip_all, fields(user_id = %user.id))]
+    pub async fn confirm_phone_change(
+        &self,
+        user: &User,
+        code: &str,
+        meta: &RequestMeta,
+        now: DateTime<Utc>,
+    ) -> Result<User, DomainError> {
+        let redeemed = codes::redeem_code(
+            self.store,
+            self.master,
+            &user.id,
+            CodePurpose::PhoneChange,
+            code,
+            now,
+        )
+        .await?
+        .map_err(|_| invalid_code())?;
+        let new_phone = redeemed.target.ok_or_else(invalid_code)?;
+        let changes = users::UserChanges {
+            phone_number: Some(new_phone),
+            ..Default::default()
+        };
+        users::update_user(
+            self.store,
+            self.hasher,
+            self.rules,
+            &user.id,
+            changes,
+            meta,
+            now,
+        )
+        .await
+    }
+
+    /// Removes the user's phone number; no code is needed to stop using a phone.
+    #[tracing::instrument(skip_all, fields(user_id = %user.id))]
+    pub async fn remove_phone_number(
+        &self,
+        user: &User,
+        meta: &RequestMeta,
+        now: DateTime<Utc>,
+    ) -> Result<User, DomainError> {
+        if user.phone_number.is_none() {
+            return Ok(user.clone());
+        }
+        let changes = users::UserChanges {
+            phone_number: Some(String::new()),
             ..Default::default()
         };
         users::update_user(

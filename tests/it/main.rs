@@ -13,5 +13,7 @@ mod keys;
 mod login;
 mod mail;
 mod oidc;
+mod phone;
 mod registration;
 mod server;
+mod sms;

@@ -1,12 +1,13 @@
 //! The first-party account operations under `/v1`: registration, email verification,
-//! password reset and change, email change, and the signed-in user's own account.
+//! password reset and change, email and phone number change, and the signed-in user's own
+//! account.
 
 use chrono::Duration;
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
 use super::admin_users::{
     AccountStatusDto, ContactPreferenceDto, ProfileDto, RoleDto, UserResponse,
@@ -16,6 +17,7 @@ use crate::domain::accounts::Registration;
 use crate::domain::users::{self, AccountStatus, Profile, User, UserChanges};
 use crate::domain::{DomainError, RequestMeta};
 use crate::http::request_meta;
+use crate::sms::Channel;
 use crate::state::AppState;
 
 /// How recent a sign-in must be to delete one's own account.
@@ -97,12 +99,47 @@ pub struct ConfirmEmailChangeRequest {
     pub code: String,
 }
 
+/// A new phone number.
+#[derive(Debug, Object)]
+pub struct PhoneRequest {
+    /// E.164: `+`, then 8 to 15 digits, the first not 0, e.g. `+14155550123`.
+    #[oai(validator(max_length = 32))]
+    pub phone_number: String,
+}
+
+/// The code sent to the new phone number.
+#[derive(Debug, Object)]
+pub struct ConfirmPhoneChangeRequest {
+    #[oai(validator(max_length = 16))]
+    pub code: String,
+}
+
+/// How a code reached the phone.
+#[derive(Debug, Clone, Copy, Enum)]
+#[oai(rename = "PhoneChannel", rename_all = "lowercase")]
+pub enum PhoneChannelDto {
+    /// A text message (SMS).
+    Text,
+    /// A voice call that reads the code out twice.
+    Voice,
+}
+
+/// A code is on its way to the new phone number.
+#[derive(Debug, Object)]
+pub struct PhoneCodeSentResponse {
+    /// What happens next.
+    pub message: String,
+    /// `voice` when the account's `contact_preference` is `voice`, else `text`.
+    pub channel: PhoneChannelDto,
+}
+
 /// Changes to an account; absent fields stay as they are.
 ///
 /// A user changing their own account may send `username`, `contact_preference`,
-/// `profile`, and `account_status` = `deactivated` only. The email address changes with
-/// `POST /v1/users/{id}/email`, the password with `POST /v1/users/{id}/password`.
-/// Administrators may change every field.
+/// `profile`, `account_status` = `deactivated`, and `phone_number` = `""` (which removes
+/// the number) only. The email address changes with `POST /v1/users/{id}/email`, the
+/// phone number with `POST /v1/users/{id}/phone`, the password with
+/// `POST /v1/users/{id}/password`. Administrators may change every field.
 #[derive(Debug, Object)]
 pub struct AccountUpdateRequest {
     #[oai(validator(max_length = 64))]
@@ -122,8 +159,9 @@ pub struct AccountUpdateRequest {
     /// sessions; signing in again on the sign-in page reactivates it. Administrators
     /// may set any state.
     pub account_status: Option<AccountStatusDto>,
-    /// Administrators only for now (a user's own change will need a code sent by SMS).
-    /// An empty string removes the number.
+    /// E.164, e.g. `+14155550123`; an empty string removes the number. Users may only
+    /// remove theirs here: a new number is confirmed with a code sent to it, through
+    /// `POST /v1/users/{id}/phone`. Administrators may set any number.
     #[oai(validator(max_length = 32))]
     pub phone_number: Option<String>,
     pub contact_preference: Option<ContactPreferenceDto>,
@@ -154,6 +192,13 @@ pub enum AccountFound {
 pub enum Accepted {
     #[oai(status = 202)]
     Accepted(Json<AcceptedResponse>),
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum PhoneCodeSent {
+    /// The code is on its way to the new number.
+    #[oai(status = 202)]
+    Accepted(Json<PhoneCodeSentResponse>),
 }
 
 #[derive(Debug, ApiResponse)]
@@ -454,6 +499,73 @@ impl AccountsApi {
         Ok(AccountFound::Ok(Json(user.into())))
     }
 
+    /// Start changing your phone number.
+    ///
+    /// Sends a 6-digit code to the new number (E.164, e.g. `+14155550123`): a voice call
+    /// that reads it out when your `contact_preference` is `voice`, a text message
+    /// otherwise. The change happens when the code comes back to
+    /// `POST /v1/users/{id}/phone/confirm`, within 15 minutes; only the newest code
+    /// works, and 5 wrong tries use it up. At most 3 codes an hour (then 429). A number
+    /// that is not in E.164 form, is already yours, or cannot receive the code answers
+    /// 400 naming `phone_number`. To remove your number, which needs no code, send
+    /// `phone_number` = `""` to `PATCH /v1/users/{id}`. Only the account's owner can do
+    /// this.
+    #[oai(
+        path = "/users/:id/phone",
+        method = "post",
+        operation_id = "requestPhoneChange"
+    )]
+    async fn request_phone_change(
+        &self,
+        auth: SessionAuth,
+        Data(state): Data<&AppState>,
+        req: &Request,
+        #[oai(validator(max_length = 64))] id: Path<String>,
+        body: Json<PhoneRequest>,
+    ) -> Result<PhoneCodeSent, ApiFailure> {
+        let user = own_account(&auth.0, &id.0)?;
+        let channel = state
+            .accounts()
+            .request_phone_change(user, &body.0.phone_number, &request_meta(req), state.now())
+            .await?;
+        let (how, channel) = match channel {
+            Channel::Text => ("by text message", PhoneChannelDto::Text),
+            Channel::Voice => ("by voice call", PhoneChannelDto::Voice),
+        };
+        Ok(PhoneCodeSent::Accepted(Json(PhoneCodeSentResponse {
+            message: format!(
+                "A code is on its way to the new number {how}; send it to POST /api/v1/users/{}/phone/confirm.",
+                user.id
+            ),
+            channel,
+        })))
+    }
+
+    /// Confirm a new phone number with the code sent to it.
+    ///
+    /// Answers the account with its new number. A wrong, used or expired code answers
+    /// 400 naming `code`.
+    #[oai(
+        path = "/users/:id/phone/confirm",
+        method = "post",
+        operation_id = "confirmPhoneChange"
+    )]
+    async fn confirm_phone_change(
+        &self,
+        auth: SessionAuth,
+        Data(state): Data<&AppState>,
+        req: &Request,
+        #[oai(validator(max_length = 64))] id: Path<String>,
+        body: Json<ConfirmPhoneChangeRequest>,
+    ) -> Result<AccountFound, ApiFailure> {
+        let user = own_account(&auth.0, &id.0)?;
+        let user = state
+            .accounts()
+            .confirm_phone_change(user, &body.0.code, &request_meta(req), state.now())
+            .await?;
+        Ok(AccountFound::Ok(Json(user.into())))
+    }
+
     /// Read an account.
     ///
     /// Your own, with a session token; any, as an administrator. Someone else's account
@@ -472,11 +584,12 @@ impl AccountsApi {
     /// Change an account.
     ///
     /// On your own account you may change `username`, `contact_preference` and
-    /// `profile`, and set `account_status` to `deactivated` (which ends every session;
-    /// sign in again on the sign-in page to reactivate). Sending `email` or `password`
-    /// answers 400 pointing to their own operations; `phone_number` answers 400 for now,
-    /// since changing it will need a code sent to the phone; `role`, `email_verified`
-    /// and other states answer 403. Administrators may change every field. Someone
+    /// `profile`, remove your phone number with `phone_number` = `""`, and set
+    /// `account_status` to `deactivated` (which ends every session; sign in again on the
+    /// sign-in page to reactivate). Sending `email`, `password` or a new `phone_number`
+    /// answers 400 pointing to their own operations (a new email address or phone number
+    /// is confirmed with a code sent to it); `role`, `email_verified` and other states
+    /// answer 403. Administrators may change every field. Someone
     /// else's account answers 404.
     #[oai(path = "/users/:id", method = "patch", operation_id = "updateAccount")]
     async fn update(
@@ -528,11 +641,16 @@ impl AccountsApi {
                 user.id
             )));
         }
-        if body.phone_number.is_some() {
-            return Err(ApiFailure::bad_request(
-                "phone_number: changing your phone number needs a code sent to it by SMS, which two-factor authentication brings; ask an administrator meanwhile",
-            ));
-        }
+        let remove_phone = match body.phone_number.as_deref().map(str::trim) {
+            None => false,
+            Some("") => true,
+            Some(_) => {
+                return Err(ApiFailure::bad_request(format!(
+                    "phone_number: change your number with POST /api/v1/users/{}/phone; a code is sent to the new number to confirm it. An empty string removes your number",
+                    user.id
+                )));
+            }
+        };
         if body.role.is_some() {
             return Err(ApiFailure::forbidden(
                 "role: only an administrator can change it",
@@ -571,6 +689,12 @@ impl AccountsApi {
                 now,
             )
             .await?;
+        }
+        if remove_phone {
+            user = state
+                .accounts()
+                .remove_phone_number(&user, &meta, now)
+                .await?;
         }
         if deactivate {
             user = state.accounts().deactivate(&user, &meta, now).await?;

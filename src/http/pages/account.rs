@@ -13,6 +13,7 @@ use crate::domain::audit::{self, AuditAction, AuditEvent};
 use crate::domain::sessions::{self, BrowserSession};
 use crate::domain::users::{self, ContactPreference, Profile, User, UserChanges};
 use crate::http::request_meta;
+use crate::sms::Channel;
 use crate::state::AppState;
 
 #[handler]
@@ -225,6 +226,85 @@ pub async fn confirm_email_change(
             .confirm_email_change(&user, &form.code, &request_meta(req), state.now())
             .await?;
         Ok(format!("Your email address is now {}.", user.email))
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PhoneForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    phone_number: String,
+}
+
+#[handler]
+pub async fn request_phone_change(
+    Data(state): Data<&AppState>,
+    req: &Request,
+    jar: &CookieJar,
+    Form(form): Form<PhoneForm>,
+) -> Response {
+    account_action(state, jar, &form.csrf_token, |_, user| async move {
+        let channel = state
+            .accounts()
+            .request_phone_change(&user, &form.phone_number, &request_meta(req), state.now())
+            .await?;
+        let how = match channel {
+            Channel::Text => "texted a code to",
+            Channel::Voice => "are calling",
+        };
+        let tail = match channel {
+            Channel::Text => "",
+            Channel::Voice => " with a code",
+        };
+        Ok(format!(
+            "We {how} {}{tail}. Type it below to switch to that number.",
+            form.phone_number.trim()
+        ))
+    })
+    .await
+}
+
+#[handler]
+pub async fn confirm_phone_change(
+    Data(state): Data<&AppState>,
+    req: &Request,
+    jar: &CookieJar,
+    Form(form): Form<CodeForm>,
+) -> Response {
+    account_action(state, jar, &form.csrf_token, |_, user| async move {
+        let user = state
+            .accounts()
+            .confirm_phone_change(&user, &form.code, &request_meta(req), state.now())
+            .await?;
+        Ok(format!(
+            "Your phone number is now {}.",
+            user.phone_number.unwrap_or_default()
+        ))
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+#[handler]
+pub async fn remove_phone_number(
+    Data(state): Data<&AppState>,
+    req: &Request,
+    jar: &CookieJar,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    account_action(state, jar, &form.csrf_token, |_, user| async move {
+        state
+            .accounts()
+            .remove_phone_number(&user, &request_meta(req), state.now())
+            .await?;
+        Ok("Your phone number was removed.".to_string())
     })
     .await
 }
