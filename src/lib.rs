@@ -89,8 +89,12 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
             .map_err(|e| DomainError::Internal(e.to_string()))?
             .into();
     let password_rules = domain::users::PasswordRules::from_config(&config);
+    let webauthn = Arc::new(domain::mfa::webauthn::relying_party_or_placeholder(
+        &config,
+    )?);
     Ok(AppState {
         discovery_json,
+        webauthn,
         store,
         clock,
         keys: Arc::new(keys),

@@ -25,3 +25,5 @@ pub mod revoked_access_tokens;
 pub mod signing_keys;
 pub mod totp_credentials;
 pub mod users;
+pub mod webauthn_ceremonies;
+pub mod webauthn_credentials;

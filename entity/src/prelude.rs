@@ -18,3 +18,5 @@ pub use crate::backup_codes::Entity as BackupCodes;
 pub use crate::mfa_challenges::Entity as MfaChallenges;
 pub use crate::remembered_devices::Entity as RememberedDevices;
 pub use crate::totp_credentials::Entity as TotpCredentials;
+pub use crate::webauthn_ceremonies::Entity as WebauthnCeremonies;
+pub use crate::webauthn_credentials::Entity as WebauthnCredentials;

@@ -9,6 +9,7 @@ mod m20261121_000002_create_oauth;
 mod m20261122_000003_create_rate_limits;
 mod m20261122_000004_create_accounts;
 mod m20261122_000005_create_two_factor;
+mod m20261122_000006_create_webauthn;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_create_rate_limits::Migration),
             Box::new(m20261122_000004_create_accounts::Migration),
             Box::new(m20261122_000005_create_two_factor::Migration),
+            Box::new(m20261122_000006_create_webauthn::Migration),
         ]
     }
 }

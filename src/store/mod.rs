@@ -12,6 +12,7 @@ mod ratelimit;
 mod sessions;
 mod users;
 
+mod webauthn;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};

@@ -17,3 +17,4 @@ mod phone;
 mod registration;
 mod server;
 mod sms;
+mod webauthn;

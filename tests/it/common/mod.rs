@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod authenticator;
 pub mod mail;
 pub mod sms;
 
