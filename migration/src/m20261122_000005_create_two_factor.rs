@@ -142,6 +142,14 @@ impl MigrationTrait for Migration {
                 Table::alter()
                     .table(Users::Table)
                     .add_column(big_integer_null(Users::TwoFactorReminderSentAt))
+                    .to_owned(),
+            )
+            .await?;
+        // SQLite alters one column per statement.
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Users::Table)
                     .add_column(boolean(Users::SignInCodesEnabled).default(false))
                     .to_owned(),
             )
@@ -170,6 +178,13 @@ impl MigrationTrait for Migration {
                 Table::alter()
                     .table(Users::Table)
                     .drop_column(Users::TwoFactorReminderSentAt)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Users::Table)
                     .drop_column(Users::SignInCodesEnabled)
                     .to_owned(),
             )

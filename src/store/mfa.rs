@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use entity::{backup_codes, mfa_challenges, remembered_devices, totp_credentials, users};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    TransactionTrait,
 };
 
 use super::{Store, StoreError, UniqueLookup, from_millis, to_millis};
@@ -291,33 +291,35 @@ impl Store {
         Ok(result.rows_affected == 1)
     }
 
-    /// Counts a wrong answer; the challenge dies at `max_failures`. Returns the new count.
-    pub async fn add_challenge_failure(
+    /// Takes one attempt from a live challenge's budget of `max_attempts`, before the
+    /// answer is checked: however many answers race, at most that many are checked.
+    /// False when the budget is spent or the challenge is over.
+    pub async fn reserve_challenge_attempt(
         &self,
         id: &str,
-        max_failures: i32,
-    ) -> Result<i32, StoreError> {
-        mfa_challenges::Entity::update_many()
+        max_attempts: i32,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let result = mfa_challenges::Entity::update_many()
             .col_expr(
                 mfa_challenges::Column::FailedAttempts,
                 Expr::col(mfa_challenges::Column::FailedAttempts).add(1),
             )
             .filter(mfa_challenges::Column::Id.eq(id))
+            .filter(mfa_challenges::Column::Active.eq(true))
+            .filter(mfa_challenges::Column::ExpiresAt.gt(to_millis(now)))
+            .filter(mfa_challenges::Column::FailedAttempts.lt(max_attempts))
             .exec(&self.db)
             .await?;
-        mfa_challenges::Entity::update_many()
-            .set(mfa_challenges::ActiveModel {
-                active: Set(false),
-                ..Default::default()
-            })
-            .filter(mfa_challenges::Column::Id.eq(id))
-            .filter(mfa_challenges::Column::FailedAttempts.gte(max_failures))
-            .exec(&self.db)
-            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    /// Attempts used on a challenge so far.
+    pub async fn challenge_attempts(&self, id: &str) -> Result<i32, StoreError> {
         Ok(mfa_challenges::Entity::find_by_id(id.to_string())
             .unique(&self.db)
             .await?
-            .map_or(max_failures, |c| c.failed_attempts))
+            .map_or(i32::MAX, |c| c.failed_attempts))
     }
 
     pub async fn purge_challenges(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {

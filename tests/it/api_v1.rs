@@ -503,11 +503,19 @@ async fn an_account_with_two_factor_gets_a_challenge_not_a_session() {
     let challenge = login.body["challenge_id"].as_str().unwrap();
     assert!(challenge.len() >= 43);
 
-    // Until two-factor authentication arrives, no challenge can be completed.
+    // The flag is on but no factor is set up: nothing the user sends can answer it.
+    assert_eq!(login.body["methods"], json!([]));
     let answer = api
         .post(
             "/v1/2fa",
-            json!({ "challenge_id": challenge, "code": "123456" }),
+            json!({ "challenge_id": challenge, "method": "totp", "code": "123456" }),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.body);
+    let answer = api
+        .post(
+            "/v1/2fa",
+            json!({ "challenge_id": "not-a-challenge", "method": "totp", "code": "123456" }),
         )
         .await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST);

@@ -17,4 +17,5 @@ mod phone;
 mod registration;
 mod server;
 mod sms;
+mod two_factor;
 mod webauthn;

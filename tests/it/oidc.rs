@@ -61,7 +61,7 @@ pub fn pkce() -> (String, String) {
     (verifier, challenge)
 }
 
-fn hidden(html: &str, name: &str) -> Option<String> {
+pub fn hidden(html: &str, name: &str) -> Option<String> {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html.find(&marker)? + marker.len();
     let end = start + html[start..].find('"')?;
@@ -111,12 +111,24 @@ pub async fn flow(
     login: Option<(&str, &str)>,
     consent: Option<&str>,
 ) -> Landing {
-    let mut response = browser
+    let response = browser
         .get(server.url("/authorize"))
         .query(params)
         .send()
         .await
         .unwrap();
+    follow(server, browser, response, login, consent).await
+}
+
+/// Goes on from `response` like a browser; stops at a client redirect or at a page it
+/// cannot answer (the two-step verification page, say).
+pub async fn follow(
+    server: &TestServer,
+    browser: &reqwest::Client,
+    mut response: reqwest::Response,
+    login: Option<(&str, &str)>,
+    consent: Option<&str>,
+) -> Landing {
     for _ in 0..10 {
         let status = response.status();
         if !status.is_redirection() {
@@ -127,7 +139,7 @@ pub async fn flow(
             return Landing::Client(Url::parse(&location).unwrap());
         }
         let page = browser.get(server.url(&location)).send().await.unwrap();
-        if location.starts_with("/login") && page.status() == StatusCode::OK {
+        if location.starts_with("/login?") && page.status() == StatusCode::OK {
             let html = page.text().await.unwrap();
             let (user, password) = login.expect("the flow asked for a sign-in");
             let next = hidden(&html, "next").unwrap();
@@ -256,7 +268,7 @@ pub async fn signed_in_tokens(server: &TestServer, rp: &Rp, browser: &reqwest::C
     tokens
 }
 
-async fn jwks(server: &TestServer) -> JwkSet {
+pub async fn jwks(server: &TestServer) -> JwkSet {
     reqwest::get(server.url("/jwks"))
         .await
         .unwrap()
@@ -265,7 +277,7 @@ async fn jwks(server: &TestServer) -> JwkSet {
         .unwrap()
 }
 
-fn verify_id_token(
+pub fn verify_id_token(
     jwks: &JwkSet,
     token: &str,
     audience: &str,

@@ -18,7 +18,9 @@ use crate::mail::{Mailer, Message};
 use crate::sms::{self, SmsSender};
 use crate::store::Store;
 
-/// A challenge dies after this many wrong answers; the user starts again from the password.
+/// A challenge allows this many answers; after as many wrong ones the user starts again
+/// from the password. Each answer takes its attempt before it is checked, so racing
+/// answers cannot check more.
 pub const MAX_FAILED_ANSWERS: i32 = 5;
 /// Sign-in codes sent to one user per window.
 const MAX_CODES_SENT: i32 = 3;
@@ -301,6 +303,13 @@ impl SecondFactor<'_> {
     ) -> Result<Result<Vec<String>, Refused>, DomainError> {
         let user_id = challenge.user_id.as_str();
         let method = answer.method();
+        if !self
+            .store
+            .reserve_challenge_attempt(&challenge.id, MAX_FAILED_ANSWERS, now)
+            .await?
+        {
+            return Ok(Err(Refused::ChallengeOver));
+        }
         let proved: Option<&'static str> = match answer {
             Answer::Totp(code) => totp::verify(self.store, self.master, user_id, code, now)
                 .await?
@@ -352,7 +361,10 @@ impl SecondFactor<'_> {
             },
         };
         let Some(proved) = proved else {
-            return self.wrong_answer(challenge, method, meta, now).await.map(Err);
+            return self
+                .wrong_answer(challenge, method, meta, now)
+                .await
+                .map(Err);
         };
         if !self.store.finish_challenge(&challenge.id, now).await? {
             // Another request finished (or killed) this challenge first.
@@ -380,10 +392,7 @@ impl SecondFactor<'_> {
         now: DateTime<Utc>,
     ) -> Result<Refused, DomainError> {
         let user_id = challenge.user_id.as_str();
-        let on_challenge = self
-            .store
-            .add_challenge_failure(&challenge.id, MAX_FAILED_ANSWERS)
-            .await?;
+        let on_challenge = self.store.challenge_attempts(&challenge.id).await?;
         let consecutive = self.store.add_failed_login(user_id).await?;
         let event = AuditEvent::failure(
             AuditAction::LoginFailure,
@@ -399,13 +408,16 @@ impl SecondFactor<'_> {
                 let event =
                     AuditEvent::success(AuditAction::AccountLocked, format!("user:{user_id}"))
                         .by(user_id.to_string())
-                        .with(serde_json::json!({ "locked_until": until, "failures": consecutive }));
+                        .with(
+                            serde_json::json!({ "locked_until": until, "failures": consecutive }),
+                        );
                 audit::record(self.store, meta, event, now).await;
             }
             self.store.finish_challenge(&challenge.id, now).await?;
             return Ok(Refused::ChallengeOver);
         }
         if on_challenge >= MAX_FAILED_ANSWERS {
+            self.store.finish_challenge(&challenge.id, now).await?;
             return Ok(Refused::ChallengeOver);
         }
         Ok(Refused::Wrong {

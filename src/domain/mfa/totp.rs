@@ -205,10 +205,16 @@ mod tests {
         let totp = build(vec![7; SECRET_BYTES], "Latchkey", "alice").unwrap();
         let now = Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 10).unwrap();
         let step = now.timestamp() / 30;
-        let code_at = |s: i64| totp.generate((s * 30) as u64);
+        let code_at = |s: i64| totp.generate((s * 30) as u64).to_string();
         assert_eq!(matching_step(&totp, &code_at(step), now), Some(step));
-        assert_eq!(matching_step(&totp, &code_at(step - 1), now), Some(step - 1));
-        assert_eq!(matching_step(&totp, &code_at(step + 1), now), Some(step + 1));
+        assert_eq!(
+            matching_step(&totp, &code_at(step - 1), now),
+            Some(step - 1)
+        );
+        assert_eq!(
+            matching_step(&totp, &code_at(step + 1), now),
+            Some(step + 1)
+        );
         assert_eq!(matching_step(&totp, &code_at(step - 2), now), None);
         assert_eq!(matching_step(&totp, &code_at(step + 2), now), None);
         let spaced = format!("{} {}", &code_at(step)[..3], &code_at(step)[3..]);
