@@ -73,8 +73,7 @@ pub async fn is_remembered(
         return Ok(false);
     }
     let mut parts = payload.splitn(3, '.');
-    let (Some(id), Some(owner), Some(expires)) = (parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(id), Some(owner), Some(expires)) = (parts.next(), parts.next(), parts.next()) else {
         return Ok(false);
     };
     let unexpired = expires.parse::<i64>().is_ok_and(|e| e > now.timestamp());

@@ -47,7 +47,9 @@ pub async fn confirm_password(
             "Too many wrong passwords from your network. Try again in a few minutes.".into(),
         ));
     }
-    let check = hasher.verify(password, user.password_hash.as_deref()).await?;
+    let check = hasher
+        .verify(password, user.password_hash.as_deref())
+        .await?;
     if check == PasswordCheck::Wrong || user.password_hash.is_none() {
         signin::count_address_failure(store, meta, now).await?;
         return Err(DomainError::invalid(

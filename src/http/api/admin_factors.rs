@@ -107,7 +107,11 @@ pub struct FactorsApi;
 #[OpenApi(prefix_path = "/admin/v1", tag = "AdminTag::Users")]
 impl FactorsApi {
     /// List a user's second factors.
-    #[oai(path = "/users/:id/factors", method = "get", operation_id = "getUserFactors")]
+    #[oai(
+        path = "/users/:id/factors",
+        method = "get",
+        operation_id = "getUserFactors"
+    )]
     async fn get(
         &self,
         _admin: AdminAuth,
@@ -130,7 +134,11 @@ impl FactorsApi {
     /// remembered devices. The user signs in with the password alone until they set
     /// up a factor again (enterprise users are asked to at once once their deadline
     /// has passed). Audited as `two_factor_disabled`.
-    #[oai(path = "/users/:id/factors", method = "delete", operation_id = "resetUserFactors")]
+    #[oai(
+        path = "/users/:id/factors",
+        method = "delete",
+        operation_id = "resetUserFactors"
+    )]
     async fn reset(
         &self,
         admin: AdminAuth,

@@ -356,7 +356,11 @@ impl SessionsApi {
     /// call to the phone number on file, else email) for `method: code`. At most 3 per
     /// 15 minutes (429 after that); 403 when codes by message are not one of the user's
     /// factors.
-    #[oai(path = "/2fa/send", method = "post", operation_id = "sendTwoFactorCode")]
+    #[oai(
+        path = "/2fa/send",
+        method = "post",
+        operation_id = "sendTwoFactorCode"
+    )]
     async fn send_code(
         &self,
         Data(state): Data<&AppState>,
@@ -374,7 +378,11 @@ impl SessionsApi {
     /// Answers the options for `navigator.credentials.get` and a `ceremony_id`; send
     /// both the id and the resulting credential to `POST /v1/2fa` with
     /// `method: webauthn`. 403 when the user has no passkey or security key.
-    #[oai(path = "/2fa/webauthn", method = "post", operation_id = "startTwoFactorWebAuthn")]
+    #[oai(
+        path = "/2fa/webauthn",
+        method = "post",
+        operation_id = "startTwoFactorWebAuthn"
+    )]
     async fn start_webauthn(
         &self,
         Data(state): Data<&AppState>,

@@ -178,8 +178,7 @@ pub async fn proceed(state: &AppState, jar: &CookieJar, parked: ParkedRequest) -
             let next: String =
                 url::form_urlencoded::byte_serialize(continue_path(&parked.id).as_bytes())
                     .collect();
-            Redirect::see_other(format!("/account/security?required=1&next={next}"))
-                .into_response()
+            Redirect::see_other(format!("/account/security?required=1&next={next}")).into_response()
         }
         NextStep::Consent if request.prompt_none => {
             forget(state, &parked).await;

@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 
 use crate::config::Config;
 use crate::domain::authorization::ACR_PASSWORD;
-use crate::domain::mfa::ACR_MFA;
 use crate::domain::claims::{STANDARD_SCOPES, SUPPORTED_CLAIMS};
+use crate::domain::mfa::ACR_MFA;
 use crate::state::AppState;
 
 pub fn metadata(config: &Config) -> Value {

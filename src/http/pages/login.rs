@@ -8,9 +8,9 @@ use poem::{IntoResponse, Request, Response, handler};
 use serde::Deserialize;
 
 use super::{mfa, safe_next, signed_in};
+use crate::domain::DomainError;
 use crate::domain::accounts::RegistrationMode;
 use crate::domain::signin::{self, SignInOutcome};
-use crate::domain::DomainError;
 use crate::http::request_meta;
 use crate::state::AppState;
 
@@ -88,7 +88,15 @@ pub async fn show(
         .chars()
         .take(MAX_LOGIN_LEN)
         .collect();
-    form_page(state, jar, StatusCode::OK, &hint, next.as_deref(), forced, None)
+    form_page(
+        state,
+        jar,
+        StatusCode::OK,
+        &hint,
+        next.as_deref(),
+        forced,
+        None,
+    )
 }
 
 #[handler]

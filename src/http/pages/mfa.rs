@@ -34,13 +34,13 @@ pub async fn after_password(
     if !user.two_factor_enabled {
         return finish_sign_in(state, jar, user, amr, remember_me, meta, next).await;
     }
-    if !fresh_factor
-        && let Some(cookie) = state.pages.device_cookie(jar)
-    {
+    if !fresh_factor && let Some(cookie) = state.pages.device_cookie(jar) {
         match devices::is_remembered(&state.store, state.keys.master(), &cookie, &user.id, now)
             .await
         {
-            Ok(true) => return finish_sign_in(state, jar, user, amr, remember_me, meta, next).await,
+            Ok(true) => {
+                return finish_sign_in(state, jar, user, amr, remember_me, meta, next).await;
+            }
             Ok(false) => {}
             Err(err) => return internal_error(state, err),
         }

@@ -73,7 +73,8 @@ async fn security_page(
         CodeChannel::Email => "email",
     };
     let grace = chrono::Duration::days(state.config.enterprise_mfa_grace_days);
-    let deadline = (user.role == crate::domain::users::Role::Enterprise && !user.two_factor_enabled)
+    let deadline = (user.role == crate::domain::users::Role::Enterprise
+        && !user.two_factor_enabled)
         .then(|| (user.created_at + grace).format("%Y-%m-%d").to_string());
     state.pages.render(
         shown.status,
