@@ -15,7 +15,11 @@
 //   E2E_POST_CLIENT_ID, E2E_POST_CLIENT_SECRET, E2E_POST_ALG
 //                                                 confidential, client_secret_post,
 //                                                 first-party, response_mode=form_post
-//   optional: E2E_CHROMIUM (default /usr/bin/chromium), E2E_SCREENSHOT
+//   E2E_MFA_USERNAME, E2E_MFA_PASSWORD, E2E_MFA_EMAIL
+//                                                 a second user, for the two-step flow
+//                                                 in mfa.mjs
+//   optional: E2E_FLOWS (comma-separated flow function names: run only those),
+//   E2E_CHROMIUM (default /usr/bin/chromium), E2E_SCREENSHOT
 //   (default /tmp/e2e-consent.png), E2E_FAILURE_SCREENSHOT (default /tmp/e2e-failure.png)
 
 import fs from 'node:fs';
@@ -23,6 +27,7 @@ import http from 'node:http';
 import path from 'node:path';
 import * as oidc from 'openid-client';
 import { chromium } from 'playwright-core';
+import { mfaFlow } from './mfa.mjs';
 
 // ---------------------------------------------------------------------------------------
 // Configuration
@@ -71,7 +76,7 @@ const CLIENTS = {
 
 // Every browser wait is bounded; the whole run is too.
 const STEP_TIMEOUT_MS = 20_000;
-const RUN_TIMEOUT_MS = 180_000;
+const RUN_TIMEOUT_MS = 210_000;
 
 // ---------------------------------------------------------------------------------------
 // Bookkeeping: each check is counted; a thrown error aborts the current flow only.
@@ -198,7 +203,11 @@ function expectArrival(path) {
       reject(new Error(`nothing arrived at ${RP_BASE}${path} within ${STEP_TIMEOUT_MS} ms`));
     }, STEP_TIMEOUT_MS);
   });
-  return Promise.race([arrived, timeout]).finally(() => clearTimeout(timer));
+  const result = Promise.race([arrived, timeout]).finally(() => clearTimeout(timer));
+  // A flow that aborts before awaiting this must not crash the run with an unhandled
+  // rejection; whoever awaits it still sees the timeout.
+  result.catch(() => {});
+  return result;
 }
 
 // What openid-client takes as "the current URL": a URL for a query response, a Request
@@ -253,7 +262,7 @@ async function signIn(page) {
   await page.locator('#username').fill(USERNAME);
   await page.locator('#password').fill(PASSWORD);
   await page.locator('input[name=remember_me]').check();
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -313,7 +322,7 @@ function checkAuthorizationResponse(label, arrival, request) {
   checkEqual(`${label}: response carries iss (RFC 9207)`, params.get('iss'), ISSUER);
 }
 
-function checkIdToken(label, c, tokens, request) {
+function checkIdToken(label, c, tokens, request, email = EMAIL) {
   const claims = tokens.claims();
   require_(`${label}: ID token returned`, claims !== undefined);
   const header = decodeJwtPart(tokens.id_token, 0);
@@ -340,7 +349,7 @@ function checkIdToken(label, c, tokens, request) {
   if (claims.azp !== undefined) checkEqual(`${label}: ID token azp`, claims.azp, c.id);
   // Email: OIDC Core §5.4 returns scope claims from userinfo when an access token is
   // issued, so the ID token need not carry it; when it does, it must be right.
-  if (claims.email !== undefined) checkEqual(`${label}: ID token email`, claims.email, EMAIL);
+  if (claims.email !== undefined) checkEqual(`${label}: ID token email`, claims.email, email);
   else console.log(`  note ${label}: ID token has no email claim (it comes from userinfo, OIDC Core §5.4)`);
   return claims;
 }
@@ -409,7 +418,7 @@ async function registrationFlow() {
     await page.goto(`${ISSUER}/login`);
     await page.locator('#username').fill(username);
     await page.locator('#password').fill(password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     const error = await page.locator('#login-error').innerText();
     check(`${L}: pending account is told to confirm the email`, error.includes('Confirm your email'), error);
   });
@@ -435,7 +444,7 @@ async function registrationFlow() {
     await page.waitForURL(onIssuer('/login'));
     await page.locator('#username').fill(email);
     await page.locator('#password').fill(password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.waitForURL(onIssuer('/consent'));
     await page.locator('button[name=decision][value=allow]').click();
     const arrival = await arrived;
@@ -766,6 +775,31 @@ async function formPostFlow() {
 }
 
 // ---------------------------------------------------------------------------------------
+// Flow 5: two-step verification (mfa.mjs) with this file's helpers.
+
+async function twoStepFlow() {
+  await mfaFlow({
+    ISSUER,
+    RP_BASE,
+    CLIENTS,
+    check,
+    checkEqual,
+    require_,
+    step,
+    show,
+    newPage,
+    onIssuer,
+    pagesSeen,
+    expectArrival,
+    discover,
+    newAuthorizationRequest,
+    exchange,
+    checkAuthorizationResponse,
+    checkIdToken,
+  });
+}
+
+// ---------------------------------------------------------------------------------------
 
 async function main() {
   const watchdog = setTimeout(() => {
@@ -793,7 +827,10 @@ async function main() {
   });
   console.log(`e2e: issuer ${ISSUER}, relying party ${RP_BASE}, ${CHROMIUM} ${browser.version()}`);
 
-  for (const flow of [confidentialFlow, publicFlow, formPostFlow, registrationFlow]) {
+  // E2E_FLOWS=twoStepFlow,publicFlow runs only those (while working on one).
+  const only = (process.env.E2E_FLOWS ?? '').split(',').filter(Boolean);
+  const flows = [confidentialFlow, publicFlow, formPostFlow, registrationFlow, twoStepFlow];
+  for (const flow of flows.filter((f) => only.length === 0 || only.includes(f.name))) {
     try {
       await flow();
     } catch (err) {

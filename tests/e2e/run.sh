@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # End-to-end test: builds Latchkey, starts it on a free port with a fresh SQLite database,
-# registers a user and three relying parties with the CLI, then lets rp.mjs (openid-client
+# registers two users and three relying parties with the CLI, then lets rp.mjs (openid-client
 # in headless Chromium) sign in through the real pages. Exits with rp.mjs's status.
 #
 #   bash tests/e2e/run.sh
 #
-# Needs node (20+), npm and Chromium at /usr/bin/chromium (or E2E_CHROMIUM).
+# Needs node 20.19+ (otpauth's @noble/hashes asks for it), npm, and Chromium at
+# /usr/bin/chromium (or E2E_CHROMIUM).
 set -euo pipefail
 
 E2E_DIR="$(cd "$(dirname "$0")" && pwd)"
@@ -24,7 +25,8 @@ done
 log "building"
 (cd "$ROOT" && cargo build --bin latchkey)
 
-if [[ ! -d "$E2E_DIR/node_modules/openid-client" || ! -d "$E2E_DIR/node_modules/playwright-core" ]]; then
+if [[ ! -d "$E2E_DIR/node_modules/openid-client" || ! -d "$E2E_DIR/node_modules/playwright-core" \
+      || ! -d "$E2E_DIR/node_modules/otpauth" ]]; then
   log "installing node packages"
   if [[ -f "$E2E_DIR/package-lock.json" ]]; then
     (cd "$E2E_DIR" && npm ci --no-audit --no-fund)
@@ -139,6 +141,13 @@ E2E_EMAIL="e2e-alice@example.com"
 E2E_PASSWORD="$(node -e 'console.log(require("node:crypto").randomBytes(18).toString("base64url") + "-7aZ")')"
 printf '%s\n' "$E2E_PASSWORD" \
   | "$BIN" user create --username "$E2E_USERNAME" --email "$E2E_EMAIL" --password-stdin >/dev/null
+# A second user, without any second factor yet: the two-step flow (mfa.mjs) sets up an
+# authenticator app, backup codes and a passkey for it through the pages.
+E2E_MFA_USERNAME="e2e-bob"
+E2E_MFA_EMAIL="e2e-bob@example.com"
+E2E_MFA_PASSWORD="$(node -e 'console.log(require("node:crypto").randomBytes(18).toString("base64url") + "-8bY")')"
+printf '%s\n' "$E2E_MFA_PASSWORD" \
+  | "$BIN" user create --username "$E2E_MFA_USERNAME" --email "$E2E_MFA_EMAIL" --password-stdin >/dev/null
 
 json_field() {
   node -e '
@@ -161,6 +170,7 @@ post_json="$("$BIN" client create --name "E2E first-party RP" --auth-method clie
 export E2E_ISSUER="$LATCHKEY_ISSUER"
 export E2E_RP_PORT="$RP_PORT"
 export E2E_USERNAME E2E_EMAIL E2E_PASSWORD
+export E2E_MFA_USERNAME E2E_MFA_EMAIL E2E_MFA_PASSWORD
 export E2E_CHROMIUM="$CHROMIUM"
 E2E_CONF_CLIENT_ID="$(json_field client_id <<<"$conf_json")"
 E2E_CONF_CLIENT_SECRET="$(json_field client_secret <<<"$conf_json")"
