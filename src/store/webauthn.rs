@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use entity::{webauthn_ceremonies, webauthn_credentials};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
 };
 
 use super::{Store, StoreError, UniqueLookup, conflict_or, from_millis, to_millis};
@@ -38,6 +38,14 @@ impl From<webauthn_ceremonies::Model> for StoredCeremony {
             expires_at: from_millis(m.expires_at),
         }
     }
+}
+
+/// The ceremony `id` of `kind`, if it has not expired.
+fn live_ceremony(id: &str, kind: &str, now: DateTime<Utc>) -> Condition {
+    Condition::all()
+        .add(webauthn_ceremonies::Column::Id.eq(id))
+        .add(webauthn_ceremonies::Column::Kind.eq(kind))
+        .add(webauthn_ceremonies::Column::ExpiresAt.gt(to_millis(now)))
 }
 
 impl Store {
@@ -212,22 +220,15 @@ impl Store {
         kind: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<StoredCeremony>, StoreError> {
-        let live = |query: sea_orm::Select<webauthn_ceremonies::Entity>| {
-            query
-                .filter(webauthn_ceremonies::Column::Id.eq(id))
-                .filter(webauthn_ceremonies::Column::Kind.eq(kind))
-                .filter(webauthn_ceremonies::Column::ExpiresAt.gt(to_millis(now)))
-        };
-        let Some(found) = live(webauthn_ceremonies::Entity::find())
+        let Some(found) = webauthn_ceremonies::Entity::find()
+            .filter(live_ceremony(id, kind, now))
             .unique(&self.db)
             .await?
         else {
             return Ok(None);
         };
         let deleted = webauthn_ceremonies::Entity::delete_many()
-            .filter(webauthn_ceremonies::Column::Id.eq(id))
-            .filter(webauthn_ceremonies::Column::Kind.eq(kind))
-            .filter(webauthn_ceremonies::Column::ExpiresAt.gt(to_millis(now)))
+            .filter(live_ceremony(id, kind, now))
             .exec(&self.db)
             .await?;
         Ok((deleted.rows_affected == 1).then(|| StoredCeremony::from(found)))

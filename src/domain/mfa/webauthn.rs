@@ -680,7 +680,7 @@ async fn cloned(
         Err(err) => return err.into(),
     }
     refused(
-        "this passkey or security key may have been copied: its signature counter went backwards. It has been disabled; sign in another way and register it again",
+        "this passkey or security key may have been copied: its signature counter went backwards, so it has been disabled. Sign in another way and review your keys",
     )
 }
 
@@ -734,4 +734,33 @@ pub async fn delete(
         .with(serde_json::json!({ "change": "webauthn_credential_deleted", "credential": credential_id }));
     audit::record(store, meta, event, now).await;
     super::factor_removed(store, user_id, METHOD, meta, now).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{relying_party, relying_party_or_placeholder};
+    use crate::config::Config;
+
+    fn config(issuer: &str, rp_id: &str) -> Config {
+        Config {
+            issuer: issuer.into(),
+            webauthn_rp_id: rp_id.into(),
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn the_relying_party_follows_the_issuer() {
+        assert!(relying_party(&config("http://localhost:8080", "")).is_ok());
+        assert!(relying_party(&config("https://idm.example.com/auth", "")).is_ok());
+        assert!(relying_party(&config("https://idm.example.com", "example.com")).is_ok());
+        // Not a registrable suffix of the issuer's host: refused, even as a fallback.
+        assert!(relying_party(&config("https://idm.example.com", "other.com")).is_err());
+        assert!(
+            relying_party_or_placeholder(&config("https://idm.example.com", "other.com")).is_err()
+        );
+        // Browsers refuse WebAuthn on an IP address; the server still starts.
+        assert!(relying_party(&config("http://127.0.0.1:8080", "")).is_err());
+        assert!(relying_party_or_placeholder(&config("http://127.0.0.1:8080", "")).is_ok());
+    }
 }
