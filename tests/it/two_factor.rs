@@ -1234,3 +1234,106 @@ async fn admins_list_and_reset_a_users_factors() {
     let actions = audit_actions(&server, &user.id).await;
     assert!(actions.contains(&("two_factor_disabled".into(), true)));
 }
+
+#[tokio::test]
+async fn the_api_sets_up_factors_for_its_own_user() {
+    let server = TestServer::start().await;
+    let user = new_user(&server, Role::Explorer).await;
+    let other = new_user(&server, Role::Explorer).await;
+    let login = api_login(&server, &user.username).await;
+    let token = login["session_token"].as_str().unwrap().to_string();
+    let http = reqwest::Client::new();
+    let call = |method: reqwest::Method, path: String, body: Option<Value>| {
+        let mut request = http
+            .request(method, server.url(&format!("/api/v1/users/{path}")))
+            .bearer_auth(&token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            (
+                response.status(),
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (status, body) = call(reqwest::Method::GET, format!("{}/2fa", user.id), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["enabled"], false);
+    assert_eq!(body["code_channel"], "email");
+    let (status, _) = call(reqwest::Method::GET, format!("{}/2fa", other.id), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "someone else's account");
+
+    let (status, body) = call(
+        reqwest::Method::POST,
+        format!("{}/2fa/totp", user.id),
+        Some(json!({ "current_password": "wrong password" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("current_password")
+    );
+    let (status, enrolment) = call(
+        reqwest::Method::POST,
+        format!("{}/2fa/totp", user.id),
+        Some(json!({ "current_password": PASSWORD })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{enrolment}");
+    let secret = totp_rs::Secret::try_from_base32(enrolment["secret"].as_str().unwrap()).unwrap();
+    assert!(
+        enrolment["otpauth_uri"]
+            .as_str()
+            .unwrap()
+            .starts_with("otpauth://totp/")
+    );
+    let (status, confirmed) = call(
+        reqwest::Method::POST,
+        format!("{}/2fa/totp/confirm", user.id),
+        Some(json!({ "code": totp_code(&secret, server.clock.now_utc()) })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{confirmed}");
+    assert_eq!(confirmed["backup_codes"].as_array().unwrap().len(), 10);
+    let (_, body) = call(reqwest::Method::GET, format!("{}/2fa", user.id), None).await;
+    assert_eq!(
+        (body["enabled"].clone(), body["totp"].clone()),
+        (json!(true), json!(true))
+    );
+    assert_eq!(
+        api_login(&server, &user.username).await["mfa_required"],
+        true
+    );
+
+    let (status, regenerated) = call(
+        reqwest::Method::POST,
+        format!("{}/2fa/backup-codes", user.id),
+        Some(json!({ "current_password": PASSWORD })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_ne!(regenerated["backup_codes"], confirmed["backup_codes"]);
+
+    let (status, _) = call(
+        reqwest::Method::POST,
+        format!("{}/2fa/totp/remove", user.id),
+        Some(json!({ "current_password": PASSWORD })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, body) = call(reqwest::Method::GET, format!("{}/2fa", user.id), None).await;
+    assert_eq!(body["enabled"], false, "no factor left: off");
+    assert_eq!(
+        body["backup_codes_left"], 0,
+        "the backup codes go with the last factor"
+    );
+    assert_eq!(
+        api_login(&server, &user.username).await["mfa_required"],
+        false
+    );
+}

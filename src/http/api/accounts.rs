@@ -231,7 +231,7 @@ async fn visible_account(state: &AppState, caller: &Caller, id: &str) -> Result<
 }
 
 /// Operations only the account's owner performs (they prove a password or a mailbox).
-fn own_account<'a>(caller: &'a Caller, id: &str) -> Result<&'a User, ApiFailure> {
+pub(super) fn own_account<'a>(caller: &'a Caller, id: &str) -> Result<&'a User, ApiFailure> {
     match caller.session() {
         Some((_, user)) if user.id == id => Ok(user),
         _ if caller.is_admin() => Err(ApiFailure::forbidden(

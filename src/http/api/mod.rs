@@ -8,6 +8,7 @@ mod admin_invites;
 mod admin_users;
 mod bulk_users;
 mod sessions_api;
+mod two_factor_api;
 
 pub use admin_clients::{ClientCreatedResponse, ClientResponse};
 pub use admin_users::UserResponse;
@@ -317,6 +318,7 @@ pub type Apis = (
         accounts::AccountsApi,
         sessions_api::SessionsApi,
         bulk_users::BulkUsersApi,
+        two_factor_api::TwoFactorApi,
     ),
 );
 
@@ -336,6 +338,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
                 accounts::AccountsApi,
                 sessions_api::SessionsApi,
                 bulk_users::BulkUsersApi,
+                two_factor_api::TwoFactorApi,
             ),
         ),
         "Latchkey API",
