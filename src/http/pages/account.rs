@@ -145,7 +145,7 @@ pub async fn save_profile(
         let contact_preference = match form.contact_preference.as_deref() {
             None => None,
             Some(text) => Some(ContactPreference::parse(text).ok_or_else(|| {
-                DomainError::invalid("contact_preference", "must be text or voice")
+                DomainError::invalid("contact_preference", "must be text, voice or email")
             })?),
         };
         let changes = UserChanges {
