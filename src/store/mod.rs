@@ -7,12 +7,13 @@ mod clients;
 mod codes;
 mod invites;
 mod keys;
+mod mfa;
 mod oauth;
 mod ratelimit;
 mod sessions;
 mod users;
-
 mod webauthn;
+
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};

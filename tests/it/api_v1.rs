@@ -748,7 +748,7 @@ async fn what_a_user_may_change_on_their_own_account() {
         (
             json!({ "phone_number": "+14155550123" }),
             StatusCode::BAD_REQUEST,
-            "SMS",
+            "/phone",
         ),
         (
             json!({ "password": NEW_PASSWORD }),

@@ -149,7 +149,7 @@ pub async fn confirm_enrolment(
     if !accepted {
         return Err(DomainError::invalid(
             "code",
-            "that code is not right; check the time on your phone and type the current code",
+            "does not match the app; check that your phone's clock is right and type the code it shows now",
         ));
     }
     super::factor_enrolled(store, master, user_id, "totp", meta, now).await

@@ -87,10 +87,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         "passkey_ceremony.html",
         include_str!("../../../ui/templates/passkey_ceremony.html"),
     ),
-    (
-        "mfa.html",
-        include_str!("../../../ui/templates/mfa.html"),
-    ),
+    ("mfa.html", include_str!("../../../ui/templates/mfa.html")),
     (
         "security.html",
         include_str!("../../../ui/templates/security.html"),
@@ -112,11 +109,20 @@ pub fn routes() -> Route {
         .at("/login/2fa/send", post(mfa::send_code))
         .at("/account/security", get(security::show))
         .at("/account/security/totp", post(security::begin_totp))
-        .at("/account/security/totp/confirm", post(security::confirm_totp))
+        .at(
+            "/account/security/totp/confirm",
+            post(security::confirm_totp),
+        )
         .at("/account/security/totp/remove", post(security::remove_totp))
-        .at("/account/security/backup-codes", post(security::regenerate_backup_codes))
+        .at(
+            "/account/security/backup-codes",
+            post(security::regenerate_backup_codes),
+        )
         .at("/account/security/codes", post(security::set_sign_in_codes))
-        .at("/account/security/devices/forget", post(security::forget_devices))
+        .at(
+            "/account/security/devices/forget",
+            post(security::forget_devices),
+        )
         .at("/account", get(account::show))
         .at("/account/profile", post(account::save_profile))
         .at("/account/email", post(account::request_email_change))
