@@ -478,13 +478,15 @@ async fn finish_second_factor_inner(
     let response = parse_assertion(response_json)?;
     let credential = own_credential(store, user_id, &response).await?;
     let outcome = webauthn.finish_passkey_authentication(&response, &state);
-    let credential = checked_use(store, credential, outcome, meta, now).await?;
-    let event = AuditEvent::success(AuditAction::TwoFactorVerified, format!("user:{user_id}"))
-        .by(user_id.to_string())
-        .with(serde_json::json!({ "method": METHOD, "credential": credential.id }));
-    audit::record(store, meta, event, now).await;
+    // TWO_FACTOR_VERIFIED is recorded by the challenge this answers.
+    checked_use(store, credential, outcome, meta, now).await?;
     Ok(())
 }
+
+/// Passwordless ceremonies one address may start per window.
+const MAX_PASSWORDLESS_STARTS: i32 = 30;
+const PASSWORDLESS_WINDOW: chrono::Duration = chrono::Duration::minutes(15);
+const PASSWORDLESS_ACTION: &str = "passkey_sign_in";
 
 /// Starts a passwordless sign-in: the browser offers the user's discoverable
 /// credentials for this site. A modal request (no conditional mediation), so that a
@@ -493,8 +495,24 @@ async fn finish_second_factor_inner(
 pub async fn start_passwordless(
     store: &Store,
     webauthn: &Webauthn,
+    meta: &RequestMeta,
     now: DateTime<Utc>,
 ) -> Result<Ceremony, DomainError> {
+    // Anyone may start one, and each start stores a ceremony: a per-address limit keeps
+    // that table small.
+    let key = format!("ip:{}", meta.ip_address);
+    store
+        .count_attempt(&key, PASSWORDLESS_ACTION, PASSWORDLESS_WINDOW, now)
+        .await?;
+    if store
+        .attempts_in_window(&key, PASSWORDLESS_ACTION, now)
+        .await?
+        > MAX_PASSWORDLESS_STARTS
+    {
+        return Err(DomainError::TooManyRequests(
+            "Too many passkey sign-ins from your network. Try again in a few minutes.".into(),
+        ));
+    }
     let (mut rcr, state) = webauthn
         .start_discoverable_authentication()
         .map_err(internal)?;
@@ -506,8 +524,8 @@ pub async fn start_passwordless(
 /// Finishes a passwordless sign-in. The passkey proves possession and user verification
 /// (two factors); the account must then be active. Every failure of the passkey itself
 /// is the same `Invalid { field: "credential" }`, which never says whether an account
-/// exists. On success the sign-in is recorded (LOGIN_SUCCESS); the caller starts the
-/// session.
+/// exists. On success TWO_FACTOR_VERIFIED is recorded; the caller starts the session
+/// (and records LOGIN_SUCCESS).
 #[tracing::instrument(skip_all)]
 pub async fn finish_passwordless(
     store: &Store,
@@ -576,14 +594,11 @@ pub async fn finish_passwordless(
         "passwordless": true,
         "credential": credential.id,
     });
+    // LOGIN_SUCCESS follows when the caller starts the session.
     let verified = AuditEvent::success(AuditAction::TwoFactorVerified, format!("user:{}", user.id))
         .by(user.id.clone())
-        .with(details.clone());
-    audit::record(store, meta, verified, now).await;
-    let event = AuditEvent::success(AuditAction::LoginSuccess, "login")
-        .by(user.id.clone())
         .with(details);
-    audit::record(store, meta, event, now).await;
+    audit::record(store, meta, verified, now).await;
     Ok(PasswordlessOutcome::SignedIn(Box::new(user)))
 }
 

@@ -2,7 +2,7 @@
 //! passwordless sign-in that starts from the login page. The browser side of each
 //! ceremony is `/static/webauthn.js`, driven by a form marked `data-webauthn`.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use minijinja::context;
 use poem::http::StatusCode;
 use poem::web::cookie::CookieJar;
@@ -253,7 +253,7 @@ pub async fn finish_registration(
     jar: &CookieJar,
     Form(form): Form<CeremonyForm>,
 ) -> Response {
-    let Some((_, user)) = signed_in(state, jar).await else {
+    let Some((session, user)) = signed_in(state, jar).await else {
         return sign_in_first();
     };
     if !state.pages.csrf_valid(jar, &form.csrf_token) {
@@ -287,6 +287,13 @@ pub async fn finish_registration(
     .await;
     match registered {
         Ok(registered) => {
+            // Registering proved the key: this session now has two factors too.
+            if let Err(err) =
+                sessions::add_second_factor(&state.store, &session, AMR_HARDWARE_KEY).await
+            {
+                let (status, message) = failure(err);
+                return passkeys_page(state, jar, &user, Shown::failed(status, &message)).await;
+            }
             if let Some(codes) = registered.backup_codes {
                 return state.pages.render(
                     StatusCode::OK,
@@ -442,6 +449,7 @@ pub struct PasswordlessForm {
 #[handler]
 pub async fn start_passwordless(
     Data(state): Data<&AppState>,
+    req: &Request,
     jar: &CookieJar,
     Form(form): Form<PasswordlessForm>,
 ) -> Response {
@@ -455,7 +463,8 @@ pub async fn start_passwordless(
             EXPIRED_FORM,
         );
     }
-    match webauthn::start_passwordless(&state.store, &state.webauthn, state.now()).await {
+    let meta = request_meta(req);
+    match webauthn::start_passwordless(&state.store, &state.webauthn, &meta, state.now()).await {
         Ok(ceremony) => {
             let cancel = match &next {
                 Some(next) => format!("/login?next={}", url_encode(next)),
@@ -531,31 +540,8 @@ pub async fn finish_passwordless(
             return page(status, &message);
         }
     };
-    let lifetime = Duration::seconds(state.config.session_lifetime_secs);
-    let current = state.pages.session_token(jar);
-    match sessions::sign_in(
-        &state.store,
-        current.as_deref(),
-        &user.id,
-        vec![AMR_HARDWARE_KEY.into(), AMR_MULTIPLE_FACTORS.into()],
-        false,
-        &meta,
-        lifetime,
-        now,
-    )
-    .await
-    {
-        Ok((_, token)) => {
-            state
-                .pages
-                .set_session_cookie(jar, &token, lifetime.to_std().unwrap_or_default());
-            Redirect::see_other(next.as_deref().unwrap_or("/account")).into_response()
-        }
-        Err(err) => {
-            let (status, message) = failure(err);
-            page(status, &message)
-        }
-    }
+    let amr = vec![AMR_HARDWARE_KEY.into(), AMR_MULTIPLE_FACTORS.into()];
+    super::mfa::finish_sign_in(state, jar, &user, amr, false, &meta, next.as_deref()).await
 }
 
 fn refused_status(status: AccountStatus) -> &'static str {
