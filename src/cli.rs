@@ -111,6 +111,14 @@ pub enum UserCommand {
         #[command(flatten)]
         password: PasswordArgs,
     },
+    /// Reset a user's two-step verification: removes the authenticator app, passkeys,
+    /// codes by message, backup codes and remembered devices (for a user who lost them).
+    #[command(name = "reset-2fa")]
+    ResetTwoFactor {
+        /// Username or email.
+        #[arg(long)]
+        username: String,
+    },
 }
 
 /// Spelled as in OAuth (RFC 6749), as operators will type them.
@@ -374,6 +382,19 @@ async fn dispatch(state: &AppState, command: Command) -> Result<(), CliError> {
             )
             .await?;
             println!("password changed for {}", user.username);
+        }
+        Command::User(UserCommand::ResetTwoFactor { username }) => {
+            let user = state
+                .store
+                .find_user_by_login(&username)
+                .await
+                .map_err(DomainError::from)?
+                .ok_or(DomainError::NotFound("user"))?;
+            crate::domain::mfa::reset(&state.store, &user.id, &meta, now).await?;
+            println!(
+                "two-step verification reset for {}: they sign in with the password alone until they set it up again",
+                user.username
+            );
         }
         Command::Client(ClientCommand::Create {
             name,

@@ -400,6 +400,7 @@ fn every_command_has_help() {
         vec!["user", "create", "--help"],
         vec!["user", "list", "--help"],
         vec!["user", "set-password", "--help"],
+        vec!["user", "reset-2fa", "--help"],
         vec!["client", "create", "--help"],
         vec!["client", "list", "--help"],
         vec!["client", "delete", "--help"],
@@ -432,4 +433,49 @@ fn openapi_command_prints_the_spec() {
         spec["openapi"].as_str().map(|v| v.starts_with("3.")),
         Some(true)
     );
+}
+
+#[tokio::test]
+async fn reset_2fa_turns_off_every_factor() {
+    let cli = Cli::new().await;
+    let user = cli.json(&[
+        "user",
+        "create",
+        "--username",
+        "lostphone",
+        "--email",
+        "lostphone@example.com",
+        "--password",
+        "Correct-horse-battery-9",
+        "--json",
+    ]);
+    let id = user["id"].as_str().unwrap();
+    let store = latchkey::store::Store::connect(&cli.database_url)
+        .await
+        .unwrap();
+    let now = chrono::Utc::now();
+    store.set_sign_in_codes_enabled(id, true).await.unwrap();
+    store.set_two_factor_enabled(id, true).await.unwrap();
+    store
+        .replace_backup_codes(id, &["a".repeat(64), "b".repeat(64)], now)
+        .await
+        .unwrap();
+
+    let out = cli.ok(&["user", "reset-2fa", "--username", "lostphone"]);
+    assert!(
+        out.contains("two-step verification reset for lostphone"),
+        "{out}"
+    );
+    let after = store.find_user(id).await.unwrap().unwrap();
+    assert!(!after.two_factor_enabled && !after.sign_in_codes_enabled);
+    assert_eq!(store.unused_backup_codes(id).await.unwrap(), 0);
+    let audit = store
+        .list_audit(Some(id), Some("two_factor_disabled"), 10)
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 1);
+
+    let unknown = cli.run(&["user", "reset-2fa", "--username", "nobody"]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("not found"));
 }

@@ -278,9 +278,10 @@ pub async fn send_code(
     }
     match state.second_factor().send_code(&user, state.now()).await {
         Ok(_) => {
-            let notice = "We sent you a code. It works for 15 minutes.";
+            let minutes = (state.config.one_time_code_lifetime_secs / 60).max(1);
+            let notice = format!("We sent you a code. It works for {minutes} minutes.");
             let shown = Notice {
-                notice: Some(notice),
+                notice: Some(&notice),
                 ..PLAIN
             };
             challenge_page(state, jar, &user, next.as_deref(), shown).await
