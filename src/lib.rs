@@ -92,6 +92,7 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
     let webauthn = Arc::new(domain::mfa::webauthn::relying_party_or_placeholder(
         &config,
     )?);
+    let upstream_http = domain::federation::http_client()?;
     Ok(AppState {
         discovery_json,
         webauthn,
@@ -104,6 +105,7 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
         password_rules,
         mailer: Arc::new(mailer),
         sms: Arc::new(sms),
+        upstream_http,
     })
 }
 

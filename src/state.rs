@@ -24,6 +24,8 @@ pub struct AppState {
     pub sms: Arc<crate::sms::SmsSender>,
     /// The WebAuthn relying party (passkeys and security keys).
     pub webauthn: Arc<webauthn_rs::Webauthn>,
+    /// For calls to upstream identity providers: redirects off, short timeouts.
+    pub upstream_http: reqwest::Client,
     /// The discovery document, rendered once.
     pub discovery_json: bytes::Bytes,
 }

@@ -10,6 +10,7 @@ mod m20261122_000003_create_rate_limits;
 mod m20261122_000004_create_accounts;
 mod m20261122_000005_create_two_factor;
 mod m20261122_000006_create_webauthn;
+mod m20261122_000007_create_federation;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_create_accounts::Migration),
             Box::new(m20261122_000005_create_two_factor::Migration),
             Box::new(m20261122_000006_create_webauthn::Migration),
+            Box::new(m20261122_000007_create_federation::Migration),
         ]
     }
 }

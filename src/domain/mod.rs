@@ -8,6 +8,7 @@ pub mod authorization;
 pub mod claims;
 pub mod clients;
 pub mod codes;
+pub mod federation;
 pub mod invites;
 pub mod keys;
 pub mod mfa;

@@ -1,0 +1,1 @@
+//! GitHub and generic OAuth 2.0 providers, through the oauth2 crate.

@@ -1,0 +1,1 @@
+//! Google, LinkedIn and any OpenID provider, through the openidconnect crate.
