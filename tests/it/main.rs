@@ -9,6 +9,7 @@ mod admin_api;
 mod api_v1;
 mod cli;
 mod common;
+mod federation_github;
 mod keys;
 mod login;
 mod mail;
