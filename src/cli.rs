@@ -10,6 +10,7 @@ use poem_openapi::types::ToJSON;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::domain::clients::{AuthMethod, ClientSettings, GrantType};
+use crate::domain::federation::providers::{self, ProviderSettings};
 use crate::domain::keys::{self, SigningAlg};
 use crate::domain::users::{NewUser, Role, UserChanges};
 use crate::domain::{DomainError, RequestMeta, admin_tokens, clients, users};
@@ -49,8 +50,58 @@ pub enum Command {
     /// Manage personal admin API tokens.
     #[command(subcommand, name = "admin-token")]
     AdminToken(AdminTokenCommand),
+    /// Manage upstream identity providers (Google, GitHub, LinkedIn, any OIDC).
+    #[command(subcommand)]
+    Upstream(UpstreamCommand),
     /// Print the OpenAPI document of the admin and first-party APIs.
     Openapi,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UpstreamCommand {
+    /// Add an upstream provider, or change the one with this id.
+    Set {
+        /// The slug in URLs: lower-case letters, digits and dashes.
+        #[arg(long)]
+        id: String,
+        /// google, github, linkedin, oidc or oauth2.
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        client_id: Option<String>,
+        /// Read the client secret from the first line of standard input.
+        #[arg(long)]
+        client_secret_stdin: bool,
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Repeat for several; default the kind's.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// For oidc: the issuer whose discovery document is read.
+        #[arg(long)]
+        issuer: Option<String>,
+        #[arg(long)]
+        authorization_url: Option<String>,
+        #[arg(long)]
+        token_url: Option<String>,
+        #[arg(long)]
+        userinfo_url: Option<String>,
+        #[arg(long)]
+        api_base_url: Option<String>,
+        /// Hide the provider's button without deleting it.
+        #[arg(long)]
+        disabled: bool,
+        /// Link verified upstream emails to matching accounts without asking (R020).
+        #[arg(long)]
+        auto_link_verified_email: bool,
+    },
+    /// List upstream providers.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete an upstream provider and every account linked through it.
+    Delete { id: String },
 }
 
 #[derive(Debug, Args)]
@@ -483,6 +534,92 @@ async fn dispatch(state: &AppState, command: Command) -> Result<(), CliError> {
                     );
                 }
             }
+        }
+        Command::Upstream(UpstreamCommand::Set {
+            id,
+            kind,
+            client_id,
+            client_secret_stdin,
+            display_name,
+            scopes,
+            issuer,
+            authorization_url,
+            token_url,
+            userinfo_url,
+            api_base_url,
+            disabled,
+            auto_link_verified_email,
+        }) => {
+            let client_secret = if client_secret_stdin {
+                Some(read_password(&PasswordArgs {
+                    password: None,
+                    password_stdin: true,
+                })?)
+            } else {
+                None
+            };
+            let settings = ProviderSettings {
+                id,
+                kind,
+                display_name,
+                client_id,
+                client_secret,
+                scopes: (!scopes.is_empty()).then_some(scopes),
+                issuer,
+                authorization_url,
+                token_url,
+                userinfo_url,
+                api_base_url,
+                enabled: Some(!disabled),
+                auto_link_verified_email: Some(auto_link_verified_email),
+            };
+            let provider =
+                providers::upsert(&state.store, state.keys.master(), &settings, &meta, now).await?;
+            println!(
+                "upstream provider {} ({}); redirect URI {}",
+                provider.id,
+                provider.kind.as_str(),
+                state.federation().redirect_uri(&provider.id)
+            );
+        }
+        Command::Upstream(UpstreamCommand::List { json }) => {
+            let all = state
+                .store
+                .list_upstream_providers()
+                .await
+                .map_err(DomainError::from)?;
+            if json {
+                let rows: Vec<serde_json::Value> = all
+                    .iter()
+                    .map(|p| {
+                        serde_json::json!({
+                            "id": p.id,
+                            "kind": p.kind.as_str(),
+                            "display_name": p.display_name,
+                            "client_id": p.client_id,
+                            "issuer": p.issuer,
+                            "enabled": p.enabled,
+                            "auto_link_verified_email": p.auto_link_verified_email,
+                            "redirect_uri": state.federation().redirect_uri(&p.id),
+                        })
+                    })
+                    .collect();
+                print_json(Some(serde_json::Value::Array(rows)));
+            } else {
+                for p in all {
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        p.id,
+                        p.kind.as_str(),
+                        p.display_name,
+                        if p.enabled { "enabled" } else { "disabled" }
+                    );
+                }
+            }
+        }
+        Command::Upstream(UpstreamCommand::Delete { id }) => {
+            providers::delete(&state.store, &id, &meta, now).await?;
+            println!("deleted upstream provider {id}");
         }
         Command::Client(ClientCommand::Delete { client_id }) => {
             clients::delete_client(&state.store, &client_id, &meta, now).await?;

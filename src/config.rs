@@ -118,6 +118,12 @@ pub struct Config {
     pub webauthn_rp_id: String,
     /// The name authenticators show for this site.
     pub webauthn_rp_name: String,
+    /// Upstream identity providers, as `[[upstream_providers]]` tables in the config
+    /// file (`id`, `kind`, `client_id`, `client_secret`, and optionally `display_name`,
+    /// `scopes`, `issuer`, `authorization_url`, `token_url`, `userinfo_url`,
+    /// `api_base_url`, `enabled`, `auto_link_verified_email`). Created or updated at
+    /// start-up; the admin API manages them too.
+    pub upstream_providers: Vec<crate::domain::federation::providers::ProviderSettings>,
 }
 
 impl Default for Config {
@@ -174,6 +180,7 @@ impl Default for Config {
             enterprise_mfa_reminder_days: 7,
             webauthn_rp_id: String::new(),
             webauthn_rp_name: "Latchkey".into(),
+            upstream_providers: Vec::new(),
         }
     }
 }

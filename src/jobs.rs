@@ -61,6 +61,14 @@ pub async fn run_maintenance(state: &AppState) -> Result<(), DomainError> {
     state.store.purge_challenges(now).await?;
     state.store.purge_remembered_devices(now).await?;
     remind_enterprise_users(state, now).await?;
+    state.store.purge_federation(now).await?;
+    let refreshed = state
+        .federation()
+        .refresh_expiring_tokens(Span::minutes(10), now)
+        .await?;
+    if refreshed > 0 {
+        tracing::info!(count = refreshed, "refreshed upstream tokens");
+    }
     Ok(())
 }
 

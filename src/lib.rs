@@ -70,6 +70,17 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
     let master = load_master_key(&config)?;
     let store = Store::connect(&config.effective_database_url()).await?;
     store.migrate().await?;
+    for settings in &config.upstream_providers {
+        let meta = domain::RequestMeta {
+            user_agent: "config file".into(),
+            ..Default::default()
+        };
+        domain::federation::providers::upsert(&store, &master, settings, &meta, clock.now())
+            .await
+            .map_err(|e| {
+                config::ConfigError::Invalid(format!("upstream_providers {:?}: {e}", settings.id))
+            })?;
+    }
     let keys = KeyRing::load(&store, master.clone(), clock.now()).await?;
     let concurrency = match config.password_hash_concurrency {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),

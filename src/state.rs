@@ -44,6 +44,18 @@ impl AppState {
         }
     }
 
+    /// Sign-in through upstream providers with this server's collaborators.
+    pub fn federation(&self) -> crate::domain::federation::flow::Federation<'_> {
+        crate::domain::federation::flow::Federation {
+            store: &self.store,
+            master: self.keys.master(),
+            http: &self.upstream_http,
+            issuer: self.config.issuer(),
+            password_rules: &self.password_rules,
+            hasher: &self.passwords,
+        }
+    }
+
     /// The second step of sign-in with this server's collaborators.
     pub fn second_factor(&self) -> crate::domain::mfa::challenge::SecondFactor<'_> {
         crate::domain::mfa::challenge::SecondFactor {

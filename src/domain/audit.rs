@@ -45,6 +45,9 @@ pub enum AuditAction {
     AdminTokenRevoked,
     InviteCreated,
     InviteRevoked,
+    UpstreamProviderCreated,
+    UpstreamProviderUpdated,
+    UpstreamProviderDeleted,
 }
 
 impl AuditAction {
@@ -85,6 +88,9 @@ impl AuditAction {
         Self::AdminTokenRevoked,
         Self::InviteCreated,
         Self::InviteRevoked,
+        Self::UpstreamProviderCreated,
+        Self::UpstreamProviderUpdated,
+        Self::UpstreamProviderDeleted,
     ];
 
     /// The action with this name, as `as_str` spells it.
@@ -129,6 +135,9 @@ impl AuditAction {
             Self::AdminTokenRevoked => "admin_token_revoked",
             Self::InviteCreated => "invite_created",
             Self::InviteRevoked => "invite_revoked",
+            Self::UpstreamProviderCreated => "upstream_provider_created",
+            Self::UpstreamProviderUpdated => "upstream_provider_updated",
+            Self::UpstreamProviderDeleted => "upstream_provider_deleted",
         }
     }
 }

@@ -5,6 +5,7 @@ mod admin_tokens;
 mod audit;
 mod clients;
 mod codes;
+mod federation;
 mod invites;
 mod keys;
 mod mfa;

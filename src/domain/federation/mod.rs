@@ -2,8 +2,10 @@
 //! Google, LinkedIn and any OpenID provider through the openidconnect crate, GitHub and
 //! generic OAuth 2.0 providers through the oauth2 crate.
 
+pub mod flow;
 pub mod github;
 pub mod oidc;
+pub mod providers;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -139,4 +141,32 @@ pub fn http_client() -> Result<reqwest::Client, super::DomainError> {
         .user_agent(concat!("Latchkey/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| super::DomainError::Internal(format!("upstream HTTP client: {e}")))
+}
+
+/// A user's account at an upstream provider (003 §1.5 OAuthAccount).
+#[derive(Debug, Clone)]
+pub struct LinkedAccount {
+    pub id: String,
+    pub user_id: String,
+    pub provider_id: String,
+    pub subject: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub access_token_sealed: Option<String>,
+    pub refresh_token_sealed: Option<String>,
+    pub token_expires_at: Option<DateTime<Utc>>,
+    pub last_login_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A sign-in at an upstream in flight, kept server-side under the hash of its `state`.
+#[derive(Debug, Clone)]
+pub struct FlowInFlight {
+    pub provider_id: String,
+    pub nonce: String,
+    pub pkce_verifier_sealed: String,
+    pub next: Option<String>,
+    /// Set when a signed-in user is linking the provider to their account.
+    pub link_user_id: Option<String>,
+    pub expires_at: DateTime<Utc>,
 }

@@ -26,6 +26,8 @@ pub const AMR_TEXT_MESSAGE: &str = "sms";
 pub const AMR_PHONE_CALL: &str = "tel";
 pub const AMR_HARDWARE_KEY: &str = "hwk";
 pub const AMR_MULTIPLE_FACTORS: &str = "mfa";
+/// Signed in through an upstream identity provider (RFC 8176 `fed`).
+pub const AMR_FEDERATED: &str = "fed";
 
 /// The `acr` of a sign-in that used two factors; relying parties ask for it with
 /// `acr_values` (OIDC Core §3.1.2.1).

@@ -5,6 +5,7 @@ mod admin_audit;
 mod admin_clients;
 mod admin_factors;
 mod admin_invites;
+mod admin_upstreams;
 mod admin_users;
 mod bulk_users;
 mod sessions_api;
@@ -37,6 +38,8 @@ pub enum AdminTag {
     Invites,
     /// The audit trail.
     Audit,
+    /// Upstream identity providers people sign in with (Google, GitHub, any OIDC).
+    Upstreams,
 }
 
 /// Operations of the first-party API, under `/v1`.
@@ -313,6 +316,7 @@ pub type Apis = (
         admin_invites::InvitesApi,
         admin_audit::AuditApi,
         admin_factors::FactorsApi,
+        admin_upstreams::UpstreamsApi,
     ),
     (
         accounts::AccountsApi,
@@ -333,6 +337,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
                 admin_invites::InvitesApi,
                 admin_audit::AuditApi,
                 admin_factors::FactorsApi,
+                admin_upstreams::UpstreamsApi,
             ),
             (
                 accounts::AccountsApi,

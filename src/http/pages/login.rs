@@ -21,6 +21,8 @@ const MAX_LOGIN_LEN: usize = 254;
 #[derive(Debug, Deserialize)]
 pub struct LoginQuery {
     next: Option<String>,
+    /// Set after an upstream sign-in found this account by email: the provider's name.
+    link: Option<String>,
     prompt: Option<String>,
     login_hint: Option<String>,
 }
@@ -43,6 +45,21 @@ pub struct LoginForm {
     reauth: Option<String>,
 }
 
+/// The enabled upstream providers, as the sign-in page's buttons.
+async fn provider_buttons(state: &AppState) -> Vec<minijinja::Value> {
+    match state.store.list_upstream_providers().await {
+        Ok(providers) => providers
+            .into_iter()
+            .filter(|p| p.enabled)
+            .map(|p| context! { id => p.id, name => p.display_name })
+            .collect(),
+        Err(err) => {
+            tracing::error!(error = %err, "could not list upstream providers");
+            Vec::new()
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn form_page(
     state: &AppState,
@@ -51,6 +68,8 @@ fn form_page(
     username: &str,
     next: Option<&str>,
     reauth: bool,
+    providers: &[minijinja::Value],
+    notice: Option<&str>,
     error: Option<&str>,
 ) -> Response {
     state.pages.render(
@@ -61,6 +80,8 @@ fn form_page(
             username => username,
             next => next,
             reauth => reauth,
+            providers => providers,
+            notice => notice,
             error => error,
             offer_reactivation => error == Some(DEACTIVATED),
             registration_open => state.accounts().registration_mode() != RegistrationMode::Closed,
@@ -88,6 +109,10 @@ pub async fn show(
         .chars()
         .take(MAX_LOGIN_LEN)
         .collect();
+    let notice = query.link.map(|provider| {
+        let provider: String = provider.chars().take(100).collect();
+        format!("An account with your {provider} email address already exists. Sign in to it to link {provider}.")
+    });
     form_page(
         state,
         jar,
@@ -95,6 +120,8 @@ pub async fn show(
         &hint,
         next.as_deref(),
         forced,
+        &provider_buttons(state).await,
+        notice.as_deref(),
         None,
     )
 }
@@ -109,6 +136,7 @@ pub async fn submit(
     let next = safe_next(form.next.as_deref());
     let login: String = form.username.trim().chars().take(MAX_LOGIN_LEN).collect();
     let reauth = form.reauth.is_some();
+    let providers = provider_buttons(state).await;
     let page = |status: StatusCode, message: &str| {
         form_page(
             state,
@@ -117,6 +145,8 @@ pub async fn submit(
             &login,
             next.as_deref(),
             reauth,
+            &providers,
+            None,
             Some(message),
         )
     };

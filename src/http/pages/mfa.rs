@@ -102,6 +102,23 @@ pub async fn finish_sign_in(
             state
                 .pages
                 .set_session_cookie(jar, &token, lifetime.to_std().unwrap_or_default());
+            // R019: an upstream identity waiting for this account is linked now that
+            // its owner has signed in completely.
+            if let Some(pending) = state.pages.pending_link_token(jar) {
+                state.pages.clear_pending_link_cookie(jar);
+                match state
+                    .federation()
+                    .finish_pending_link(&pending, &user.id, meta, now)
+                    .await
+                {
+                    Ok(Some(_)) => {
+                        let target = with_next("/account/connections?linked=1", next);
+                        return Redirect::see_other(target).into_response();
+                    }
+                    Ok(None) => {}
+                    Err(err) => tracing::warn!(error = %err, "pending link not completed"),
+                }
+            }
             let grace = Duration::days(state.config.enterprise_mfa_grace_days);
             let target = if mfa::enrolment_overdue(user, grace, now) {
                 with_next("/account/security?required=1", next)

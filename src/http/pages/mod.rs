@@ -3,6 +3,7 @@
 
 mod account;
 mod consent;
+mod federation;
 mod login;
 pub(crate) mod mfa;
 mod passkeys;
@@ -89,6 +90,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("mfa.html", include_str!("../../../ui/templates/mfa.html")),
     (
+        "connections.html",
+        include_str!("../../../ui/templates/connections.html"),
+    ),
+    (
         "security.html",
         include_str!("../../../ui/templates/security.html"),
     ),
@@ -106,6 +111,17 @@ pub fn routes() -> Route {
         .at("/", get(account::home))
         .at("/login", get(login::show).post(login::submit))
         .at("/login/2fa", get(mfa::show).post(mfa::submit))
+        .at("/login/upstream/:provider", post(federation::start))
+        .at(
+            "/login/upstream/:provider/callback",
+            get(federation::callback),
+        )
+        .at("/account/connections", get(federation::connections))
+        .at(
+            "/account/connections/link/:provider",
+            post(federation::link),
+        )
+        .at("/account/connections/unlink", post(federation::unlink))
         .at("/login/2fa/send", post(mfa::send_code))
         .at("/account/security", get(security::show))
         .at("/account/security/totp", post(security::begin_totp))
@@ -206,6 +222,8 @@ pub struct Pages {
     challenge_cookie: String,
     /// "Remember this device".
     device_cookie: String,
+    /// An upstream identity waiting to be linked once its account's owner signs in.
+    pending_link_cookie: String,
     secure_cookies: bool,
 }
 
@@ -225,6 +243,7 @@ impl Pages {
             csrf_cookie: format!("{prefix}latchkey_csrf"),
             challenge_cookie: format!("{prefix}latchkey_mfa"),
             device_cookie: format!("{prefix}latchkey_device"),
+            pending_link_cookie: format!("{prefix}latchkey_link"),
             secure_cookies: secure,
         })
     }
@@ -337,6 +356,18 @@ impl Pages {
 
     pub fn device_cookie(&self, jar: &CookieJar) -> Option<String> {
         Self::value_of(jar, &self.device_cookie)
+    }
+
+    pub fn set_pending_link_cookie(&self, jar: &CookieJar, token: &str, max_age: Duration) {
+        self.set_with_max_age(jar, &self.pending_link_cookie, token, max_age);
+    }
+
+    pub fn clear_pending_link_cookie(&self, jar: &CookieJar) {
+        self.set_with_max_age(jar, &self.pending_link_cookie, "", Duration::ZERO);
+    }
+
+    pub fn pending_link_token(&self, jar: &CookieJar) -> Option<String> {
+        Self::value_of(jar, &self.pending_link_cookie)
     }
 }
 

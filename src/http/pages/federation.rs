@@ -1,0 +1,330 @@
+//! Signing in through upstream providers: the buttons' target, the callback, and the
+//! account's connections page (link and unlink, R018–R021).
+
+use minijinja::context;
+use poem::http::StatusCode;
+use poem::web::cookie::CookieJar;
+use poem::web::{Data, Form, Path, Query, Redirect};
+use poem::{IntoResponse, Request, Response, handler};
+use serde::Deserialize;
+
+use super::{failure, mfa, safe_next, signed_in};
+use crate::domain::federation::flow::{self, Completed, Failed};
+use crate::domain::mfa::AMR_FEDERATED;
+use crate::http::request_meta;
+use crate::state::AppState;
+
+const CONNECTIONS: &str = "/account/connections";
+
+#[derive(Debug, Deserialize)]
+pub struct StartForm {
+    #[serde(default)]
+    csrf_token: String,
+    next: Option<String>,
+}
+
+fn failed_page(state: &AppState, failed: &Failed) -> Response {
+    state.pages.render(
+        StatusCode::BAD_REQUEST,
+        "message.html",
+        context! {
+            title => "Sign-in did not work",
+            message => failed.message,
+            link => "/login",
+            link_text => "Back to sign-in",
+        },
+    )
+}
+
+/// A provider's button on the sign-in page: off to the provider.
+#[handler]
+pub async fn start(
+    Data(state): Data<&AppState>,
+    Path(provider): Path<String>,
+    jar: &CookieJar,
+    Form(form): Form<StartForm>,
+) -> Response {
+    if !state.pages.csrf_valid(jar, &form.csrf_token) {
+        return failed_page(
+            state,
+            &Failed {
+                message: "This form expired. Please try again.".into(),
+                reason: "csrf".into(),
+            },
+        );
+    }
+    let next = safe_next(form.next.as_deref());
+    match state
+        .federation()
+        .start(&provider, next, None, state.now())
+        .await
+    {
+        Ok(url) => Redirect::see_other(url).into_response(),
+        Err(failed) => failed_page(state, &failed),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CallbackQuery {
+    #[serde(default)]
+    state: String,
+    code: Option<String>,
+    error: Option<String>,
+}
+
+/// Where the provider sends the browser back (RFC 6749 §4.1.2).
+#[handler]
+pub async fn callback(
+    Data(state): Data<&AppState>,
+    Path(provider): Path<String>,
+    Query(query): Query<CallbackQuery>,
+    req: &Request,
+    jar: &CookieJar,
+) -> Response {
+    let meta = request_meta(req);
+    let outcome = state
+        .federation()
+        .complete(
+            &provider,
+            &query.state,
+            query.code.as_deref(),
+            query.error.as_deref(),
+            &meta,
+            state.now(),
+        )
+        .await;
+    match outcome {
+        Ok(Completed::SignedIn { user, next }) => {
+            let amr = vec![AMR_FEDERATED.to_string()];
+            mfa::finish_sign_in(state, jar, &user, amr, false, &meta, next.as_deref()).await
+        }
+        Ok(Completed::Linked { next, .. }) => {
+            let mut target = format!("{CONNECTIONS}?linked=1");
+            if let Some(next) = next {
+                let encoded: String =
+                    url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+                target.push_str(&format!("&next={encoded}"));
+            }
+            Redirect::see_other(target).into_response()
+        }
+        Ok(Completed::ProveControl {
+            token,
+            login_hint,
+            provider,
+            next,
+        }) => {
+            state.pages.set_pending_link_cookie(
+                jar,
+                &token,
+                std::time::Duration::from_secs(15 * 60),
+            );
+            let mut query = url::form_urlencoded::Serializer::new(String::new());
+            query.append_pair("login_hint", &login_hint);
+            query.append_pair("link", &provider);
+            if let Some(next) = next {
+                query.append_pair("next", &next);
+            }
+            Redirect::see_other(format!("/login?{}", query.finish())).into_response()
+        }
+        Err(failed) => failed_page(state, &failed),
+    }
+}
+
+/// The account's linked providers, and buttons to link the others.
+#[handler]
+pub async fn connections(
+    Data(state): Data<&AppState>,
+    Query(query): Query<ConnectionsQuery>,
+    jar: &CookieJar,
+) -> Response {
+    let Some((_, user)) = signed_in(state, jar).await else {
+        return Redirect::see_other(format!("/login?next={CONNECTIONS}")).into_response();
+    };
+    let notice = query
+        .linked
+        .is_some()
+        .then_some("The provider is linked to your account.");
+    connections_page(
+        state,
+        jar,
+        &user,
+        StatusCode::OK,
+        notice,
+        None,
+        safe_next(query.next.as_deref()),
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ConnectionsQuery {
+    linked: Option<String>,
+    next: Option<String>,
+}
+
+async fn connections_page(
+    state: &AppState,
+    jar: &CookieJar,
+    user: &crate::domain::users::User,
+    status: StatusCode,
+    notice: Option<&str>,
+    error: Option<&str>,
+    next: Option<String>,
+) -> Response {
+    let (links, providers) = match (
+        state.store.linked_accounts_of(&user.id).await,
+        state.store.list_upstream_providers().await,
+    ) {
+        (Ok(links), Ok(providers)) => (links, providers),
+        (Err(err), _) | (_, Err(err)) => {
+            let (status, message) = failure(err.into());
+            return state
+                .pages
+                .error_page(status, "Something went wrong", &message);
+        }
+    };
+    let name_of = |id: &str| {
+        providers
+            .iter()
+            .find(|p| p.id == id)
+            .map_or_else(|| id.to_string(), |p| p.display_name.clone())
+    };
+    let linked: Vec<_> = links
+        .iter()
+        .map(|l| {
+            context! {
+                provider => l.provider_id,
+                name => name_of(&l.provider_id),
+                email => l.email,
+                since => l.created_at.format("%Y-%m-%d").to_string(),
+            }
+        })
+        .collect();
+    let available: Vec<_> = providers
+        .iter()
+        .filter(|p| p.enabled && !links.iter().any(|l| l.provider_id == p.id))
+        .map(|p| context! { id => p.id, name => p.display_name })
+        .collect();
+    state.pages.render(
+        status,
+        "connections.html",
+        context! {
+            csrf_token => state.pages.csrf_token(jar),
+            linked => linked,
+            available => available,
+            has_password => user.password_hash.is_some(),
+            notice => notice,
+            error => error,
+            next => next,
+        },
+    )
+}
+
+/// Link another provider: off to the provider with the user's id kept server-side.
+#[handler]
+pub async fn link(
+    Data(state): Data<&AppState>,
+    Path(provider): Path<String>,
+    jar: &CookieJar,
+    Form(form): Form<StartForm>,
+) -> Response {
+    let Some((_, user)) = signed_in(state, jar).await else {
+        return Redirect::see_other(format!("/login?next={CONNECTIONS}")).into_response();
+    };
+    if !state.pages.csrf_valid(jar, &form.csrf_token) {
+        let message = "This form expired. Please try again.";
+        return connections_page(
+            state,
+            jar,
+            &user,
+            StatusCode::FORBIDDEN,
+            None,
+            Some(message),
+            None,
+        )
+        .await;
+    }
+    match state
+        .federation()
+        .start(
+            &provider,
+            safe_next(form.next.as_deref()),
+            Some(user.id.clone()),
+            state.now(),
+        )
+        .await
+    {
+        Ok(url) => Redirect::see_other(url).into_response(),
+        Err(failed) => {
+            connections_page(
+                state,
+                jar,
+                &user,
+                StatusCode::BAD_REQUEST,
+                None,
+                Some(&failed.message),
+                None,
+            )
+            .await
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UnlinkForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    provider: String,
+}
+
+#[handler]
+pub async fn unlink(
+    Data(state): Data<&AppState>,
+    req: &Request,
+    jar: &CookieJar,
+    Form(form): Form<UnlinkForm>,
+) -> Response {
+    let Some((_, user)) = signed_in(state, jar).await else {
+        return Redirect::see_other(format!("/login?next={CONNECTIONS}")).into_response();
+    };
+    if !state.pages.csrf_valid(jar, &form.csrf_token) {
+        let message = "This form expired. Please try again.";
+        return connections_page(
+            state,
+            jar,
+            &user,
+            StatusCode::FORBIDDEN,
+            None,
+            Some(message),
+            None,
+        )
+        .await;
+    }
+    match flow::unlink(
+        &state.store,
+        &user,
+        &form.provider,
+        &request_meta(req),
+        state.now(),
+    )
+    .await
+    {
+        Ok(()) => {
+            connections_page(
+                state,
+                jar,
+                &user,
+                StatusCode::OK,
+                Some("Unlinked."),
+                None,
+                None,
+            )
+            .await
+        }
+        Err(err) => {
+            let (status, message) = failure(err);
+            connections_page(state, jar, &user, status, None, Some(&message), None).await
+        }
+    }
+}
