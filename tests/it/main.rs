@@ -10,6 +10,7 @@ mod api_v1;
 mod cli;
 mod common;
 mod federation_github;
+mod federation_oidc;
 mod keys;
 mod login;
 mod mail;
