@@ -9,6 +9,7 @@ mod admin_api;
 mod api_v1;
 mod cli;
 mod common;
+mod federation;
 mod federation_github;
 mod federation_oidc;
 mod keys;
