@@ -57,6 +57,8 @@ pub enum Command {
     Openapi,
 }
 
+// Parsed once per run: the size of the biggest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum UpstreamCommand {
     /// Add an upstream provider, or change the one with this id.

@@ -538,4 +538,29 @@ mod tests {
         let err = Config::load(Some(&path), env(&[])).unwrap_err();
         assert!(err.to_string().contains("listen_addr"), "{err}");
     }
+
+    #[test]
+    fn upstream_providers_are_tables_in_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("latchkey.toml");
+        std::fs::write(
+            &path,
+            "[[upstream_providers]]\nid = \"google\"\nkind = \"google\"\nclient_id = \"abc\"\nclient_secret = \"s3cret\"\nscopes = [\"openid\", \"email\"]\n",
+        )
+        .unwrap();
+        let config = Config::load(Some(&path), env(&[])).unwrap();
+        assert_eq!(config.upstream_providers.len(), 1);
+        assert_eq!(config.upstream_providers[0].id, "google");
+        assert_eq!(
+            config.upstream_providers[0].scopes.as_deref(),
+            Some(&["openid".to_string(), "email".to_string()][..])
+        );
+        std::fs::write(
+            &path,
+            "[[upstream_providers]]\nid = \"x\"\nkind = \"oidc\"\nsecret = \"typo\"\n",
+        )
+        .unwrap();
+        let err = Config::load(Some(&path), env(&[])).unwrap_err();
+        assert!(err.to_string().contains("secret"), "{err}");
+    }
 }

@@ -479,3 +479,80 @@ async fn reset_2fa_turns_off_every_factor() {
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("not found"));
 }
+
+#[tokio::test]
+async fn upstream_providers_from_the_command_line() {
+    let cli = Cli::new().await;
+    let mut child = cli
+        .command(&[
+            "upstream",
+            "set",
+            "--id",
+            "corp",
+            "--kind",
+            "oidc",
+            "--issuer",
+            "https://id.corp.example",
+            "--client-id",
+            "latchkey",
+            "--client-secret-stdin",
+            "--display-name",
+            "Corp SSO",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"upstream-secret\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(said.contains("/login/upstream/corp/callback"), "{said}");
+
+    let listed = cli.json(&["upstream", "list", "--json"]);
+    assert_eq!(listed[0]["id"], "corp");
+    assert_eq!(listed[0]["display_name"], "Corp SSO");
+    assert!(!listed.to_string().contains("upstream-secret"));
+
+    let bad = cli.run(&[
+        "upstream",
+        "set",
+        "--id",
+        "x",
+        "--kind",
+        "nope",
+        "--client-id",
+        "a",
+    ]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("kind"));
+    let insecure = cli.run(&[
+        "upstream",
+        "set",
+        "--id",
+        "plain",
+        "--kind",
+        "oidc",
+        "--issuer",
+        "http://id.example",
+        "--client-id",
+        "a",
+    ]);
+    assert!(!insecure.status.success());
+
+    cli.ok(&["upstream", "delete", "corp"]);
+    assert_eq!(
+        cli.json(&["upstream", "list", "--json"]),
+        serde_json::json!([])
+    );
+}

@@ -660,3 +660,231 @@ async fn relying_parties_see_fed_and_step_up_still_applies() {
     };
     assert!(html.contains(r#"id="mfa-required""#), "{html}");
 }
+
+/// Follows the upstream Latchkey's sign-in and consent for the authorization URL our
+/// server sent the browser to; returns our callback URL (on the test client's address).
+async fn through_upstream(
+    upstream: &TestServer,
+    downstream: &TestServer,
+    authorize_url: &str,
+    user: &str,
+) -> String {
+    let url = url::Url::parse(authorize_url).unwrap();
+    assert!(
+        authorize_url.starts_with(upstream.state.config.issuer()),
+        "{authorize_url}"
+    );
+    let params: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    let params: Vec<(&str, &str)> = params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let browser = upstream.browser();
+    let back = oidc::flow(
+        upstream,
+        &browser,
+        &params,
+        Some((user, PASSWORD)),
+        Some("allow"),
+    )
+    .await
+    .client();
+    let issuer = downstream.state.config.issuer();
+    assert!(
+        back.as_str()
+            .starts_with(&format!("{issuer}/login/upstream/corp/callback"))
+    );
+    back.as_str().replacen(issuer, &downstream.base, 1)
+}
+
+#[tokio::test]
+async fn another_latchkey_as_a_generic_oidc_upstream() {
+    let upstream = TestServer::start().await;
+    let server = TestServer::start().await;
+    let callback = format!(
+        "{}/login/upstream/corp/callback",
+        server.state.config.issuer()
+    );
+    let upstream_rp = register(&upstream, |s| {
+        s.redirect_uris = Some(vec![callback.clone()]);
+        s.first_party = Some(true);
+    })
+    .await;
+    let mut ursula = NewUser::new("ursula", "ursula@corp.example");
+    ursula.password = Some(PASSWORD.into());
+    ursula.email_verified = true;
+    users::create_user(
+        &upstream.state.store,
+        &upstream.state.passwords,
+        &fixture_password_rules(),
+        ursula,
+        &TestServer::meta(),
+        upstream.clock.now_utc(),
+    )
+    .await
+    .unwrap();
+    // The operator configures it: kind oidc, found by discovery.
+    let token = server.admin_token().await;
+    let created = reqwest::Client::new()
+        .post(server.url("/api/admin/v1/upstream-providers"))
+        .bearer_auth(&token)
+        .json(&json!({
+            "id": "corp",
+            "kind": "oidc",
+            "display_name": "Corp SSO",
+            "issuer": upstream.state.config.issuer(),
+            "client_id": upstream_rp.client.id,
+            "client_secret": upstream_rp.secret,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        created.status(),
+        StatusCode::CREATED,
+        "{}",
+        created.text().await.unwrap()
+    );
+
+    // A new person clicks "Sign in with Corp SSO" and comes back signed in.
+    let browser = server.browser();
+    let html = browser
+        .get(server.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Sign in with Corp SSO"));
+    let started = browser
+        .post(server.url("/login/upstream/corp"))
+        .form(&[("csrf_token", csrf_token(&html))])
+        .send()
+        .await
+        .unwrap();
+    let back = through_upstream(&upstream, &server, &location(&started), "ursula").await;
+    let response = browser.get(&back).send().await.unwrap();
+    assert_eq!(location(&response), "/account");
+    let user = server
+        .state
+        .store
+        .find_user_by_login("ursula@corp.example")
+        .await
+        .unwrap()
+        .expect("a new user");
+    assert!(user.email_verified && user.password_hash.is_none());
+    assert_eq!(user.role, Role::Explorer);
+
+    // An existing account links it: sign in with the password, then link.
+    let carol = local_user(&server, "carol", "carol@example.com").await;
+    let mut upstream_carol = NewUser::new("carolc", "carol.c@corp.example");
+    upstream_carol.password = Some(PASSWORD.into());
+    upstream_carol.email_verified = true;
+    users::create_user(
+        &upstream.state.store,
+        &upstream.state.passwords,
+        &fixture_password_rules(),
+        upstream_carol,
+        &TestServer::meta(),
+        upstream.clock.now_utc(),
+    )
+    .await
+    .unwrap();
+    let carols = server.browser();
+    server.sign_in(&carols, "carol", PASSWORD).await;
+    let html = carols
+        .get(server.url("/account/connections"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let started = carols
+        .post(server.url("/account/connections/link/corp"))
+        .form(&[("csrf_token", csrf_token(&html))])
+        .send()
+        .await
+        .unwrap();
+    let back = through_upstream(&upstream, &server, &location(&started), "carolc").await;
+    let linked = carols.get(&back).send().await.unwrap();
+    assert_eq!(location(&linked), "/account/connections?linked=1");
+    assert_eq!(
+        server
+            .state
+            .store
+            .linked_accounts_of(&carol.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // At a relying party, through the upstream: amr says fed.
+    let rp = register(&server, |s| s.first_party = Some(true)).await;
+    let fresh = server.browser();
+    let (verifier, challenge) = pkce();
+    let to_login = fresh
+        .get(server.url("/authorize"))
+        .query(&auth_params(&rp, &challenge, &[]))
+        .send()
+        .await
+        .unwrap();
+    let login = url::Url::parse(&server.url(&location(&to_login))).unwrap();
+    let next = login
+        .query_pairs()
+        .find(|(k, _)| k == "next")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let html = fresh
+        .get(login.as_str())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let started = fresh
+        .post(server.url("/login/upstream/corp"))
+        .form(&[("csrf_token", csrf_token(&html)), ("next", next)])
+        .send()
+        .await
+        .unwrap();
+    let back = through_upstream(&upstream, &server, &location(&started), "carolc").await;
+    let response = fresh.get(&back).send().await.unwrap();
+    let code = follow(&server, &fresh, response, None, None).await.code();
+    let (_, tokens) = redeem(&server, &rp, &code, &verifier).await;
+    let keys = oidc::jwks(&server).await;
+    let claims = oidc::verify_id_token(
+        &keys,
+        tokens["id_token"].as_str().unwrap(),
+        &rp.client.id,
+        server.state.config.issuer(),
+        jsonwebtoken::Algorithm::ES256,
+    );
+    assert_eq!(claims["sub"], carol.id.as_str(), "the linked local account");
+    assert_eq!(claims["amr"], json!(["fed"]));
+}
+
+#[tokio::test]
+async fn providers_can_come_from_the_config_file() {
+    let github = fake_github().await;
+    let base = github.base_url.clone();
+    let server = TestServer::start_with(|config| {
+        config.upstream_providers =
+            vec![latchkey::domain::federation::providers::ProviderSettings {
+                id: "github".into(),
+                kind: "github".into(),
+                client_id: Some(GITHUB_CLIENT_ID.into()),
+                client_secret: Some(GITHUB_CLIENT_SECRET.into()),
+                authorization_url: Some(format!("{base}/login/oauth/authorize")),
+                token_url: Some(format!("{base}/login/oauth/access_token")),
+                api_base_url: Some(base.clone()),
+                ..Default::default()
+            }];
+    })
+    .await;
+    let response = sign_in_with_github(&server, &github, &server.browser(), None).await;
+    assert_eq!(location(&response), "/account");
+}
