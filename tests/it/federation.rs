@@ -888,3 +888,63 @@ async fn providers_can_come_from_the_config_file() {
     let response = sign_in_with_github(&server, &github, &server.browser(), None).await;
     assert_eq!(location(&response), "/account");
 }
+
+#[tokio::test]
+async fn upstream_tokens_are_sealed_and_refreshed_before_they_expire() {
+    let server = TestServer::start().await;
+    let github = fake_github().await;
+    add_github(&server, &github, false).await;
+    github.expiring_tokens(true);
+    let response = sign_in_with_github(&server, &github, &server.browser(), None).await;
+    assert_eq!(location(&response), "/account");
+    let user = server
+        .state
+        .store
+        .find_user_by_login(OCTOCAT_EMAIL)
+        .await
+        .unwrap()
+        .unwrap();
+    let before = server
+        .state
+        .store
+        .linked_accounts_of(&user.id)
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(before.refresh_token_sealed.is_some());
+    assert!(
+        !before
+            .refresh_token_sealed
+            .as_deref()
+            .unwrap()
+            .starts_with("ghr_"),
+        "sealed, not the token itself"
+    );
+    let expires = before.token_expires_at.expect("an expiry");
+    assert_eq!(
+        expires,
+        server.clock.now_utc() + chrono::Duration::seconds(28800)
+    );
+
+    // Far from expiry: left alone.
+    latchkey::jobs::run_maintenance(&server.state)
+        .await
+        .unwrap();
+    assert_eq!(github.hits("/login/oauth/access_token"), 1);
+    // Ten minutes before: refreshed with the rotating refresh token.
+    server.clock.advance(chrono::Duration::seconds(28800 - 300));
+    latchkey::jobs::run_maintenance(&server.state)
+        .await
+        .unwrap();
+    assert_eq!(github.hits("/login/oauth/access_token"), 2);
+    let after = server
+        .state
+        .store
+        .linked_accounts_of(&user.id)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_ne!(after.access_token_sealed, before.access_token_sealed);
+    assert_ne!(after.refresh_token_sealed, before.refresh_token_sealed);
+    assert!(after.token_expires_at.unwrap() > expires);
+}
