@@ -12,6 +12,8 @@ pub struct Model {
     pub next: Option<String>,
     /// Set when a signed-in user links the provider to their account.
     pub link_user_id: Option<String>,
+    /// SHA-256 of the cookie the starting browser holds.
+    pub browser_binding_hash: String,
     pub created_at: i64,
     pub expires_at: i64,
 }

@@ -99,7 +99,8 @@ impl MigrationTrait for Migration {
             .await?;
 
         // A sign-in at an upstream provider in flight: the SHA-256 of `state` is the key,
-        // consumed once; the PKCE verifier is sealed.
+        // consumed once; the PKCE verifier is sealed. The browser that started it holds a
+        // cookie whose hash must match (RFC 9700 §4.7: state bound to the user agent).
         manager
             .create_table(
                 Table::create()
@@ -110,6 +111,7 @@ impl MigrationTrait for Migration {
                     .col(text(FederationStates::PkceVerifierSealed))
                     .col(string_len_null(FederationStates::Next, URL_LEN))
                     .col(string_len_null(FederationStates::LinkUserId, ID_LEN))
+                    .col(char_len(FederationStates::BrowserBindingHash, HASH_LEN))
                     .col(big_integer(FederationStates::CreatedAt))
                     .col(big_integer(FederationStates::ExpiresAt))
                     .to_owned(),
@@ -207,6 +209,7 @@ enum FederationStates {
     PkceVerifierSealed,
     Next,
     LinkUserId,
+    BrowserBindingHash,
     CreatedAt,
     ExpiresAt,
 }

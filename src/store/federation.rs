@@ -274,6 +274,7 @@ impl Store {
             pkce_verifier_sealed: Set(flow.pkce_verifier_sealed.clone()),
             next: Set(flow.next.clone()),
             link_user_id: Set(flow.link_user_id.clone()),
+            browser_binding_hash: Set(flow.browser_binding_hash.clone()),
             created_at: Set(to_millis(now)),
             expires_at: Set(to_millis(flow.expires_at)),
         })
@@ -309,6 +310,7 @@ impl Store {
             pkce_verifier_sealed: row.pkce_verifier_sealed,
             next: row.next,
             link_user_id: row.link_user_id,
+            browser_binding_hash: row.browser_binding_hash,
             expires_at: from_millis(row.expires_at),
         }))
     }

@@ -948,3 +948,71 @@ async fn upstream_tokens_are_sealed_and_refreshed_before_they_expire() {
     assert_ne!(after.refresh_token_sealed, before.refresh_token_sealed);
     assert!(after.token_expires_at.unwrap() > expires);
 }
+
+#[tokio::test]
+async fn a_flow_finishes_only_in_the_browser_that_started_it() {
+    let server = TestServer::start().await;
+    let github = fake_github().await;
+    add_github(&server, &github, false).await;
+    // An attacker starts a link to their own account and sends the victim the URL;
+    // the victim's browser comes back with the victim's GitHub code.
+    let attacker = local_user(&server, "attacker", "attacker@example.com").await;
+    let attackers = server.browser();
+    server.sign_in(&attackers, "attacker", PASSWORD).await;
+    let html = attackers
+        .get(server.url("/account/connections"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let started = attackers
+        .post(server.url("/account/connections/link/github"))
+        .form(&[("csrf_token", csrf_token(&html))])
+        .send()
+        .await
+        .unwrap();
+    let back = github.authorize(&location(&started)).await;
+    let victims = server.browser();
+    let refused = victims
+        .get(callback_url(&server, &back.location))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        server
+            .state
+            .store
+            .linked_accounts_of(&attacker.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // The same for a sign-in (login CSRF): nobody is signed in in the other browser.
+    let html = attackers
+        .get(server.url("/login?prompt=login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let started = attackers
+        .post(server.url("/login/upstream/github"))
+        .form(&[("csrf_token", csrf_token(&html))])
+        .send()
+        .await
+        .unwrap();
+    let back = github.authorize(&location(&started)).await;
+    let refused = victims
+        .get(callback_url(&server, &back.location))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let account = victims.get(server.url("/account")).send().await.unwrap();
+    assert_eq!(account.status(), StatusCode::SEE_OTHER, "not signed in");
+}

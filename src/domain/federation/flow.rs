@@ -151,7 +151,10 @@ impl Federation<'_> {
     }
 
     /// Starts a sign-in (or, with `link_user_id`, a link) at the provider: returns the
-    /// URL to send the browser to. State, nonce and PKCE verifier stay server-side.
+    /// URL to send the browser to, and a value the browser must keep (in a cookie) and
+    /// show at the callback, so that a flow started in one browser cannot be finished
+    /// in another (login and linking CSRF, RFC 9700 §4.7). State, nonce and PKCE
+    /// verifier stay server-side.
     #[tracing::instrument(skip_all, fields(provider = %provider_id))]
     pub async fn start(
         &self,
@@ -159,8 +162,9 @@ impl Federation<'_> {
         next: Option<String>,
         link_user_id: Option<String>,
         now: DateTime<Utc>,
-    ) -> Result<String, Failed> {
+    ) -> Result<(String, String), Failed> {
         let provider = self.enabled_provider(provider_id).await?;
+        let binding = crypto::random_token(32)?;
         let redirect_uri = self.redirect_uri(&provider.id);
         let started = if provider.kind.is_openid() {
             oidc::begin(self.http, &provider, &redirect_uri).await?
@@ -173,27 +177,31 @@ impl Federation<'_> {
             pkce_verifier_sealed: seal(self.master, &started.pkce_verifier, "federation-pkce")?,
             next,
             link_user_id,
+            browser_binding_hash: crypto::sha256_hex(binding.as_bytes()),
             expires_at: now + FLOW_LIFETIME,
         };
         self.store
             .insert_federation_state(&crypto::sha256_hex(started.state.as_bytes()), &flow, now)
             .await?;
-        Ok(started.url)
+        Ok((started.url, binding))
     }
 
-    /// Handles the callback. `error` is the upstream's OAuth error parameter.
+    /// Handles the callback. `error` is the upstream's OAuth error parameter;
+    /// `binding` the value from `start` that the browser kept.
+    #[allow(clippy::too_many_arguments)]
     #[tracing::instrument(skip_all, fields(provider = %provider_id))]
     pub async fn complete(
         &self,
         provider_id: &str,
         state: &str,
+        binding: Option<&str>,
         code: Option<&str>,
         error: Option<&str>,
         meta: &RequestMeta,
         now: DateTime<Utc>,
     ) -> Result<Completed, Failed> {
         let result = self
-            .complete_inner(provider_id, state, code, error, meta, now)
+            .complete_inner(provider_id, state, binding, code, error, meta, now)
             .await;
         if let Err(failed) = &result {
             let event = AuditEvent::failure(
@@ -206,10 +214,12 @@ impl Federation<'_> {
         result
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn complete_inner(
         &self,
         provider_id: &str,
         state: &str,
+        binding: Option<&str>,
         code: Option<&str>,
         error: Option<&str>,
         meta: &RequestMeta,
@@ -222,7 +232,17 @@ impl Federation<'_> {
             .take_federation_state(&crypto::sha256_hex(state.as_bytes()), now)
             .await?
         {
-            Some(flow) if flow.provider_id == provider_id => flow,
+            Some(flow)
+                if flow.provider_id == provider_id
+                    && binding.is_some_and(|b| {
+                        crypto::constant_time_eq(
+                            crypto::sha256_hex(b.as_bytes()).as_bytes(),
+                            flow.browser_binding_hash.as_bytes(),
+                        )
+                    }) =>
+            {
+                flow
+            }
             _ => {
                 return Err(Failed::new(
                     "This sign-in expired or did not start here. Please try again.",

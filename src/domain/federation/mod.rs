@@ -168,5 +168,7 @@ pub struct FlowInFlight {
     pub next: Option<String>,
     /// Set when a signed-in user is linking the provider to their account.
     pub link_user_id: Option<String>,
+    /// SHA-256 of the random value in the starting browser's cookie.
+    pub browser_binding_hash: String,
     pub expires_at: DateTime<Utc>,
 }

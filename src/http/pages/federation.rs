@@ -59,7 +59,10 @@ pub async fn start(
         .start(&provider, next, None, state.now())
         .await
     {
-        Ok(url) => Redirect::see_other(url).into_response(),
+        Ok((url, binding)) => {
+            state.pages.set_upstream_flow_cookie(jar, &binding);
+            Redirect::see_other(url).into_response()
+        }
         Err(failed) => failed_page(state, &failed),
     }
 }
@@ -82,11 +85,13 @@ pub async fn callback(
     jar: &CookieJar,
 ) -> Response {
     let meta = request_meta(req);
+    let binding = state.pages.take_upstream_flow_cookie(jar);
     let outcome = state
         .federation()
         .complete(
             &provider,
             &query.state,
+            binding.as_deref(),
             query.code.as_deref(),
             query.error.as_deref(),
             &meta,
@@ -254,7 +259,10 @@ pub async fn link(
         )
         .await
     {
-        Ok(url) => Redirect::see_other(url).into_response(),
+        Ok((url, binding)) => {
+            state.pages.set_upstream_flow_cookie(jar, &binding);
+            Redirect::see_other(url).into_response()
+        }
         Err(failed) => {
             connections_page(
                 state,

@@ -224,6 +224,8 @@ pub struct Pages {
     device_cookie: String,
     /// An upstream identity waiting to be linked once its account's owner signs in.
     pending_link_cookie: String,
+    /// Binds a sign-in at an upstream provider to the browser that started it.
+    upstream_flow_cookie: String,
     secure_cookies: bool,
 }
 
@@ -244,6 +246,7 @@ impl Pages {
             challenge_cookie: format!("{prefix}latchkey_mfa"),
             device_cookie: format!("{prefix}latchkey_device"),
             pending_link_cookie: format!("{prefix}latchkey_link"),
+            upstream_flow_cookie: format!("{prefix}latchkey_upstream"),
             secure_cookies: secure,
         })
     }
@@ -368,6 +371,24 @@ impl Pages {
 
     pub fn pending_link_token(&self, jar: &CookieJar) -> Option<String> {
         Self::value_of(jar, &self.pending_link_cookie)
+    }
+
+    pub fn set_upstream_flow_cookie(&self, jar: &CookieJar, binding: &str) {
+        self.set_with_max_age(
+            jar,
+            &self.upstream_flow_cookie,
+            binding,
+            Duration::from_secs(600),
+        );
+    }
+
+    /// The binding value, clearing the cookie: a flow is finished once.
+    pub fn take_upstream_flow_cookie(&self, jar: &CookieJar) -> Option<String> {
+        let value = Self::value_of(jar, &self.upstream_flow_cookie);
+        if value.is_some() {
+            self.set_with_max_age(jar, &self.upstream_flow_cookie, "", Duration::ZERO);
+        }
+        value
     }
 }
 
