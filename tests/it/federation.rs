@@ -192,6 +192,23 @@ async fn a_new_person_signs_in_with_github_and_gets_an_account() {
             .await
             .contains(&(Some(user.id.clone()), true))
     );
+    // The admin sees the link, never the tokens.
+    let token = server.admin_token().await;
+    let listed: Value = reqwest::Client::new()
+        .get(server.url(&format!(
+            "/api/admin/v1/users/{}/upstream-accounts",
+            user.id
+        )))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed[0]["provider"], "github");
+    assert_eq!(listed[0]["subject"], OCTOCAT_ID.to_string());
+    assert!(!listed.to_string().contains("token"), "{listed}");
 
     // Signing in again finds the same account.
     let again = server.browser();

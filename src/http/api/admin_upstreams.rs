@@ -143,6 +143,24 @@ pub enum ProviderDeleted {
     Deleted,
 }
 
+/// A user's account at an upstream provider (003 §1.5). Tokens are never shown.
+#[derive(Debug, Object)]
+pub struct LinkedAccountResponse {
+    pub provider: String,
+    /// The upstream's id for the user.
+    pub subject: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub linked_at: DateTime<Utc>,
+    pub last_login_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum LinkedAccounts {
+    #[oai(status = 200)]
+    Ok(Json<Vec<LinkedAccountResponse>>),
+}
+
 pub struct UpstreamsApi;
 
 #[OpenApi(prefix_path = "/admin/v1", tag = "AdminTag::Upstreams")]
@@ -241,6 +259,47 @@ impl UpstreamsApi {
         )
         .await?;
         Ok(ProviderFound::Ok(Json(response(state, provider))))
+    }
+
+    /// List the upstream accounts linked to a user.
+    #[oai(
+        path = "/users/:id/upstream-accounts",
+        method = "get",
+        operation_id = "listUserUpstreamAccounts"
+    )]
+    async fn linked(
+        &self,
+        _admin: AdminAuth,
+        Data(state): Data<&AppState>,
+        #[oai(validator(max_length = 64))] id: Path<String>,
+    ) -> Result<LinkedAccounts, ApiFailure> {
+        if state
+            .store
+            .find_user(&id.0)
+            .await
+            .map_err(DomainError::from)?
+            .is_none()
+        {
+            return Err(DomainError::NotFound("user").into());
+        }
+        let links = state
+            .store
+            .linked_accounts_of(&id.0)
+            .await
+            .map_err(DomainError::from)?;
+        Ok(LinkedAccounts::Ok(Json(
+            links
+                .into_iter()
+                .map(|l| LinkedAccountResponse {
+                    provider: l.provider_id,
+                    subject: l.subject,
+                    email: l.email,
+                    email_verified: l.email_verified,
+                    linked_at: l.created_at,
+                    last_login_at: l.last_login_at,
+                })
+                .collect(),
+        )))
     }
 
     /// Delete an upstream provider and every account linked through it.
