@@ -99,7 +99,8 @@ impl Accounts<'_> {
         max: i32,
         now: DateTime<Utc>,
     ) -> Result<bool, DomainError> {
-        self.over_limit_for(
+        super::over_limit(
+            self.store,
             &format!("email:{email_normalized}"),
             action,
             window,
@@ -107,19 +108,6 @@ impl Accounts<'_> {
             now,
         )
         .await
-    }
-
-    /// Counts one request under `key` and tells whether it went over `max` in the window.
-    async fn over_limit_for(
-        &self,
-        key: &str,
-        action: &str,
-        window: Duration,
-        max: i32,
-        now: DateTime<Utc>,
-    ) -> Result<bool, DomainError> {
-        self.store.count_attempt(key, action, window, now).await?;
-        Ok(self.store.attempts_in_window(key, action, now).await? > max)
     }
 
     fn link(&self, path: &str, token: &str) -> String {
@@ -589,6 +577,22 @@ impl Accounts<'_> {
             .map_err(|e| DomainError::Internal(e.to_string()))
     }
 
+    /// Redeems the code of a pending change and returns what it confirms (the new
+    /// address or number).
+    async fn redeem_target(
+        &self,
+        user: &User,
+        purpose: CodePurpose,
+        code: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String, DomainError> {
+        codes::redeem_code(self.store, self.master, &user.id, purpose, code, now)
+            .await?
+            .map_err(|_| invalid_code())?
+            .target
+            .ok_or_else(invalid_code)
+    }
+
     /// Applies the pending email change whose code the user typed.
     #[tracing::instrument(skip_all, fields(user_id = %user.id))]
     pub async fn confirm_email_change(
@@ -598,17 +602,9 @@ impl Accounts<'_> {
         meta: &RequestMeta,
         now: DateTime<Utc>,
     ) -> Result<User, DomainError> {
-        let redeemed = codes::redeem_code(
-            self.store,
-            self.master,
-            &user.id,
-            CodePurpose::EmailChange,
-            code,
-            now,
-        )
-        .await?
-        .map_err(|_| invalid_code())?;
-        let new_email = redeemed.target.ok_or_else(invalid_code)?;
+        let new_email = self
+            .redeem_target(user, CodePurpose::EmailChange, code, now)
+            .await?;
         let changes = users::UserChanges {
             email: Some(new_email),
             email_verified: Some(true),
@@ -645,15 +641,15 @@ impl Accounts<'_> {
                 "is already your number",
             ));
         }
-        if self
-            .over_limit_for(
-                &format!("user:{}", user.id),
-                "phone_change",
-                PHONE_CHANGE_SEND_WINDOW,
-                MAX_PHONE_CHANGE_SENDS,
-                now,
-            )
-            .await?
+        if super::over_limit(
+            self.store,
+            &format!("user:{}", user.id),
+            "phone_change",
+            PHONE_CHANGE_SEND_WINDOW,
+            MAX_PHONE_CHANGE_SENDS,
+            now,
+        )
+        .await?
         {
             let event = AuditEvent::failure(
                 AuditAction::RateLimitExceeded,
@@ -714,17 +710,9 @@ impl Accounts<'_> {
         meta: &RequestMeta,
         now: DateTime<Utc>,
     ) -> Result<User, DomainError> {
-        let redeemed = codes::redeem_code(
-            self.store,
-            self.master,
-            &user.id,
-            CodePurpose::PhoneChange,
-            code,
-            now,
-        )
-        .await?
-        .map_err(|_| invalid_code())?;
-        let new_phone = redeemed.target.ok_or_else(invalid_code)?;
+        let new_phone = self
+            .redeem_target(user, CodePurpose::PhoneChange, code, now)
+            .await?;
         let changes = users::UserChanges {
             phone_number: Some(new_phone),
             ..Default::default()

@@ -31,6 +31,20 @@ pub struct RequestMeta {
     pub actor_user_id: Option<String>,
 }
 
+/// Counts one request under `key` for `action` and tells whether that went over `max`
+/// in the window (003 §4.5). Counted in the database, so every node sees it.
+pub(crate) async fn over_limit(
+    store: &crate::store::Store,
+    key: &str,
+    action: &str,
+    window: chrono::Duration,
+    max: i32,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, DomainError> {
+    store.count_attempt(key, action, window, now).await?;
+    Ok(store.attempts_in_window(key, action, now).await? > max)
+}
+
 impl RequestMeta {
     pub fn acting_as(mut self, user_id: &str) -> Self {
         self.actor_user_id = Some(user_id.to_string());

@@ -127,23 +127,13 @@ pub async fn sign_in_with_password(
     }
     if check == PasswordCheck::Wrong {
         count_address_failure(store, meta, now).await?;
-        let failures = store.add_failed_login(&user.id).await?;
-        let event = AuditEvent::failure(AuditAction::LoginFailure, "login", "wrong password")
-            .by(user.id.clone())
-            .with(serde_json::json!({ "consecutive_failures": failures }));
-        audit::record(store, meta, event, now).await;
-        if failures >= MAX_CONSECUTIVE_FAILURES {
-            let until = now + LOCKOUT;
-            if store.lock_user(&user.id, until).await? {
-                let event =
-                    AuditEvent::success(AuditAction::AccountLocked, format!("user:{}", user.id))
-                        .by(user.id.clone())
-                        .with(serde_json::json!({ "locked_until": until, "failures": failures }));
-                audit::record(store, meta, event, now).await;
-            }
-            return Ok(SignInOutcome::Locked { until: Some(until) });
-        }
-        return Ok(SignInOutcome::WrongCredentials);
+        let details = serde_json::json!({ "reason": "wrong password" });
+        return Ok(
+            match count_account_failure(store, &user.id, details, meta, now).await? {
+                Some(until) => SignInOutcome::Locked { until: Some(until) },
+                None => SignInOutcome::WrongCredentials,
+            },
+        );
     }
     let rehash = if check == PasswordCheck::RightButOutdated {
         Some(hasher.hash(password).await?)
@@ -157,6 +147,36 @@ pub async fn sign_in_with_password(
         .record_login(&user.id, rehash.as_deref(), completes_sign_in, now)
         .await?;
     Ok(SignInOutcome::SignedIn(Box::new(user)))
+}
+
+/// Counts a failed sign-in step (a wrong password or second factor) against the account
+/// (R004) and records LOGIN_FAILURE with `details`; at the limit the account is locked
+/// for `LOCKOUT` (R005). Returns the lock's end when the account is now locked.
+pub(crate) async fn count_account_failure(
+    store: &Store,
+    user_id: &str,
+    mut details: serde_json::Value,
+    meta: &RequestMeta,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, DomainError> {
+    let failures = store.add_failed_login(user_id).await?;
+    let reason = details["reason"].as_str().unwrap_or("failed").to_string();
+    details["consecutive_failures"] = serde_json::json!(failures);
+    let event = AuditEvent::failure(AuditAction::LoginFailure, "login", reason)
+        .by(user_id.to_string())
+        .with(details);
+    audit::record(store, meta, event, now).await;
+    if failures < MAX_CONSECUTIVE_FAILURES {
+        return Ok(None);
+    }
+    let until = now + LOCKOUT;
+    if store.lock_user(user_id, until).await? {
+        let event = AuditEvent::success(AuditAction::AccountLocked, format!("user:{user_id}"))
+            .by(user_id.to_string())
+            .with(serde_json::json!({ "locked_until": until, "failures": failures }));
+        audit::record(store, meta, event, now).await;
+    }
+    Ok(Some(until))
 }
 
 /// LOGIN_SUCCESS, recorded once the whole sign-in (password and any second factor) is done.

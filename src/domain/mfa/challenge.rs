@@ -6,9 +6,9 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::super::audit::{self, AuditAction, AuditEvent};
 use super::super::codes::{self, CodePurpose, CodeRejected};
-use super::super::signin::{LOCKOUT, MAX_CONSECUTIVE_FAILURES};
+use super::super::signin::count_account_failure;
 use super::super::users::{ContactPreference, User, string_enum};
-use super::super::{DomainError, RequestMeta};
+use super::super::{DomainError, RequestMeta, over_limit};
 use super::{
     AMR_HARDWARE_KEY, AMR_MULTIPLE_FACTORS, AMR_ONE_TIME_PASSWORD, AMR_PHONE_CALL,
     AMR_TEXT_MESSAGE, backup_codes, totp, webauthn,
@@ -228,14 +228,15 @@ impl SecondFactor<'_> {
             ));
         }
         let key = format!("user:{}", user.id);
-        self.store
-            .count_attempt(&key, CODE_SEND_ACTION, CODE_SEND_WINDOW, now)
-            .await?;
-        if self
-            .store
-            .attempts_in_window(&key, CODE_SEND_ACTION, now)
-            .await?
-            > MAX_CODES_SENT
+        if over_limit(
+            self.store,
+            &key,
+            CODE_SEND_ACTION,
+            CODE_SEND_WINDOW,
+            MAX_CODES_SENT,
+            now,
+        )
+        .await?
         {
             return Err(DomainError::TooManyRequests(
                 "Too many codes sent. Wait a few minutes, or use another way to sign in.".into(),
@@ -393,30 +394,10 @@ impl SecondFactor<'_> {
     ) -> Result<Refused, DomainError> {
         let user_id = challenge.user_id.as_str();
         let on_challenge = self.store.challenge_attempts(&challenge.id).await?;
-        let consecutive = self.store.add_failed_login(user_id).await?;
-        let event = AuditEvent::failure(
-            AuditAction::LoginFailure,
-            "login",
-            "wrong second factor",
-        )
-        .by(user_id.to_string())
-        .with(serde_json::json!({ "method": method.as_str(), "consecutive_failures": consecutive }));
-        audit::record(self.store, meta, event, now).await;
-        if consecutive >= MAX_CONSECUTIVE_FAILURES {
-            let until = now + LOCKOUT;
-            if self.store.lock_user(user_id, until).await? {
-                let event =
-                    AuditEvent::success(AuditAction::AccountLocked, format!("user:{user_id}"))
-                        .by(user_id.to_string())
-                        .with(
-                            serde_json::json!({ "locked_until": until, "failures": consecutive }),
-                        );
-                audit::record(self.store, meta, event, now).await;
-            }
-            self.store.finish_challenge(&challenge.id, now).await?;
-            return Ok(Refused::ChallengeOver);
-        }
-        if on_challenge >= MAX_FAILED_ANSWERS {
+        let details =
+            serde_json::json!({ "reason": "wrong second factor", "method": method.as_str() });
+        let locked = count_account_failure(self.store, user_id, details, meta, now).await?;
+        if locked.is_some() || on_challenge >= MAX_FAILED_ANSWERS {
             self.store.finish_challenge(&challenge.id, now).await?;
             return Ok(Refused::ChallengeOver);
         }

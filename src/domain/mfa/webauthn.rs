@@ -501,13 +501,15 @@ pub async fn start_passwordless(
     // Anyone may start one, and each start stores a ceremony: a per-address limit keeps
     // that table small.
     let key = format!("ip:{}", meta.ip_address);
-    store
-        .count_attempt(&key, PASSWORDLESS_ACTION, PASSWORDLESS_WINDOW, now)
-        .await?;
-    if store
-        .attempts_in_window(&key, PASSWORDLESS_ACTION, now)
-        .await?
-        > MAX_PASSWORDLESS_STARTS
+    if crate::domain::over_limit(
+        store,
+        &key,
+        PASSWORDLESS_ACTION,
+        PASSWORDLESS_WINDOW,
+        MAX_PASSWORDLESS_STARTS,
+        now,
+    )
+    .await?
     {
         return Err(DomainError::TooManyRequests(
             "Too many passkey sign-ins from your network. Try again in a few minutes.".into(),
