@@ -15,13 +15,15 @@ mod sessions;
 mod users;
 mod webauthn;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, EntityTrait, Select,
-    SqlErr,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr,
+    EntityTrait, Select, SqlErr, TransactionError, TransactionTrait,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +103,32 @@ impl Store {
         db.close().await?;
         url.set_path(&format!("/{name}"));
         Ok(url.to_string())
+    }
+
+    /// Runs `work` in one database transaction: committed when it returns `Ok`, rolled
+    /// back on any error. Every change that spans rows goes through here, so a crash or
+    /// a failed step never leaves half of it written. Write the steps as functions over
+    /// `&impl ConnectionTrait` so they run alone on the pool or inside a transaction.
+    ///
+    /// ```ignore
+    /// store.transaction(|tx| Box::pin(async move {
+    ///     step_one(tx).await?;
+    ///     step_two(tx).await
+    /// })).await
+    /// ```
+    pub(crate) async fn transaction<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        F: for<'c> FnOnce(
+                &'c DatabaseTransaction,
+            )
+                -> Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'c>>
+            + Send,
+        T: Send,
+    {
+        self.db.transaction(work).await.map_err(|err| match err {
+            TransactionError::Connection(db) => StoreError::Database(db),
+            TransactionError::Transaction(err) => err,
+        })
     }
 
     pub async fn close(self) -> Result<(), StoreError> {

@@ -2,7 +2,7 @@ use entity::{password_history, users};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 
 use super::{Store, StoreError, UniqueLookup, conflict_or, from_millis, parse_enum, to_millis};
@@ -302,23 +302,25 @@ impl Store {
         keep: u64,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin().await?;
-        let updated = users::Entity::update_many()
-            .set(users::ActiveModel {
-                password_hash: Set(Some(password_hash.to_string())),
-                updated_at: Set(to_millis(now)),
-                ..Default::default()
+        let (user_id, password_hash) = (user_id.to_string(), password_hash.to_string());
+        self.transaction(|tx| {
+            Box::pin(async move {
+                let updated = users::Entity::update_many()
+                    .set(users::ActiveModel {
+                        password_hash: Set(Some(password_hash.clone())),
+                        updated_at: Set(to_millis(now)),
+                        ..Default::default()
+                    })
+                    .filter(users::Column::Id.eq(user_id.as_str()))
+                    .exec(tx)
+                    .await?;
+                if updated.rows_affected == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                record_password(tx, &user_id, &password_hash, keep, now).await
             })
-            .filter(users::Column::Id.eq(user_id))
-            .exec(&txn)
-            .await?;
-        if updated.rows_affected == 0 {
-            txn.rollback().await?;
-            return Err(StoreError::NotFound);
-        }
-        record_password(&txn, user_id, password_hash, keep, now).await?;
-        txn.commit().await?;
-        Ok(())
+        })
+        .await
     }
 
     /// Adds a password to the user's history, keeping the newest `keep` entries.
