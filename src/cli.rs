@@ -243,7 +243,39 @@ pub enum ClientCommand {
         /// Refresh token lifetime in seconds for this client; default the server's.
         #[arg(long, value_name = "SECONDS")]
         refresh_token_lifetime: Option<i64>,
+        /// Let a confidential client authorize without PKCE (PKCE is required by
+        /// default; public clients always need it).
+        #[arg(long)]
+        no_require_pkce: bool,
+        /// A resource server: may introspect tokens issued to other clients.
+        #[arg(long)]
+        introspection_allowed: bool,
         /// Print the created client (with client_secret) as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a client's PKCE or introspection setting.
+    Set {
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+        /// Whether authorization requests must use PKCE.
+        #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
+        require_pkce: Option<bool>,
+        /// Whether the client may introspect tokens issued to other clients.
+        #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
+        introspection_allowed: Option<bool>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give a confidential client a new secret, printed once. The old one stops working
+    /// at once, or after --grace-secs.
+    RotateSecret {
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+        /// How long the old secret keeps working (at most 30 days); default 0.
+        #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+        grace_secs: i64,
+        /// Print client_id, client_secret and previous_secret_expires_at as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -462,6 +494,8 @@ async fn dispatch(state: &AppState, command: Command) -> Result<(), CliError> {
             id_token_alg,
             access_token_lifetime,
             refresh_token_lifetime,
+            no_require_pkce,
+            introspection_allowed,
             json,
         }) => {
             let settings = ClientSettings {
@@ -488,6 +522,8 @@ async fn dispatch(state: &AppState, command: Command) -> Result<(), CliError> {
                 require_mfa: Some(require_mfa),
                 access_token_lifetime_secs: Some(access_token_lifetime),
                 refresh_token_lifetime_secs: Some(refresh_token_lifetime),
+                require_pkce: Some(!no_require_pkce || public),
+                introspection_allowed: Some(introspection_allowed),
                 id_token_signed_response_alg: id_token_alg.map(|alg| match alg {
                     AlgArg::Es256 => SigningAlg::Es256,
                     AlgArg::Rs256 => SigningAlg::Rs256,
@@ -622,6 +658,54 @@ async fn dispatch(state: &AppState, command: Command) -> Result<(), CliError> {
         Command::Upstream(UpstreamCommand::Delete { id }) => {
             providers::delete(&state.store, &id, &meta, now).await?;
             println!("deleted upstream provider {id}");
+        }
+        Command::Client(ClientCommand::Set {
+            client_id,
+            require_pkce,
+            introspection_allowed,
+            json,
+        }) => {
+            let settings = ClientSettings {
+                require_pkce,
+                introspection_allowed,
+                ..Default::default()
+            };
+            let client =
+                clients::update_client(&state.store, &client_id, settings, &meta, now).await?;
+            if json {
+                print_json(ClientResponse::from(client).to_json());
+            } else {
+                println!(
+                    "client {}: require_pkce {}, introspection_allowed {}",
+                    client.id, client.require_pkce, client.introspection_allowed
+                );
+            }
+        }
+        Command::Client(ClientCommand::RotateSecret {
+            client_id,
+            grace_secs,
+            json,
+        }) => {
+            let (client, secret) =
+                clients::rotate_secret(&state.store, &client_id, grace_secs, &meta, now).await?;
+            let previous_until = client.previous_secret.map(|(_, until)| until);
+            if json {
+                print_json(Some(serde_json::json!({
+                    "client_id": client.id,
+                    "client_secret": secret,
+                    "previous_secret_expires_at": previous_until.map(|t| t.to_rfc3339()),
+                })));
+            } else {
+                println!("client_id: {}", client.id);
+                println!("client_secret: {secret}");
+                println!("(the secret is shown only this once)");
+                match previous_until {
+                    Some(until) => {
+                        println!("the previous secret works until {}", until.to_rfc3339())
+                    }
+                    None => println!("the previous secret no longer works"),
+                }
+            }
         }
         Command::Client(ClientCommand::Delete { client_id }) => {
             clients::delete_client(&state.store, &client_id, &meta, now).await?;

@@ -27,6 +27,13 @@ pub struct Model {
     pub refresh_token_lifetime_secs: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Every authorization request needs PKCE (always, for public clients).
+    pub require_pkce: bool,
+    /// May introspect tokens issued to other clients (a resource server).
+    pub introspection_allowed: bool,
+    /// SHA-256 of the secret before the last rotation, valid until the expiry below.
+    pub previous_secret_hash: Option<String>,
+    pub previous_secret_expires_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

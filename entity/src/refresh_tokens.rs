@@ -14,6 +14,9 @@ pub struct Model {
     pub created_at: i64,
     pub expires_at: i64,
     pub rotated_at: Option<i64>,
+    /// The token that replaced this one, sealed with the master key, so that a retry
+    /// inside the grace window gets the same successor.
+    pub successor_sealed: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

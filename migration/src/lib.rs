@@ -11,6 +11,7 @@ mod m20261122_000004_create_accounts;
 mod m20261122_000005_create_two_factor;
 mod m20261122_000006_create_webauthn;
 mod m20261122_000007_create_federation;
+mod m20261130_100400_add_client_hardening;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000005_create_two_factor::Migration),
             Box::new(m20261122_000006_create_webauthn::Migration),
             Box::new(m20261122_000007_create_federation::Migration),
+            Box::new(m20261130_100400_add_client_hardening::Migration),
         ]
     }
 }

@@ -197,7 +197,8 @@ pub fn validate_request(
             format!("nonce must be at most {MAX_NONCE_LEN} characters"),
         );
     }
-    // PKCE (RFC 7636, RFC 9700 §2.1.1): S256 only; required for public clients.
+    // PKCE (RFC 7636, RFC 9700 §2.1.1): S256 only; required for public clients and for
+    // every client that requires it (the default for new clients).
     let code_challenge = params.code_challenge.clone().filter(|c| !c.is_empty());
     match (
         code_challenge.as_deref(),
@@ -235,7 +236,7 @@ pub fn validate_request(
                 "code_challenge_method without code_challenge".into(),
             );
         }
-        (None, None) if client.is_public() => {
+        (None, None) if client.pkce_required() => {
             return refuse(
                 OAuthErrorCode::InvalidRequest,
                 "PKCE (code_challenge with S256) is required".into(),

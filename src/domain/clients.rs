@@ -45,6 +45,14 @@ pub struct Client {
     pub access_token_lifetime_secs: Option<i64>,
     /// Overrides the configured refresh token lifetime, in seconds.
     pub refresh_token_lifetime_secs: Option<i64>,
+    /// Every authorization request needs PKCE (RFC 9700 §2.1.1). On for new clients;
+    /// always on for public ones.
+    pub require_pkce: bool,
+    /// A resource server: may introspect tokens issued to other clients. Without it a
+    /// client introspects only its own tokens.
+    pub introspection_allowed: bool,
+    /// The secret before the last rotation (SHA-256) and until when it still works.
+    pub previous_secret: Option<(String, DateTime<Utc>)>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -54,15 +62,23 @@ impl Client {
         self.auth_method == AuthMethod::None
     }
 
-    /// Constant-time check of a presented secret against the stored SHA-256.
-    pub fn secret_matches(&self, presented: &str) -> bool {
-        match &self.secret_hash {
-            Some(stored) => crypto::constant_time_eq(
-                crypto::sha256_hex(presented.as_bytes()).as_bytes(),
-                stored.as_bytes(),
-            ),
-            None => false,
-        }
+    /// Whether authorization requests must carry a PKCE challenge.
+    pub fn pkce_required(&self) -> bool {
+        self.require_pkce || self.is_public()
+    }
+
+    /// Constant-time check of a presented secret against the stored SHA-256 of the
+    /// current secret and, until its grace period ends, of the previous one.
+    pub fn secret_matches(&self, presented: &str, now: DateTime<Utc>) -> bool {
+        let presented = crypto::sha256_hex(presented.as_bytes());
+        let matches =
+            |stored: &str| crypto::constant_time_eq(presented.as_bytes(), stored.as_bytes());
+        let current = self.secret_hash.as_deref().is_some_and(matches);
+        let previous = self
+            .previous_secret
+            .as_ref()
+            .is_some_and(|(hash, until)| matches(hash) && *until > now);
+        current | previous
     }
 }
 
@@ -81,7 +97,14 @@ pub struct ClientSettings {
     /// `Some(None)` goes back to the configured default.
     pub access_token_lifetime_secs: Option<Option<i64>>,
     pub refresh_token_lifetime_secs: Option<Option<i64>>,
+    /// Default true for new clients; a public client cannot turn it off.
+    pub require_pkce: Option<bool>,
+    /// Default false.
+    pub introspection_allowed: Option<bool>,
 }
+
+/// The longest a rotated-out secret may stay valid.
+pub const MAX_SECRET_GRACE_SECS: i64 = 30 * 86_400;
 
 pub const DEFAULT_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
 const MAX_URIS: usize = 50;
@@ -192,6 +215,18 @@ fn validate(client: &Client) -> Result<(), DomainError> {
     for scope in &client.scopes {
         validate_scope(scope)?;
     }
+    if client.is_public() && !client.require_pkce {
+        return Err(DomainError::invalid(
+            "require_pkce",
+            "a public client always requires PKCE",
+        ));
+    }
+    if client.is_public() && client.introspection_allowed {
+        return Err(DomainError::invalid(
+            "introspection_allowed",
+            "a public client cannot introspect tokens",
+        ));
+    }
     for (field, lifetime, max) in [
         (
             "access_token_lifetime_secs",
@@ -260,6 +295,9 @@ pub async fn create_client(
             .unwrap_or(SigningAlg::Es256),
         access_token_lifetime_secs: settings.access_token_lifetime_secs.flatten(),
         refresh_token_lifetime_secs: settings.refresh_token_lifetime_secs.flatten(),
+        require_pkce: settings.require_pkce.unwrap_or(true),
+        introspection_allowed: settings.introspection_allowed.unwrap_or(false),
+        previous_secret: None,
         created_at: now,
         updated_at: now,
     };
@@ -336,6 +374,12 @@ pub async fn update_client(
     if let Some(lifetime) = settings.refresh_token_lifetime_secs {
         client.refresh_token_lifetime_secs = lifetime;
     }
+    if let Some(require_pkce) = settings.require_pkce {
+        client.require_pkce = require_pkce;
+    }
+    if let Some(allowed) = settings.introspection_allowed {
+        client.introspection_allowed = allowed;
+    }
     client.updated_at = now;
     validate(&client)?;
     store.update_client(&client).await?;
@@ -349,6 +393,64 @@ pub async fn update_client(
     Ok(client)
 }
 
+/// Replaces a confidential client's secret and returns the new one, once. With a grace
+/// period the old secret keeps working until it ends, so the client's deployments can
+/// switch over; without one it stops at once. Tokens already issued stay valid.
+#[tracing::instrument(skip_all, fields(client_id = %id))]
+pub async fn rotate_secret(
+    store: &Store,
+    id: &str,
+    grace_secs: i64,
+    meta: &RequestMeta,
+    now: DateTime<Utc>,
+) -> Result<(Client, String), DomainError> {
+    if !(0..=MAX_SECRET_GRACE_SECS).contains(&grace_secs) {
+        return Err(DomainError::invalid(
+            "grace_secs",
+            format!("must be between 0 and {MAX_SECRET_GRACE_SECS} seconds"),
+        ));
+    }
+    let mut client = store
+        .find_client(id)
+        .await?
+        .ok_or(DomainError::NotFound("client"))?;
+    let Some(old_hash) = client.secret_hash.clone() else {
+        return Err(DomainError::invalid(
+            "client_id",
+            "a public client has no secret to rotate",
+        ));
+    };
+    let secret = crypto::random_token(32)?;
+    client.secret_hash = Some(crypto::sha256_hex(secret.as_bytes()));
+    client.previous_secret = (grace_secs > 0).then(|| {
+        (
+            old_hash.clone(),
+            now + chrono::Duration::seconds(grace_secs),
+        )
+    });
+    client.updated_at = now;
+    // Only if nobody rotated it since we read it: two racing rotations cannot both hand
+    // out a secret that works.
+    if !store.replace_client_secret(&client, &old_hash).await? {
+        return Err(DomainError::NotAllowed(
+            "the secret was rotated by another request at the same time; try again".into(),
+        ));
+    }
+    audit::record(
+        store,
+        meta,
+        AuditEvent::success(AuditAction::ClientUpdated, format!("client:{}", client.id))
+            .with(serde_json::json!({ "secret_rotated": true, "grace_secs": grace_secs })),
+        now,
+    )
+    .await;
+    Ok((client, secret))
+}
+
+/// Deletes a client with everything it was given, in one transaction: its grants are
+/// revoked (and with them every refresh and access token issued from them), consents,
+/// codes and parked requests are deleted. Its client_credentials access tokens die with
+/// it, because access tokens are checked against their client on every use.
 #[tracing::instrument(skip_all, fields(client_id = %id))]
 pub async fn delete_client(
     store: &Store,
@@ -356,7 +458,7 @@ pub async fn delete_client(
     meta: &RequestMeta,
     now: DateTime<Utc>,
 ) -> Result<(), DomainError> {
-    if !store.delete_client(id).await? {
+    if !store.delete_client(id, now).await? {
         return Err(DomainError::NotFound("client"));
     }
     audit::record(

@@ -11,7 +11,7 @@ use super::keys::{KeySet, SigningAlg};
 use super::oauth::{OAuthError, OAuthErrorCode, parse_scope, pkce_s256_matches, valid_pkce_value};
 use super::users::{AccountStatus, User};
 use crate::config::Config;
-use crate::crypto;
+use crate::crypto::{self, MasterKey};
 use crate::store::Store;
 
 /// What a user granted a client in one authorization. Revoking it revokes every token
@@ -51,6 +51,8 @@ pub struct RefreshToken {
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub rotated_at: Option<DateTime<Utc>>,
+    /// The token that replaced this one, sealed with the master key (base64url).
+    pub successor_sealed: Option<String>,
 }
 
 /// A successful token response (RFC 6749 §5.1, OIDC Core §3.1.3.3).
@@ -101,6 +103,8 @@ pub struct TokenContext<'a> {
     pub store: &'a Store,
     pub keys: &'a KeySet,
     pub config: &'a Config,
+    /// Seals the successor of a rotated refresh token.
+    pub master: &'a MasterKey,
     pub now: DateTime<Utc>,
 }
 
@@ -113,29 +117,34 @@ pub struct PresentedClient {
     pub method: AuthMethod,
 }
 
-/// Authenticates a client the way it registered to authenticate.
+/// Authenticates a client the way it registered to authenticate. An unknown client, a
+/// method it did not register and a wrong secret get one and the same answer, so the
+/// endpoint does not tell which client ids exist (RFC 6749 §5.2 `invalid_client`).
 #[tracing::instrument(skip_all, fields(client_id = %presented.client_id))]
 pub async fn authenticate_client(
     store: &Store,
     presented: &PresentedClient,
+    now: DateTime<Utc>,
 ) -> Result<Client, OAuthError> {
-    let failed = || OAuthError::invalid_client("client authentication failed");
+    let failed = || OAuthError::invalid_client(CLIENT_AUTH_FAILED);
     let client = store
         .find_client(&presented.client_id)
         .await?
         .ok_or_else(failed)?;
-    if client.auth_method != presented.method {
-        return Err(OAuthError::invalid_client(format!(
-            "this client must authenticate with {}",
-            client.auth_method.as_str()
-        )));
-    }
-    match (&presented.secret, client.is_public()) {
-        (None, true) => Ok(client),
-        (Some(secret), false) if client.secret_matches(secret) => Ok(client),
-        _ => Err(failed()),
+    let authenticated = client.auth_method == presented.method
+        && match &presented.secret {
+            None => client.is_public(),
+            Some(secret) => !client.is_public() && client.secret_matches(secret, now),
+        };
+    if authenticated {
+        Ok(client)
+    } else {
+        Err(failed())
     }
 }
+
+/// The one `invalid_client` description for every failed client authentication.
+pub const CLIENT_AUTH_FAILED: &str = "client authentication failed";
 
 fn access_lifetime(ctx: &TokenContext<'_>, client: &Client) -> Duration {
     Duration::seconds(
@@ -249,6 +258,7 @@ async fn new_refresh_token(
         created_at: ctx.now,
         expires_at: ctx.now + lifetime,
         rotated_at: None,
+        successor_sealed: None,
     };
     let hash = crypto::sha256_hex(secret.as_bytes());
     Ok((token, secret, hash))
@@ -328,6 +338,10 @@ pub async fn exchange_code(
                 "code_verifier sent, but the authorization request had no code_challenge",
             ));
         }
+        // A code from before the client started requiring PKCE.
+        (None, None) if client.pkce_required() => {
+            return Err(OAuthError::invalid_grant("this client requires PKCE"));
+        }
         (None, None) => {}
     }
     let grant = ctx
@@ -380,8 +394,10 @@ pub async fn exchange_code(
 }
 
 /// The `refresh_token` grant with rotation (RFC 9700 §4.14.2): each use returns a new
-/// refresh token. Reusing a rotated token revokes the grant, except within the configured
-/// grace window, so two concurrent refreshes by one client both succeed.
+/// refresh token, and a refresh token has at most one successor. A repeat of a refresh
+/// inside the configured grace window (a retry after a lost response, or two concurrent
+/// requests) gets that same successor back, with fresh access and ID tokens, so a retry
+/// never starts a second live chain. Reuse after the window revokes the grant.
 #[tracing::instrument(skip_all, fields(client_id = %client.id))]
 pub async fn refresh(
     ctx: &TokenContext<'_>,
@@ -396,9 +412,10 @@ pub async fn refresh(
         ));
     }
     let invalid = || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
+    let presented_hash = crypto::sha256_hex(presented.as_bytes());
     let stored = ctx
         .store
-        .find_refresh_token(&crypto::sha256_hex(presented.as_bytes()))
+        .find_refresh_token(&presented_hash)
         .await?
         .ok_or_else(invalid)?;
     let grant = ctx
@@ -424,45 +441,98 @@ pub async fn refresh(
     };
     let user = active_grant_user(ctx, &grant).await?;
     let grace = Duration::seconds(ctx.config.refresh_token_reuse_grace_secs);
-    let first_use = match stored.rotated_at {
-        None => true,
-        Some(rotated) if rotated + grace >= ctx.now => false,
+    let refresh_token = match stored.rotated_at {
+        None => match rotate(ctx, client, &grant, &stored).await? {
+            Some(secret) => secret,
+            // Another request rotated it between our read and our write: a concurrent
+            // refresh, inside the grace window by definition. Return its successor.
+            None => {
+                let rotated = ctx
+                    .store
+                    .find_refresh_token(&presented_hash)
+                    .await?
+                    .ok_or_else(invalid)?;
+                open_successor(ctx, &rotated)?.ok_or_else(invalid)?
+            }
+        },
+        Some(rotated) if rotated + grace >= ctx.now => {
+            // Rotated before this version kept successors: no second chain either.
+            open_successor(ctx, &stored)?.ok_or_else(invalid)?
+        }
         Some(_) => {
             tracing::warn!(client_id = %client.id, "rotated refresh token reused; revoking the grant");
             ctx.store.revoke_grant(&grant.id, ctx.now).await?;
             return Err(invalid());
         }
     };
-    // Each rotation keeps the lifetime the grant started with (remember-me or not).
-    let lifetime = stored.expires_at - stored.created_at;
-    let (token, secret, hash) = new_refresh_token(ctx, &grant, &stored.scope, lifetime).await?;
     let (access_token, id_token, expires_in) =
         user_tokens(ctx, client, &grant, &user, &scopes, None)?;
-    let grant_expiry = token
-        .expires_at
-        .max(ctx.now + Duration::seconds(expires_in));
-    if !ctx
-        .store
-        .rotate_refresh_token(&stored.id, first_use, &token, &hash, grant_expiry, ctx.now)
-        .await?
-    {
-        // Another request rotated it between our read and our write: a concurrent
-        // refresh, inside the grace window by definition.
-        ctx.store
-            .rotate_refresh_token(&stored.id, false, &token, &hash, grant_expiry, ctx.now)
-            .await?;
-    }
     Ok((
         TokenResponse {
             access_token,
             token_type: "Bearer",
             expires_in,
-            refresh_token: Some(secret),
+            refresh_token: Some(refresh_token),
             id_token,
             scope: scopes.join(" "),
         },
         grant,
     ))
+}
+
+fn successor_context(token_id: &str) -> String {
+    format!("refresh-token-successor:{token_id}")
+}
+
+/// Replaces `stored` with a new refresh token, if nobody else has: the old row is marked
+/// rotated with the new token sealed into it, in the same transaction that stores the
+/// new one. None when another request rotated it first.
+async fn rotate(
+    ctx: &TokenContext<'_>,
+    client: &Client,
+    grant: &Grant,
+    stored: &RefreshToken,
+) -> Result<Option<String>, OAuthError> {
+    // Each rotation keeps the lifetime the grant started with (remember-me or not).
+    let lifetime = stored.expires_at - stored.created_at;
+    let (token, secret, hash) = new_refresh_token(ctx, grant, &stored.scope, lifetime).await?;
+    let sealed = ctx
+        .master
+        .seal(secret.as_bytes(), &successor_context(&stored.id))
+        .map_err(super::DomainError::from)?;
+    let grant_expiry = token.expires_at.max(ctx.now + access_lifetime(ctx, client));
+    let rotated = ctx
+        .store
+        .rotate_refresh_token(
+            &stored.id,
+            &crypto::base64url(&sealed),
+            &token,
+            &hash,
+            grant_expiry,
+            ctx.now,
+        )
+        .await?;
+    Ok(rotated.then_some(secret))
+}
+
+/// The successor sealed into a rotated refresh token, if it has one.
+fn open_successor(
+    ctx: &TokenContext<'_>,
+    stored: &RefreshToken,
+) -> Result<Option<String>, OAuthError> {
+    let Some(sealed) = &stored.successor_sealed else {
+        return Ok(None);
+    };
+    let opened = crypto::base64url_decode(sealed)
+        .and_then(|bytes| ctx.master.open(&bytes, &successor_context(&stored.id)).ok())
+        .and_then(|bytes| String::from_utf8(bytes).ok());
+    match opened {
+        Some(secret) => Ok(Some(secret)),
+        None => Err(super::DomainError::Internal(
+            "a sealed refresh token successor does not open".into(),
+        )
+        .into()),
+    }
 }
 
 /// The `client_credentials` grant (RFC 6749 §4.4): confidential clients only; an access
@@ -522,7 +592,8 @@ pub fn client_credentials(
 }
 
 /// The claims of a live access token: signed by us, typed `at+jwt`, from this issuer,
-/// unexpired, not revoked, and its grant (if any) not revoked.
+/// unexpired, not revoked, and still backed by what issued it (see
+/// [`verify_live_access_token`]).
 pub async fn verify_access_token(
     store: &Store,
     keys: &KeySet,
@@ -530,6 +601,29 @@ pub async fn verify_access_token(
     token: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<AccessTokenClaims>, OAuthError> {
+    Ok(verify_live_access_token(store, keys, issuer, token, now)
+        .await?
+        .map(|live| live.claims))
+}
+
+/// A live access token and, for a user's token, the user.
+pub struct LiveAccessToken {
+    pub claims: AccessTokenClaims,
+    /// The active user a grant token speaks for; `None` for client_credentials tokens.
+    pub user: Option<User>,
+}
+
+/// Checks an access token on every use, not only its signature: its client must still
+/// exist; a user's token needs its grant unrevoked and its user active (a suspended,
+/// locked, deactivated, pending or deleted user's tokens are dead); a client_credentials
+/// token needs its client still allowed that grant and every scope it carries.
+pub async fn verify_live_access_token(
+    store: &Store,
+    keys: &KeySet,
+    issuer: &str,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<LiveAccessToken>, OAuthError> {
     let Some(jws) = keys.verify_jws(token) else {
         return Ok(None);
     };
@@ -545,19 +639,42 @@ pub async fn verify_access_token(
     if store.is_access_token_revoked(&claims.jti).await? {
         return Ok(None);
     }
-    if let Some(gid) = &claims.gid {
-        match store.find_grant(gid).await? {
-            Some(grant) if grant.revoked_at.is_none() => {}
-            _ => return Ok(None),
+    let Some(client) = store.find_client(&claims.client_id).await? else {
+        return Ok(None);
+    };
+    let user = match &claims.gid {
+        Some(gid) => {
+            let grant_live = store.find_grant(gid).await?.is_some_and(|grant| {
+                grant.revoked_at.is_none()
+                    && grant.client_id == claims.client_id
+                    && grant.user_id == claims.sub
+            });
+            if !grant_live {
+                return Ok(None);
+            }
+            match store.find_user(&claims.sub).await? {
+                Some(user) if user.status == AccountStatus::Active => Some(user),
+                _ => return Ok(None),
+            }
         }
-    }
-    Ok(Some(claims))
+        None => {
+            let allowed = claims.sub == client.id
+                && client.grant_types.contains(&GrantType::ClientCredentials)
+                && claims.scopes().iter().all(|s| client.scopes.contains(s));
+            if !allowed {
+                return Ok(None);
+            }
+            None
+        }
+    };
+    Ok(Some(LiveAccessToken { claims, user }))
 }
 
 /// What a presented token turned out to be.
 pub enum TokenLookup {
-    Access(AccessTokenClaims),
-    Refresh(RefreshToken, Grant),
+    Access(LiveAccessToken),
+    /// A live refresh token, its grant and the grant's (active) user.
+    Refresh(RefreshToken, Grant, User),
     Unknown,
 }
 
@@ -583,14 +700,18 @@ pub async fn lookup_token(
                 let live = grant.revoked_at.is_none()
                     && stored.expires_at > ctx.now
                     && stored.rotated_at.is_none();
-                if live {
-                    return Ok(TokenLookup::Refresh(stored, grant));
+                if live
+                    && let Some(user) = ctx.store.find_user(&grant.user_id).await?
+                    && user.status == AccountStatus::Active
+                {
+                    return Ok(TokenLookup::Refresh(stored, grant, user));
                 }
             }
-        } else if let Some(claims) =
-            verify_access_token(ctx.store, ctx.keys, ctx.config.issuer(), token, ctx.now).await?
+        } else if let Some(live) =
+            verify_live_access_token(ctx.store, ctx.keys, ctx.config.issuer(), token, ctx.now)
+                .await?
         {
-            return Ok(TokenLookup::Access(claims));
+            return Ok(TokenLookup::Access(live));
         }
     }
     Ok(TokenLookup::Unknown)
@@ -606,11 +727,13 @@ pub async fn revoke(
     hint: Option<&str>,
 ) -> Result<(), OAuthError> {
     match lookup_token(ctx, token, hint).await? {
-        TokenLookup::Access(claims) if claims.client_id == client.id => {
-            let expires = DateTime::from_timestamp(claims.exp, 0).unwrap_or(ctx.now);
-            ctx.store.revoke_access_token(&claims.jti, expires).await?;
+        TokenLookup::Access(live) if live.claims.client_id == client.id => {
+            let expires = DateTime::from_timestamp(live.claims.exp, 0).unwrap_or(ctx.now);
+            ctx.store
+                .revoke_access_token(&live.claims.jti, expires)
+                .await?;
         }
-        TokenLookup::Refresh(_, grant) if grant.client_id == client.id => {
+        TokenLookup::Refresh(_, grant, _) if grant.client_id == client.id => {
             ctx.store.revoke_grant(&grant.id, ctx.now).await?;
         }
         _ => {}
@@ -618,14 +741,19 @@ pub async fn revoke(
     Ok(())
 }
 
-/// RFC 7662 §2.2: `{"active": false}` for anything not live.
+/// RFC 7662 §2.2: `{"active": false}` for anything not live. RFC 7662 §4: a client
+/// learns about the tokens issued to itself only, unless an admin made it a resource
+/// server (`introspection_allowed`); anyone else's token answers as if it were dead.
+#[tracing::instrument(skip_all, fields(client_id = %caller.id))]
 pub async fn introspect(
     ctx: &TokenContext<'_>,
+    caller: &Client,
     token: &str,
     hint: Option<&str>,
 ) -> Result<Value, OAuthError> {
+    let may_see = |owner: &str| owner == caller.id || caller.introspection_allowed;
     Ok(match lookup_token(ctx, token, hint).await? {
-        TokenLookup::Access(claims) => {
+        TokenLookup::Access(LiveAccessToken { claims, user }) if may_see(&claims.client_id) => {
             let mut out = json!({
                 "active": true,
                 "token_type": "Bearer",
@@ -638,29 +766,22 @@ pub async fn introspect(
                 "iat": claims.iat,
                 "jti": claims.jti,
             });
-            if claims.gid.is_some()
-                && let Some(user) = ctx.store.find_user(&claims.sub).await?
-            {
+            if let Some(user) = user {
                 out["username"] = json!(user.username);
             }
             out
         }
-        TokenLookup::Refresh(stored, grant) => {
-            let mut out = json!({
-                "active": true,
-                "token_type": "refresh_token",
-                "scope": stored.scope.join(" "),
-                "client_id": grant.client_id,
-                "sub": grant.user_id,
-                "iss": ctx.config.issuer(),
-                "exp": stored.expires_at.timestamp(),
-                "iat": stored.created_at.timestamp(),
-            });
-            if let Some(user) = ctx.store.find_user(&grant.user_id).await? {
-                out["username"] = json!(user.username);
-            }
-            out
-        }
-        TokenLookup::Unknown => json!({ "active": false }),
+        TokenLookup::Refresh(stored, grant, user) if may_see(&grant.client_id) => json!({
+            "active": true,
+            "token_type": "refresh_token",
+            "scope": stored.scope.join(" "),
+            "client_id": grant.client_id,
+            "sub": grant.user_id,
+            "username": user.username,
+            "iss": ctx.config.issuer(),
+            "exp": stored.expires_at.timestamp(),
+            "iat": stored.created_at.timestamp(),
+        }),
+        _ => json!({ "active": false }),
     })
 }

@@ -1,6 +1,8 @@
-use entity::clients;
+use chrono::{DateTime, Utc};
+use entity::{authorization_codes, authorization_requests, clients, consents, grants};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect,
 };
 
@@ -40,6 +42,11 @@ impl TryFrom<clients::Model> for Client {
             require_mfa: m.require_mfa,
             access_token_lifetime_secs: m.access_token_lifetime_secs,
             refresh_token_lifetime_secs: m.refresh_token_lifetime_secs,
+            require_pkce: m.require_pkce,
+            introspection_allowed: m.introspection_allowed,
+            previous_secret: m
+                .previous_secret_hash
+                .zip(m.previous_secret_expires_at.map(from_millis)),
             created_at: from_millis(m.created_at),
             updated_at: from_millis(m.updated_at),
         })
@@ -66,9 +73,69 @@ fn active_model(c: &Client) -> clients::ActiveModel {
         id_token_signed_response_alg: Set(c.id_token_signed_response_alg.as_str().to_string()),
         access_token_lifetime_secs: Set(c.access_token_lifetime_secs),
         refresh_token_lifetime_secs: Set(c.refresh_token_lifetime_secs),
+        require_pkce: Set(c.require_pkce),
+        introspection_allowed: Set(c.introspection_allowed),
+        previous_secret_hash: Set(c.previous_secret.as_ref().map(|(hash, _)| hash.clone())),
+        previous_secret_expires_at: Set(c.previous_secret.as_ref().map(|(_, at)| to_millis(*at))),
         created_at: Set(to_millis(c.created_at)),
         updated_at: Set(to_millis(c.updated_at)),
     }
+}
+
+/// The columns a settings change writes: never the secrets (a racing rotation must not
+/// be undone) nor the id and creation time.
+fn settings_model(c: &Client) -> clients::ActiveModel {
+    clients::ActiveModel {
+        id: NotSet,
+        secret_hash: NotSet,
+        previous_secret_hash: NotSet,
+        previous_secret_expires_at: NotSet,
+        created_at: NotSet,
+        ..active_model(c)
+    }
+}
+
+async fn revoke_client_grants(
+    db: &impl ConnectionTrait,
+    client_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    grants::Entity::update_many()
+        .set(grants::ActiveModel {
+            revoked_at: Set(Some(to_millis(now))),
+            ..Default::default()
+        })
+        .filter(grants::Column::ClientId.eq(client_id))
+        .filter(grants::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+async fn delete_client_leftovers(
+    db: &impl ConnectionTrait,
+    client_id: &str,
+) -> Result<(), StoreError> {
+    consents::Entity::delete_many()
+        .filter(consents::Column::ClientId.eq(client_id))
+        .exec(db)
+        .await?;
+    authorization_codes::Entity::delete_many()
+        .filter(authorization_codes::Column::ClientId.eq(client_id))
+        .exec(db)
+        .await?;
+    authorization_requests::Entity::delete_many()
+        .filter(authorization_requests::Column::ClientId.eq(client_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+async fn delete_client_row(db: &impl ConnectionTrait, client_id: &str) -> Result<bool, StoreError> {
+    let result = clients::Entity::delete_by_id(client_id.to_string())
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected > 0)
 }
 
 impl Store {
@@ -81,7 +148,7 @@ impl Store {
 
     pub async fn update_client(&self, client: &Client) -> Result<(), StoreError> {
         let result = clients::Entity::update_many()
-            .set(active_model(client))
+            .set(settings_model(client))
             .filter(clients::Column::Id.eq(client.id.as_str()))
             .exec(&self.db)
             .await?;
@@ -119,10 +186,47 @@ impl Store {
         Ok((clients, total))
     }
 
-    pub async fn delete_client(&self, id: &str) -> Result<bool, StoreError> {
-        let result = clients::Entity::delete_by_id(id.to_string())
+    /// Writes the client's new secret (and the previous one, with its grace period),
+    /// provided the current secret is still `expected_hash`. False when another rotation
+    /// got there first, or the client is gone.
+    pub async fn replace_client_secret(
+        &self,
+        client: &Client,
+        expected_hash: &str,
+    ) -> Result<bool, StoreError> {
+        let result = clients::Entity::update_many()
+            .set(clients::ActiveModel {
+                secret_hash: Set(client.secret_hash.clone()),
+                previous_secret_hash: Set(client.previous_secret.as_ref().map(|(h, _)| h.clone())),
+                previous_secret_expires_at: Set(client
+                    .previous_secret
+                    .as_ref()
+                    .map(|(_, at)| to_millis(*at))),
+                updated_at: Set(to_millis(client.updated_at)),
+                ..Default::default()
+            })
+            .filter(clients::Column::Id.eq(client.id.as_str()))
+            .filter(clients::Column::SecretHash.eq(expected_hash))
             .exec(&self.db)
             .await?;
-        Ok(result.rows_affected > 0)
+        Ok(result.rows_affected == 1)
+    }
+
+    /// Deletes a client, revokes its grants (so every token issued from them) and
+    /// deletes its consents, codes and parked requests, all in one transaction. False
+    /// (and nothing written) when there is no such client.
+    pub async fn delete_client(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.transaction(move |tx| {
+            Box::pin(async move {
+                if !delete_client_row(tx, &id).await? {
+                    return Ok(false);
+                }
+                revoke_client_grants(tx, &id, now).await?;
+                delete_client_leftovers(tx, &id).await?;
+                Ok(true)
+            })
+        })
+        .await
     }
 }

@@ -8,7 +8,9 @@ use entity::{
     revoked_access_tokens,
 };
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait,
+};
 
 use super::{Store, StoreError, UniqueLookup, from_millis, json_list, to_json_list, to_millis};
 use crate::domain::tokens::{AuthorizationCode, Grant, RefreshToken};
@@ -75,6 +77,7 @@ impl From<refresh_tokens::Model> for RefreshToken {
             created_at: from_millis(m.created_at),
             expires_at: from_millis(m.expires_at),
             rotated_at: m.rotated_at.map(from_millis),
+            successor_sealed: m.successor_sealed,
         }
     }
 }
@@ -88,7 +91,47 @@ fn refresh_model(t: &RefreshToken, token_hash: &str) -> refresh_tokens::ActiveMo
         created_at: Set(to_millis(t.created_at)),
         expires_at: Set(to_millis(t.expires_at)),
         rotated_at: Set(t.rotated_at.map(to_millis)),
+        successor_sealed: Set(t.successor_sealed.clone()),
     }
+}
+
+/// The conditional UPDATE that decides which of several concurrent refreshes rotates
+/// a token: true for exactly one of them.
+async fn mark_rotated(
+    db: &impl ConnectionTrait,
+    id: &str,
+    successor_sealed: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let rotated = refresh_tokens::Entity::update_many()
+        .set(refresh_tokens::ActiveModel {
+            rotated_at: Set(Some(to_millis(now))),
+            successor_sealed: Set(Some(successor_sealed.to_string())),
+            ..Default::default()
+        })
+        .filter(refresh_tokens::Column::Id.eq(id))
+        .filter(refresh_tokens::Column::RotatedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(rotated.rows_affected == 1)
+}
+
+/// Moves a grant's expiry later (never earlier).
+async fn extend_grant(
+    db: &impl ConnectionTrait,
+    grant_id: &str,
+    expires_at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    grants::Entity::update_many()
+        .set(grants::ActiveModel {
+            expires_at: Set(to_millis(expires_at)),
+            ..Default::default()
+        })
+        .filter(grants::Column::Id.eq(grant_id))
+        .filter(grants::Column::ExpiresAt.lt(to_millis(expires_at)))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 impl Store {
@@ -265,49 +308,36 @@ impl Store {
             .map(RefreshToken::from))
     }
 
-    /// Replaces `old` with `new` in one transaction. With `first_use`, `old` must not
-    /// have been rotated yet: false means another request rotated it first and nothing
-    /// was written. Without it (a repeat inside the grace window), `new` is added as a
-    /// sibling.
+    /// Replaces `old` with `new` in one transaction: `old` is marked rotated, with the
+    /// sealed `new` kept in it for retries, only if it has not been rotated yet; false
+    /// means another request rotated it first and nothing was written. A refresh token
+    /// thus has at most one successor.
     pub async fn rotate_refresh_token(
         &self,
         old_id: &str,
-        first_use: bool,
+        successor_sealed: &str,
         new: &RefreshToken,
         new_hash: &str,
         grant_expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let txn = self.db.begin().await?;
-        if first_use {
-            let rotated = refresh_tokens::Entity::update_many()
-                .set(refresh_tokens::ActiveModel {
-                    rotated_at: Set(Some(to_millis(now))),
-                    ..Default::default()
-                })
-                .filter(refresh_tokens::Column::Id.eq(old_id))
-                .filter(refresh_tokens::Column::RotatedAt.is_null())
-                .exec(&txn)
-                .await?;
-            if rotated.rows_affected != 1 {
-                txn.rollback().await?;
-                return Ok(false);
-            }
-        }
-        refresh_tokens::Entity::insert(refresh_model(new, new_hash))
-            .exec_without_returning(&txn)
-            .await?;
-        grants::Entity::update_many()
-            .set(grants::ActiveModel {
-                expires_at: Set(to_millis(grant_expires_at)),
-                ..Default::default()
+        let old_id = old_id.to_string();
+        let successor_sealed = successor_sealed.to_string();
+        let grant_id = new.grant_id.clone();
+        let new = refresh_model(new, new_hash);
+        self.transaction(move |tx| {
+            Box::pin(async move {
+                if !mark_rotated(tx, &old_id, &successor_sealed, now).await? {
+                    return Ok(false);
+                }
+                refresh_tokens::Entity::insert(new)
+                    .exec_without_returning(tx)
+                    .await?;
+                extend_grant(tx, &grant_id, grant_expires_at).await?;
+                Ok(true)
             })
-            .filter(grants::Column::Id.eq(new.grant_id.as_str()))
-            .filter(grants::Column::ExpiresAt.lt(to_millis(grant_expires_at)))
-            .exec(&txn)
-            .await?;
-        txn.commit().await?;
-        Ok(true)
+        })
+        .await
     }
 
     pub async fn revoke_access_token(

@@ -514,8 +514,8 @@ async fn client_crud_and_secret_handling() {
         stored.secret_hash.as_deref(),
         Some(sha256_hex(secret.as_bytes()).as_str())
     );
-    assert!(stored.secret_matches(&secret));
-    assert!(!stored.secret_matches("wrong"));
+    assert!(stored.secret_matches(&secret, server.clock.now_utc()));
+    assert!(!stored.secret_matches("wrong", server.clock.now_utc()));
     let (_, fetched) = admin
         .send(Method::GET, &format!("/clients/{client_id}"), None)
         .await;

@@ -404,6 +404,8 @@ fn every_command_has_help() {
         vec!["client", "create", "--help"],
         vec!["client", "list", "--help"],
         vec!["client", "delete", "--help"],
+        vec!["client", "set", "--help"],
+        vec!["client", "rotate-secret", "--help"],
         vec!["keys", "list", "--help"],
         vec!["keys", "rotate", "--help"],
         vec!["admin-token", "create", "--help"],
@@ -554,5 +556,66 @@ async fn upstream_providers_from_the_command_line() {
     assert_eq!(
         cli.json(&["upstream", "list", "--json"]),
         serde_json::json!([])
+    );
+}
+
+#[tokio::test]
+async fn client_rotate_secret_and_settings() {
+    let cli = Cli::new().await;
+    let created = cli.json(&[
+        "client",
+        "create",
+        "--name",
+        "Batch",
+        "--grant-type",
+        "client_credentials",
+        "--json",
+    ]);
+    assert_eq!(created["require_pkce"], true, "PKCE is on for new clients");
+    assert_eq!(created["introspection_allowed"], false);
+    let id = created["client_id"].as_str().unwrap();
+    let rotated = cli.json(&[
+        "client",
+        "rotate-secret",
+        id,
+        "--grace-secs",
+        "3600",
+        "--json",
+    ]);
+    assert_eq!(rotated["client_id"], id);
+    assert_ne!(rotated["client_secret"], created["client_secret"]);
+    assert!(rotated["previous_secret_expires_at"].is_string());
+    let at_once = cli.json(&["client", "rotate-secret", id, "--json"]);
+    assert!(at_once["previous_secret_expires_at"].is_null());
+    let too_long = cli.run(&["client", "rotate-secret", id, "--grace-secs", "99999999"]);
+    assert!(!too_long.status.success());
+    assert!(String::from_utf8_lossy(&too_long.stderr).contains("grace_secs"));
+
+    let changed = cli.json(&[
+        "client",
+        "set",
+        id,
+        "--require-pkce",
+        "false",
+        "--introspection-allowed",
+        "true",
+        "--json",
+    ]);
+    assert_eq!(changed["require_pkce"], false);
+    assert_eq!(changed["introspection_allowed"], true);
+    let public = cli.json(&[
+        "client",
+        "create",
+        "--name",
+        "App",
+        "--redirect-uri",
+        "com.example.app:/cb",
+        "--public",
+        "--no-require-pkce",
+        "--json",
+    ]);
+    assert_eq!(
+        public["require_pkce"], true,
+        "public clients always need PKCE"
     );
 }

@@ -15,6 +15,7 @@ mod federation_oidc;
 mod keys;
 mod login;
 mod mail;
+mod oauth_hardening;
 mod oidc;
 mod phone;
 mod registration;

@@ -705,7 +705,8 @@ async fn invalid_requests_are_reported_to_the_client() {
 async fn pkce_is_checked_at_the_token_endpoint() {
     let server = TestServer::start().await;
     with_alice(&server).await;
-    let rp = register(&server, |_| {}).await;
+    // PKCE is required by default now (issue 11); this client opts out to test the rest.
+    let rp = register(&server, |s| s.require_pkce = Some(false)).await;
     let browser = server.browser();
     let (verifier, challenge) = pkce();
     let (other_verifier, _) = pkce();

@@ -70,6 +70,15 @@ pub struct ClientResponse {
     pub access_token_lifetime_secs: Option<i64>,
     /// Refresh token lifetime for this client; absent means the server default.
     pub refresh_token_lifetime_secs: Option<i64>,
+    /// Authorization requests must carry a PKCE challenge (S256). Always true for
+    /// public clients.
+    pub require_pkce: bool,
+    /// A resource server: may introspect tokens issued to other clients. Otherwise the
+    /// client learns only about its own tokens (others answer `{"active": false}`).
+    pub introspection_allowed: bool,
+    /// After a secret rotation with a grace period: until when the previous secret
+    /// still works.
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -89,6 +98,9 @@ impl From<Client> for ClientResponse {
             id_token_signed_response_alg: c.id_token_signed_response_alg.into(),
             access_token_lifetime_secs: c.access_token_lifetime_secs,
             refresh_token_lifetime_secs: c.refresh_token_lifetime_secs,
+            require_pkce: c.require_pkce,
+            introspection_allowed: c.introspection_allowed,
+            previous_secret_expires_at: c.previous_secret.map(|(_, until)| until),
             created_at: c.created_at,
             updated_at: c.updated_at,
         }
@@ -132,6 +144,12 @@ pub struct ClientRequest {
     pub access_token_lifetime_secs: MaybeUndefined<i64>,
     /// 60 seconds to 365 days; `null` returns to the server default.
     pub refresh_token_lifetime_secs: MaybeUndefined<i64>,
+    /// Default true for new clients: authorization requests must use PKCE (RFC 9700
+    /// §2.1.1). A public client cannot turn it off.
+    pub require_pkce: Option<bool>,
+    /// Default false: let this client (a resource server) introspect tokens issued to
+    /// other clients. Public clients cannot.
+    pub introspection_allowed: Option<bool>,
 }
 
 /// Absent: leave alone; `null`: clear; a value: set.
@@ -159,6 +177,8 @@ impl From<ClientRequest> for ClientSettings {
             id_token_signed_response_alg: r.id_token_signed_response_alg.map(Into::into),
             access_token_lifetime_secs: patch_value(r.access_token_lifetime_secs),
             refresh_token_lifetime_secs: patch_value(r.refresh_token_lifetime_secs),
+            require_pkce: r.require_pkce,
+            introspection_allowed: r.introspection_allowed,
         }
     }
 }
@@ -187,6 +207,31 @@ pub enum ClientFound {
 pub enum ClientsListed {
     #[oai(status = 200)]
     Ok(Json<ClientList>),
+}
+
+/// How to rotate a client's secret.
+#[derive(Debug, Object)]
+pub struct RotateSecretRequest {
+    /// How long the previous secret keeps working, so deployments can switch over:
+    /// 0 (the default) ends it at once; at most 30 days.
+    #[oai(validator(minimum(value = "0"), maximum(value = "2592000")))]
+    pub grace_secs: Option<i64>,
+}
+
+/// A client's new secret: store it now, it is shown only once.
+#[derive(Debug, Object)]
+pub struct SecretRotatedResponse {
+    pub client_id: String,
+    pub client_secret: String,
+    /// Until when the previous secret still works; absent when it stopped at once.
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum SecretRotated {
+    /// The new secret.
+    #[oai(status = 200)]
+    Ok(Json<SecretRotatedResponse>),
 }
 
 #[derive(Debug, ApiResponse)]
@@ -284,7 +329,40 @@ impl ClientsApi {
         Ok(ClientFound::Ok(Json(client.into())))
     }
 
-    /// Delete a client.
+    /// Rotate a confidential client's secret. The new secret is in the response, once.
+    /// With `grace_secs` the previous secret keeps working until the grace period ends;
+    /// tokens already issued are not affected. 400 for a public client (it has no
+    /// secret); 403 when another rotation of the same client ran at the same moment.
+    #[oai(
+        path = "/clients/:id/secret",
+        method = "post",
+        operation_id = "rotateClientSecret"
+    )]
+    async fn rotate_secret(
+        &self,
+        admin: AdminAuth,
+        Data(state): Data<&AppState>,
+        req: &Request,
+        #[oai(validator(max_length = 64))] id: Path<String>,
+        body: Json<RotateSecretRequest>,
+    ) -> Result<SecretRotated, ApiFailure> {
+        let (client, secret) = clients::rotate_secret(
+            &state.store,
+            &id.0,
+            body.0.grace_secs.unwrap_or(0),
+            &request_meta(req).acting_as(&admin.0.actor_id()),
+            state.now(),
+        )
+        .await?;
+        Ok(SecretRotated::Ok(Json(SecretRotatedResponse {
+            client_id: client.id,
+            client_secret: secret,
+            previous_secret_expires_at: client.previous_secret.map(|(_, until)| until),
+        })))
+    }
+
+    /// Delete a client. Its grants, consents and codes go with it, so every token it
+    /// was issued stops working at once.
     #[oai(
         path = "/clients/:id",
         method = "delete",

@@ -21,6 +21,7 @@ pub async fn introspect(Data(state): Data<&AppState>, req: &Request, body: Strin
         let token = request.required("token")?;
         tokens::introspect(
             &request.context(state),
+            &request.client,
             token,
             request.param("token_type_hint"),
         )

@@ -114,8 +114,12 @@ impl ClientRequest {
         body: &str,
     ) -> Result<Self, OAuthError> {
         let params = unique_params(body).map_err(OAuthError::invalid_request)?;
-        let client =
-            tokens::authenticate_client(&state.store, &presented_client(req, &params)?).await?;
+        let client = tokens::authenticate_client(
+            &state.store,
+            &presented_client(req, &params)?,
+            state.now(),
+        )
+        .await?;
         Ok(Self {
             params,
             client,
@@ -137,6 +141,7 @@ impl ClientRequest {
             store: &state.store,
             keys: &self.keys,
             config: &state.config,
+            master: state.keys.master(),
             now: state.now(),
         }
     }

@@ -8,8 +8,7 @@ use poem::{IntoResponse, Request, Response, handler};
 
 use super::unique_params;
 use crate::domain::claims::user_claims;
-use crate::domain::tokens::verify_access_token;
-use crate::domain::users::AccountStatus;
+use crate::domain::tokens::verify_live_access_token;
 use crate::state::AppState;
 
 #[handler]
@@ -40,9 +39,13 @@ pub async fn userinfo(Data(state): Data<&AppState>, req: &Request, body: String)
     };
     let keys = state.keys.current();
     let now = state.now();
-    let claims =
-        match verify_access_token(&state.store, &keys, state.config.issuer(), &token, now).await {
-            Ok(Some(claims)) => claims,
+    // The token, its grant, its client and its user are all checked on every call: a
+    // suspended or deleted user's token is dead at once.
+    let live =
+        match verify_live_access_token(&state.store, &keys, state.config.issuer(), &token, now)
+            .await
+        {
+            Ok(Some(live)) => live,
             Ok(None) => {
                 return challenge(
                     StatusCode::UNAUTHORIZED,
@@ -57,27 +60,17 @@ pub async fn userinfo(Data(state): Data<&AppState>, req: &Request, body: String)
                 return StatusCode::INTERNAL_SERVER_ERROR.into_response();
             }
         };
-    let scopes = claims.scopes();
-    if claims.gid.is_none() || !scopes.iter().any(|s| s == "openid") {
-        return challenge(
-            StatusCode::FORBIDDEN,
-            Some((
-                "insufficient_scope",
-                "the access token does not carry the openid scope",
-            )),
-        );
-    }
-    let user = match state.store.find_user(&claims.sub).await {
-        Ok(Some(user)) if user.status == AccountStatus::Active => user,
-        Ok(_) => {
+    let scopes = live.claims.scopes();
+    let user = match live.user {
+        Some(user) if scopes.iter().any(|s| s == "openid") => user,
+        _ => {
             return challenge(
-                StatusCode::UNAUTHORIZED,
-                Some(("invalid_token", "the user can no longer sign in")),
+                StatusCode::FORBIDDEN,
+                Some((
+                    "insufficient_scope",
+                    "the access token does not carry the openid scope",
+                )),
             );
-        }
-        Err(err) => {
-            tracing::error!(error = %err, "userinfo failed");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     };
     let mut response = Json(user_claims(&user, &scopes)).into_response();
