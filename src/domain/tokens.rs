@@ -264,13 +264,30 @@ async fn new_refresh_token(
     Ok((token, secret, hash))
 }
 
-/// Loads the grant's user; a grant whose user can no longer sign in is dead.
+/// Whether a user's tokens work now: an active account, or one whose lockout for wrong
+/// passwords (R004) has run out (it is lifted for good at the next sign-in). Suspended,
+/// locked by an admin, deactivated and pending accounts have no live tokens.
+fn may_use_tokens(user: &User, now: DateTime<Utc>) -> bool {
+    match user.status {
+        AccountStatus::Active => true,
+        AccountStatus::Locked => user.locked_until.is_some_and(|until| until <= now),
+        _ => false,
+    }
+}
+
+/// Loads the grant's user; a grant whose user can no longer sign in is dead. A lockout
+/// for wrong passwords only pauses it: anyone who knows the username can cause one, so
+/// it must not cost the user their grants.
 async fn active_grant_user(ctx: &TokenContext<'_>, grant: &Grant) -> Result<User, OAuthError> {
+    let refused = || OAuthError::invalid_grant("the user can no longer sign in");
     match ctx.store.find_user(&grant.user_id).await? {
-        Some(user) if user.status == AccountStatus::Active => Ok(user),
+        Some(user) if may_use_tokens(&user, ctx.now) => Ok(user),
+        Some(user) if user.status == AccountStatus::Locked && user.locked_until.is_some() => {
+            Err(refused())
+        }
         _ => {
             ctx.store.revoke_grant(&grant.id, ctx.now).await?;
-            Err(OAuthError::invalid_grant("the user can no longer sign in"))
+            Err(refused())
         }
     }
 }
@@ -653,7 +670,7 @@ pub async fn verify_live_access_token(
                 return Ok(None);
             }
             match store.find_user(&claims.sub).await? {
-                Some(user) if user.status == AccountStatus::Active => Some(user),
+                Some(user) if may_use_tokens(&user, now) => Some(user),
                 _ => return Ok(None),
             }
         }
@@ -702,7 +719,7 @@ pub async fn lookup_token(
                     && stored.rotated_at.is_none();
                 if live
                     && let Some(user) = ctx.store.find_user(&grant.user_id).await?
-                    && user.status == AccountStatus::Active
+                    && may_use_tokens(&user, ctx.now)
                 {
                     return Ok(TokenLookup::Refresh(stored, grant, user));
                 }

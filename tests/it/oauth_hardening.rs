@@ -9,7 +9,7 @@ use latchkey::domain::users::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::TestServer;
+use crate::common::{ClockExt, TestServer};
 use crate::oidc::{Rp, auth_params, client_post, flow, pkce, redeem, register};
 
 const PASSWORD: &str = "correct horse battery";
@@ -158,6 +158,41 @@ async fn a_user_who_can_no_longer_sign_in_has_no_live_tokens() {
             "{status}: refresh"
         );
     }
+}
+
+#[tokio::test]
+async fn a_lockout_for_wrong_passwords_pauses_tokens_without_revoking_them() {
+    let server = TestServer::start().await;
+    let alice = server.create_user("alice", PASSWORD, Role::Explorer).await;
+    let rp = register(&server, |_| {}).await;
+    let tokens = tokens_for(&server, &rp, "alice").await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let refresh_token = tokens["refresh_token"].as_str().unwrap();
+    let until = server.clock.now_utc() + Duration::minutes(15);
+    assert!(
+        server
+            .state
+            .store
+            .lock_user(&alice.id, until)
+            .await
+            .unwrap()
+    );
+
+    assert_eq!(introspect(&server, &rp, access).await["active"], false);
+    assert_eq!(userinfo(&server, access).await.0, StatusCode::UNAUTHORIZED);
+    let (status, body) = refresh(&server, &rp, refresh_token).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+
+    // Anyone can cause a lockout, so it must not cost alice her grant: when it runs
+    // out her tokens work again.
+    server.clock.advance(Duration::minutes(16));
+    assert_eq!(introspect(&server, &rp, access).await["active"], true);
+    assert_eq!(userinfo(&server, access).await.0, StatusCode::OK);
+    let (status, body) = refresh(&server, &rp, refresh_token).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 #[tokio::test]
