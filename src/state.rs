@@ -69,6 +69,17 @@ impl AppState {
         }
     }
 
+    /// The one sign-in state machine with this server's collaborators.
+    pub fn sign_in(&self) -> crate::domain::signin::SignIn<'_> {
+        crate::domain::signin::SignIn {
+            store: &self.store,
+            master: self.keys.master(),
+            second: self.second_factor(),
+            session_lifetime: chrono::Duration::seconds(self.config.session_lifetime_secs),
+            enrolment_grace: chrono::Duration::days(self.config.enterprise_mfa_grace_days),
+        }
+    }
+
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.clock.now()
     }

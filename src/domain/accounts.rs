@@ -9,7 +9,6 @@ use super::codes::{self, CodePurpose};
 use super::invites;
 use super::passwords::{PasswordCheck, PasswordHasher};
 use super::sessions;
-use super::signin;
 use super::users::{
     self, AccountStatus, ContactPreference, NewUser, PASSWORD_HISTORY_KEPT, PasswordRules, Profile,
     Role, User,
@@ -787,55 +786,5 @@ impl Accounts<'_> {
         .await?;
         sessions::end_user_sessions(self.store, &user.id, None, now).await?;
         Ok(updated)
-    }
-
-    /// DEACTIVATED → ACTIVE, by the owner proving the password (003 §5.1 "Reactivation").
-    /// Anything else, including a wrong password, is refused with one answer.
-    #[tracing::instrument(skip_all)]
-    pub async fn reactivate(
-        &self,
-        login: &str,
-        password: &str,
-        meta: &RequestMeta,
-        now: DateTime<Utc>,
-    ) -> Result<User, DomainError> {
-        // Wrong guesses here count against the same per-address limit as sign-in (R022),
-        // so reactivation is no side door for password guessing.
-        if signin::address_blocked(self.store, meta, now).await? {
-            return Err(DomainError::TooManyRequests(
-                "Too many failed sign-ins from your network. Try again in a few minutes.".into(),
-            ));
-        }
-        let user = self.store.find_user_by_login(login).await?;
-        let check = self
-            .hasher
-            .verify(
-                password,
-                user.as_ref().and_then(|u| u.password_hash.as_deref()),
-            )
-            .await?;
-        let refused = || DomainError::NotAllowed("wrong username or password".into());
-        if check == PasswordCheck::Wrong {
-            signin::count_address_failure(self.store, meta, now).await?;
-            return Err(refused());
-        }
-        let user = user.ok_or_else(refused)?;
-        if user.status != AccountStatus::Deactivated {
-            return Err(refused());
-        }
-        let changes = users::UserChanges {
-            status: Some(AccountStatus::Active),
-            ..Default::default()
-        };
-        users::update_user(
-            self.store,
-            self.hasher,
-            self.rules,
-            &user.id,
-            changes,
-            meta,
-            now,
-        )
-        .await
     }
 }

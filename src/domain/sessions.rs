@@ -56,9 +56,9 @@ pub async fn start_session(
 }
 
 /// Signs a user in on this browser. Re-authenticating the user who is already signed in
-/// here (`prompt=login`, `max_age`) refreshes that session's `auth_time`, keeping its id
-/// (the `sid` relying parties hold); anyone else replaces the old session.
-/// Returns the session and the cookie value to set.
+/// here (`prompt=login`, `max_age`, a step-up) refreshes that session's `auth_time` and
+/// `amr`, keeping its id (the `sid` relying parties hold) but replacing its token;
+/// anyone else replaces the old session. Returns the session and the cookie value to set.
 #[allow(clippy::too_many_arguments)]
 pub async fn sign_in(
     store: &Store,
@@ -81,8 +81,8 @@ pub async fn sign_in(
             session.amr = amr;
             session.remember_me |= remember_me;
             session.expires_at = now + lifetime;
-            store.reauthenticate_session(&session).await?;
-            return Ok((session, token.to_string()));
+            let token = new_level(store, &session).await?;
+            return Ok((session, token));
         }
         if live {
             end_session_by_id(store, &session.id, now).await?;
@@ -91,22 +91,71 @@ pub async fn sign_in(
     start_session(store, user_id, amr, remember_me, meta, lifetime, now).await
 }
 
-/// A factor proved on a signed-in browser (a just-confirmed authenticator app, say)
-/// counts for this session too: `amr` gains `method` and `mfa`, so a relying party
-/// asking for two factors right after enrolment does not ask again.
+/// Records a session's new authentication level (`auth_time`, `amr`, lifetime) under a
+/// new token, same id: a token seen before the level changed is worth nothing after it
+/// (session fixation; OWASP ASVS V3.2.1). Returns the new token.
+async fn new_level(store: &Store, session: &BrowserSession) -> Result<String, DomainError> {
+    let token = crypto::random_token(32)?;
+    store
+        .reauthenticate_session(session, Some(&crypto::sha256_hex(token.as_bytes())))
+        .await?;
+    Ok(token)
+}
+
+/// How the holder of a session keeps its token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holder {
+    /// A browser cookie: replaced whenever the authentication level changes.
+    Browser,
+    /// An API client's bearer token, shown once at sign-in: kept.
+    Api,
+}
+
+/// Whether this session may add a second factor: when the user has one already, only a
+/// session that proved two factors may (otherwise a password alone, or a remembered
+/// device, would be enough to plant a factor). The caller asks an existing factor first.
+pub fn may_add_factor(user: &User, session: &BrowserSession) -> Result<(), DomainError> {
+    if user.two_factor_enabled
+        && !session
+            .amr
+            .iter()
+            .any(|m| m == crate::domain::mfa::AMR_MULTIPLE_FACTORS)
+    {
+        return Err(DomainError::NotAllowed(
+            "Confirm it is you with one of your current second factors first.".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A factor registered on a signed-in session. Only the user's FIRST factor
+/// (`first_factor`: two-step verification was off before) upgrades the session: `amr`
+/// gains `method` and `mfa`, as the registration proved it. Adding another factor
+/// proves nothing new, since an existing one was asked first (`may_add_factor`).
+/// Returns the new token for a browser whose session was upgraded.
 pub async fn add_second_factor(
     store: &Store,
     session: &BrowserSession,
     method: &str,
-) -> Result<(), DomainError> {
+    first_factor: bool,
+    holder: Holder,
+) -> Result<Option<String>, DomainError> {
+    if !first_factor {
+        return Ok(None);
+    }
     let mut upgraded = session.clone();
     for value in [method, crate::domain::mfa::AMR_MULTIPLE_FACTORS] {
         if !upgraded.amr.iter().any(|m| m == value) {
             upgraded.amr.push(value.to_string());
         }
     }
-    store.reauthenticate_session(&upgraded).await?;
-    Ok(())
+    match holder {
+        Holder::Browser => Ok(Some(new_level(store, &upgraded).await?)),
+        Holder::Api => {
+            store.reauthenticate_session(&upgraded, None).await?;
+            Ok(None)
+        }
+    }
 }
 
 /// The live session behind a cookie value, with its user; `None` when the session is

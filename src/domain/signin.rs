@@ -1,12 +1,18 @@
-//! Signing in with a password: the per-IP limit (R022), account states (003 §5.1),
-//! lockout after consecutive failures (R004) and its automatic end (R005).
+//! Signing in: the password check with the per-IP limit (R022), account states
+//! (003 §5.1), lockout after consecutive failures (R004) and its automatic end (R005);
+//! and the one state machine every way in goes through after its first factor
+//! ([`SignIn`], answering a [`Step`]).
 
 use chrono::{DateTime, Duration, Utc};
 
 use super::audit::{self, AuditAction, AuditEvent};
+use super::mfa::challenge::{Method, SecondFactor};
+use super::mfa::{self, AMR_MULTIPLE_FACTORS, devices};
 use super::passwords::{PasswordCheck, PasswordHasher};
+use super::sessions::{self, BrowserSession};
 use super::users::{AccountStatus, User};
 use super::{DomainError, RequestMeta};
+use crate::crypto::MasterKey;
 use crate::store::Store;
 
 /// R004: this many consecutive failures lock the account.
@@ -17,6 +23,9 @@ pub const LOCKOUT: Duration = Duration::minutes(15);
 pub const MAX_FAILURES_PER_IP: i32 = 5;
 pub const IP_WINDOW: Duration = Duration::minutes(15);
 const LOGIN_ACTION: &str = "login";
+/// The words after five failures in a row, for a name with an account or without one
+/// alike (the lock ends after `LOCKOUT`).
+pub const LOCKED_OUT: &str = "Too many failed sign-ins: this account is locked. Try again in 15 minutes, or reset your password.";
 
 /// How a password check ended. `SignedIn` means the password was right; the caller
 /// still asks for a second factor when the user has one. Only `SignedIn` and
@@ -38,7 +47,8 @@ pub enum SignInOutcome {
     TooManyAttempts,
 }
 
-fn address_key(meta: &RequestMeta) -> String {
+/// The rate-limit key of the request's address.
+pub(crate) fn address_key(meta: &RequestMeta) -> String {
     format!("ip:{}", meta.ip_address)
 }
 
@@ -66,12 +76,62 @@ pub(crate) async fn count_address_failure(
     Ok(())
 }
 
+/// Failures remembered per normalised name that matches no account (R004 for names
+/// nobody owns), and how many locks it has had: unknown names lock like accounts do, so
+/// the answers cannot tell them apart (issue 11 §8).
+const NAME_FAILURES: &str = "login_name_failures";
+const NAME_LOCKS: &str = "login_name_locks";
+const NAME_LOCK: &str = "login_name_lock";
+const NAME_MEMORY: Duration = Duration::hours(24);
+
+fn name_key(login: &str) -> String {
+    format!("name:{}", login.trim().to_lowercase())
+}
+
+/// Whether a name nobody owns is "locked" now.
+async fn name_locked(store: &Store, login: &str, now: DateTime<Utc>) -> Result<bool, DomainError> {
+    Ok(store
+        .attempts_in_window(&name_key(login), NAME_LOCK, now)
+        .await?
+        > 0)
+}
+
+/// Counts a failure against a name nobody owns; at every fifth since its last lock it
+/// locks for `LOCKOUT`, as an account would. Returns whether it locked now.
+async fn count_name_failure(
+    store: &Store,
+    login: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, DomainError> {
+    let key = name_key(login);
+    store
+        .count_attempt(&key, NAME_FAILURES, NAME_MEMORY, now)
+        .await?;
+    let failures = store.attempts_in_window(&key, NAME_FAILURES, now).await?;
+    let locks = store.attempts_in_window(&key, NAME_LOCKS, now).await?;
+    if failures - locks * MAX_CONSECUTIVE_FAILURES < MAX_CONSECUTIVE_FAILURES {
+        return Ok(false);
+    }
+    store.count_attempt(&key, NAME_LOCK, LOCKOUT, now).await?;
+    store
+        .count_attempt(&key, NAME_LOCKS, NAME_MEMORY, now)
+        .await?;
+    Ok(true)
+}
+
+/// Checks a password, the first factor (003 §5.1, R004, R005, R022). The answer to a
+/// wrong password is the same whoever the name belongs to, or if it belongs to nobody:
+/// "wrong credentials", or "locked" from the fifth failure in a row (names nobody owns
+/// lock too). What the account's state is (suspended, deactivated, pending, locked by
+/// an administrator) is told only after the right password. With `reactivate`, a
+/// deactivated account whose owner gave the right password is active again and signs in.
 #[tracing::instrument(skip_all)]
 pub async fn sign_in_with_password(
     store: &Store,
     hasher: &PasswordHasher,
     login: &str,
     password: &str,
+    reactivate: bool,
     meta: &RequestMeta,
     now: DateTime<Utc>,
 ) -> Result<SignInOutcome, DomainError> {
@@ -92,11 +152,19 @@ pub async fn sign_in_with_password(
             user.as_ref().and_then(|u| u.password_hash.as_deref()),
         )
         .await?;
+    let wrong = check == PasswordCheck::Wrong;
     let Some(mut user) = user else {
-        count_address_failure(store, meta, now).await?;
+        if wrong {
+            count_address_failure(store, meta, now).await?;
+        }
         let event = AuditEvent::failure(AuditAction::LoginFailure, "login", "unknown user")
             .with(serde_json::json!({ "login": login }));
         audit::record(store, meta, event, now).await;
+        if name_locked(store, login, now).await? || count_name_failure(store, login, now).await? {
+            return Ok(SignInOutcome::Locked {
+                until: Some(now + LOCKOUT),
+            });
+        }
         return Ok(SignInOutcome::WrongCredentials);
     };
     if user.status == AccountStatus::Locked && store.unlock_if_expired(&user.id, now).await? {
@@ -105,6 +173,39 @@ pub async fn sign_in_with_password(
             .by(user.id.clone())
             .with(serde_json::json!({ "reason": "lockout expired" }));
         audit::record(store, meta, event, now).await;
+    }
+    // A lockout after failures (R004) answers whatever the password: a right one must
+    // not show through it, or the lock would be no lock.
+    if user.status == AccountStatus::Locked && user.locked_until.is_some() {
+        if wrong {
+            count_address_failure(store, meta, now).await?;
+        }
+        let event = AuditEvent::failure(AuditAction::LoginFailure, "login", "account locked")
+            .by(user.id.clone());
+        audit::record(store, meta, event, now).await;
+        return Ok(SignInOutcome::Locked {
+            until: user.locked_until,
+        });
+    }
+    if wrong {
+        count_address_failure(store, meta, now).await?;
+        let details = serde_json::json!({ "reason": "wrong password" });
+        return Ok(
+            match count_account_failure(store, &user.id, details, meta, now).await? {
+                Some(until) => SignInOutcome::Locked { until: Some(until) },
+                None => SignInOutcome::WrongCredentials,
+            },
+        );
+    }
+    if reactivate && user.status == AccountStatus::Deactivated {
+        user.status = AccountStatus::Active;
+        if store.reactivate_user(&user.id, now).await? {
+            let event =
+                AuditEvent::success(AuditAction::AccountReactivated, format!("user:{}", user.id))
+                    .by(user.id.clone())
+                    .with(serde_json::json!({ "from": "deactivated", "by": "owner" }));
+            audit::record(store, meta, event, now).await;
+        }
     }
     let refused = match user.status {
         AccountStatus::Active => None,
@@ -124,16 +225,6 @@ pub async fn sign_in_with_password(
         .by(user.id.clone());
         audit::record(store, meta, event, now).await;
         return Ok(outcome);
-    }
-    if check == PasswordCheck::Wrong {
-        count_address_failure(store, meta, now).await?;
-        let details = serde_json::json!({ "reason": "wrong password" });
-        return Ok(
-            match count_account_failure(store, &user.id, details, meta, now).await? {
-                Some(until) => SignInOutcome::Locked { until: Some(until) },
-                None => SignInOutcome::WrongCredentials,
-            },
-        );
     }
     let rehash = if check == PasswordCheck::RightButOutdated {
         Some(hasher.hash(password).await?)
@@ -180,7 +271,7 @@ pub(crate) async fn count_account_failure(
 }
 
 /// LOGIN_SUCCESS, recorded once the whole sign-in (password and any second factor) is done.
-pub async fn audit_success(
+async fn audit_success(
     store: &Store,
     meta: &RequestMeta,
     user_id: &str,
@@ -191,4 +282,188 @@ pub async fn audit_success(
         .by(user_id.to_string())
         .with(serde_json::json!({ "amr": amr }));
     audit::record(store, meta, event, now).await;
+}
+
+/// Who is signing in where: a browser (with its current session and "remember this
+/// device" cookies, if any) or a first-party API client (a new bearer session).
+#[derive(Debug, Clone, Copy)]
+pub enum Channel<'a> {
+    Browser {
+        session_token: Option<&'a str>,
+        device_cookie: Option<&'a str>,
+    },
+    Api,
+}
+
+/// A first factor just proved: a password, a passkey (which brings `mfa` with it), an
+/// upstream identity.
+#[derive(Debug)]
+pub struct Proved {
+    pub user: User,
+    /// RFC 8176 methods proved so far.
+    pub amr: Vec<String>,
+    /// "Keep me signed in".
+    pub remember_me: bool,
+    /// A relying party asked for a fresh sign-in (`prompt=login`, `max_age`): a
+    /// remembered device does not skip the second factor.
+    pub fresh: bool,
+}
+
+/// A session just started or re-authenticated, with the token to hand out.
+#[derive(Debug)]
+pub struct SignedIn {
+    pub session: BrowserSession,
+    pub token: String,
+    pub user: Box<User>,
+}
+
+/// What a sign-in needs next. The HTTP layer only renders it.
+#[derive(Debug)]
+pub enum Step {
+    /// A second factor: present `token` to answer the challenge with one of `methods`.
+    SecondFactor {
+        token: String,
+        methods: Vec<Method>,
+        lifetime: Duration,
+    },
+    /// R006: an enterprise user past the grace period must set up a second factor. A
+    /// browser is signed in to do so (`Some`); the API issues no session (`None`).
+    EnrolmentRequired(Option<SignedIn>),
+    /// Signed in.
+    Done(SignedIn),
+}
+
+/// THE sign-in state machine: every way in (password page, first-party API, passkey,
+/// upstream provider, reactivation) ends here, so account state, the second factor,
+/// remembered devices, enrolment (R006) and LOGIN_SUCCESS apply the same everywhere.
+pub struct SignIn<'a> {
+    pub store: &'a Store,
+    pub master: &'a MasterKey,
+    pub second: SecondFactor<'a>,
+    pub session_lifetime: Duration,
+    pub enrolment_grace: Duration,
+}
+
+impl SignIn<'_> {
+    /// After a first factor: a second one when the user has any (unless this browser is
+    /// remembered and no fresh sign-in was asked for, or the factor proved two already),
+    /// else the session.
+    #[tracing::instrument(skip_all, fields(user_id = %proved.user.id))]
+    pub async fn after_first_factor(
+        &self,
+        proved: Proved,
+        channel: Channel<'_>,
+        meta: &RequestMeta,
+        now: DateTime<Utc>,
+    ) -> Result<Step, DomainError> {
+        let Proved {
+            user,
+            amr,
+            remember_me,
+            fresh,
+        } = proved;
+        // The user as stored now: a factor proved a moment ago does not outlive a
+        // suspension made meanwhile, and two_factor_enabled is current.
+        let user = self
+            .store
+            .find_user(&user.id)
+            .await?
+            .filter(|u| u.status == AccountStatus::Active)
+            .ok_or_else(|| DomainError::NotAllowed("This account cannot sign in.".into()))?;
+        let has_two = amr.iter().any(|m| m == AMR_MULTIPLE_FACTORS);
+        if user.two_factor_enabled && !has_two {
+            let remembered = match channel {
+                Channel::Browser {
+                    device_cookie: Some(cookie),
+                    ..
+                } if !fresh => {
+                    devices::is_remembered(self.store, self.master, cookie, &user.id, now).await?
+                }
+                _ => false,
+            };
+            if !remembered {
+                return self.challenge(&user, amr, remember_me, now).await;
+            }
+        }
+        self.complete(user, amr, remember_me, channel, meta, now)
+            .await
+    }
+
+    /// Step-up of a live session (a relying party asked for two factors, say): the
+    /// challenge, answered like a sign-in's second step.
+    pub async fn step_up(
+        &self,
+        session: &BrowserSession,
+        user: &User,
+        now: DateTime<Utc>,
+    ) -> Result<Step, DomainError> {
+        self.challenge(user, session.amr.clone(), session.remember_me, now)
+            .await
+    }
+
+    async fn challenge(
+        &self,
+        user: &User,
+        amr: Vec<String>,
+        remember_me: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Step, DomainError> {
+        let methods = self.second.factors(user).await?.methods();
+        let (_, token) = self.second.begin(&user.id, amr, remember_me, now).await?;
+        Ok(Step::SecondFactor {
+            token,
+            methods,
+            lifetime: self.second.challenge_lifetime,
+        })
+    }
+
+    /// Every factor is in (`amr`): records LOGIN_SUCCESS once and starts the session,
+    /// or, in a browser already signed in as this user, re-authenticates it (same `sid`,
+    /// new token).
+    #[tracing::instrument(skip_all, fields(user_id = %user.id))]
+    pub async fn complete(
+        &self,
+        user: User,
+        amr: Vec<String>,
+        remember_me: bool,
+        channel: Channel<'_>,
+        meta: &RequestMeta,
+        now: DateTime<Utc>,
+    ) -> Result<Step, DomainError> {
+        let overdue = mfa::enrolment_overdue(&user, self.enrolment_grace, now);
+        if overdue && matches!(channel, Channel::Api) {
+            return Ok(Step::EnrolmentRequired(None));
+        }
+        audit_success(self.store, meta, &user.id, &amr, now).await;
+        let lifetime = self.session_lifetime;
+        let (session, token) = match channel {
+            Channel::Browser { session_token, .. } => {
+                sessions::sign_in(
+                    self.store,
+                    session_token,
+                    &user.id,
+                    amr,
+                    remember_me,
+                    meta,
+                    lifetime,
+                    now,
+                )
+                .await?
+            }
+            Channel::Api => {
+                sessions::start_session(self.store, &user.id, amr, false, meta, lifetime, now)
+                    .await?
+            }
+        };
+        let signed = SignedIn {
+            session,
+            token,
+            user: Box::new(user),
+        };
+        Ok(if overdue {
+            Step::EnrolmentRequired(Some(signed))
+        } else {
+            Step::Done(signed)
+        })
+    }
 }

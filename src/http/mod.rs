@@ -5,6 +5,7 @@ pub mod api;
 pub mod health;
 pub mod oidc;
 pub mod pages;
+pub mod signin;
 
 use poem::http::StatusCode;
 use poem::http::{HeaderValue, header};

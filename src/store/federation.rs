@@ -1,14 +1,50 @@
 //! Upstream providers, linked accounts, sign-ins in flight and pending links.
 
 use chrono::{DateTime, Utc};
-use entity::{federation_states, oauth_accounts, pending_links, upstream_providers};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use entity::{federation_states, oauth_accounts, pending_links, upstream_providers, users};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+};
 
 use super::{
     Store, StoreError, UniqueLookup, conflict_or, from_millis, json_list, parse_enum, to_json_list,
     to_millis,
 };
 use crate::domain::federation::{FlowInFlight, LinkedAccount, ProviderKind, UpstreamProvider};
+use crate::domain::users::User;
+
+async fn insert_link(
+    db: &impl ConnectionTrait,
+    a: &LinkedAccount,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    oauth_accounts::Entity::insert(oauth_accounts::ActiveModel {
+        id: Set(a.id.clone()),
+        user_id: Set(a.user_id.clone()),
+        provider_id: Set(a.provider_id.clone()),
+        subject: Set(a.subject.clone()),
+        email: Set(a.email.clone()),
+        email_verified: Set(a.email_verified),
+        access_token_sealed: Set(a.access_token_sealed.clone()),
+        refresh_token_sealed: Set(a.refresh_token_sealed.clone()),
+        token_expires_at: Set(a.token_expires_at.map(to_millis)),
+        last_login_at: Set(a.last_login_at.map(to_millis)),
+        created_at: Set(to_millis(now)),
+        updated_at: Set(to_millis(now)),
+    })
+    .exec_without_returning(db)
+    .await
+    .map_err(|e| {
+        conflict_or(
+            e,
+            &[
+                ("provider_subject", "upstream account"),
+                ("user_provider", "provider link"),
+            ],
+        )
+    })?;
+    Ok(())
+}
 
 impl TryFrom<upstream_providers::Model> for UpstreamProvider {
     type Error = StoreError;
@@ -132,32 +168,30 @@ impl Store {
         a: &LinkedAccount,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        oauth_accounts::Entity::insert(oauth_accounts::ActiveModel {
-            id: Set(a.id.clone()),
-            user_id: Set(a.user_id.clone()),
-            provider_id: Set(a.provider_id.clone()),
-            subject: Set(a.subject.clone()),
-            email: Set(a.email.clone()),
-            email_verified: Set(a.email_verified),
-            access_token_sealed: Set(a.access_token_sealed.clone()),
-            refresh_token_sealed: Set(a.refresh_token_sealed.clone()),
-            token_expires_at: Set(a.token_expires_at.map(to_millis)),
-            last_login_at: Set(a.last_login_at.map(to_millis)),
-            created_at: Set(to_millis(now)),
-            updated_at: Set(to_millis(now)),
+        insert_link(&self.db, a, now).await
+    }
+
+    /// A new user made from an upstream identity and its link, in one transaction: a
+    /// failed link (the identity linked meanwhile, say) leaves no account behind.
+    pub async fn insert_user_with_link(
+        &self,
+        user: &User,
+        email_normalized: &str,
+        link: &LinkedAccount,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (user, email_normalized, link) =
+            (user.clone(), email_normalized.to_string(), link.clone());
+        self.transaction(|tx| {
+            Box::pin(async move {
+                users::Entity::insert(super::users::active_model(&user, &email_normalized))
+                    .exec_without_returning(tx)
+                    .await
+                    .map_err(|e| conflict_or(e, super::users::USER_UNIQUE))?;
+                insert_link(tx, &link, now).await
+            })
         })
-        .exec_without_returning(&self.db)
         .await
-        .map_err(|e| {
-            conflict_or(
-                e,
-                &[
-                    ("provider_subject", "upstream account"),
-                    ("user_provider", "provider link"),
-                ],
-            )
-        })?;
-        Ok(())
     }
 
     pub async fn find_linked_account(

@@ -66,17 +66,27 @@ impl Store {
             .map(BrowserSession::from))
     }
 
-    /// Records a fresh authentication in an existing session.
-    pub async fn reauthenticate_session(&self, s: &BrowserSession) -> Result<(), StoreError> {
+    /// Records a fresh authentication in an existing, live session, under a new token
+    /// hash when one is given (the old token stops working in the same statement).
+    pub async fn reauthenticate_session(
+        &self,
+        s: &BrowserSession,
+        new_token_hash: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut change = browser_sessions::ActiveModel {
+            auth_time: Set(to_millis(s.auth_time)),
+            amr: Set(s.amr.join(" ")),
+            remember_me: Set(s.remember_me),
+            expires_at: Set(to_millis(s.expires_at)),
+            ..Default::default()
+        };
+        if let Some(hash) = new_token_hash {
+            change.token_hash = Set(hash.to_string());
+        }
         browser_sessions::Entity::update_many()
-            .set(browser_sessions::ActiveModel {
-                auth_time: Set(to_millis(s.auth_time)),
-                amr: Set(s.amr.join(" ")),
-                remember_me: Set(s.remember_me),
-                expires_at: Set(to_millis(s.expires_at)),
-                ..Default::default()
-            })
+            .set(change)
             .filter(browser_sessions::Column::Id.eq(s.id.as_str()))
+            .filter(browser_sessions::Column::RevokedAt.is_null())
             .exec(&self.db)
             .await?;
         Ok(())

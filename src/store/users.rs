@@ -373,6 +373,26 @@ impl Store {
         Ok(result.rows_affected == 1)
     }
 
+    /// Moves a DEACTIVATED account back to ACTIVE (its owner signed in with the right
+    /// password). False if it was not deactivated.
+    pub async fn reactivate_user(
+        &self,
+        user_id: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError> {
+        let result = users::Entity::update_many()
+            .set(users::ActiveModel {
+                account_status: Set("active".into()),
+                updated_at: Set(to_millis(now)),
+                ..Default::default()
+            })
+            .filter(users::Column::Id.eq(user_id))
+            .filter(users::Column::AccountStatus.eq("deactivated"))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
     /// Deletes accounts still PENDING that registered before `created_before`; returns
     /// their ids and usernames.
     pub async fn purge_pending_users(

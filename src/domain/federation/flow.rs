@@ -5,8 +5,12 @@
 //! - An unknown one whose email matches a local account is linked only after that
 //!   account's owner signs in (password and any second factor), unless the provider
 //!   links verified emails automatically; an unverified email never links.
-//! - Otherwise a new ACTIVE user (role EXPLORER, email_verified as the upstream says) is
-//!   created and linked.
+//! - Auto-linking (the provider's `auto_link_verified_email`) needs the address verified
+//!   on both sides, and never links into an administrator.
+//! - Otherwise, for a verified upstream email, a new ACTIVE user (role EXPLORER, email
+//!   verified) is created and linked; an unverified one creates nothing.
+//! - The result is a first factor (amr `fed`): `domain::signin` asks for the user's
+//!   second factor like after a password.
 
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
@@ -41,7 +45,8 @@ pub struct Federation<'a> {
 /// How a callback ended, when it did not fail.
 #[derive(Debug)]
 pub enum Completed {
-    /// Sign the user in (amr `fed`).
+    /// The upstream identity is the user's first factor (amr `fed`): the sign-in goes
+    /// on through `domain::signin` (second factor, enrolment, session).
     SignedIn {
         user: Box<User>,
         next: Option<String>,
@@ -53,7 +58,8 @@ pub enum Completed {
         next: Option<String>,
     },
     /// The email belongs to a local account: its owner must sign in to link. The token
-    /// goes into a cookie; `login_hint` prefills the sign-in form.
+    /// goes into a cookie; `login_hint` prefills the sign-in form; `provider` is the
+    /// provider's id.
     ProveControl {
         token: String,
         login_hint: String,
@@ -319,8 +325,8 @@ impl Federation<'_> {
             let user = self.active_user(&linked.user_id).await?;
             self.refresh_link(&mut linked, &identity)?;
             self.store.record_linked_sign_in(&linked, now).await?;
-            self.store.record_login(&user.id, None, true, now).await?;
-            self.audit_login(&user.id, &provider.id, meta, now).await;
+            self.first_factor_proved(&user, &provider.id, meta, now)
+                .await?;
             return Ok(Completed::SignedIn {
                 user: Box::new(user),
                 next,
@@ -346,11 +352,16 @@ impl Federation<'_> {
                     "unverified upstream email matches an existing account",
                 ));
             }
-            if provider.auto_link_verified_email {
+            // Linking on email alone only when both sides verified the address, and
+            // never into an administrator: those prove control by signing in.
+            if provider.auto_link_verified_email
+                && existing.email_verified
+                && existing.role != Role::Admin
+            {
                 let user = self.active_user(&existing.id).await?;
                 self.link(&user.id, provider, &identity, meta, now).await?;
-                self.store.record_login(&user.id, None, true, now).await?;
-                self.audit_login(&user.id, &provider.id, meta, now).await;
+                self.first_factor_proved(&user, &provider.id, meta, now)
+                    .await?;
                 return Ok(Completed::SignedIn {
                     user: Box::new(user),
                     next,
@@ -376,16 +387,27 @@ impl Federation<'_> {
             return Ok(Completed::ProveControl {
                 token,
                 login_hint: existing.username,
-                provider: provider.display_name.clone(),
+                provider: provider.id.clone(),
                 next,
             });
         }
+        if !identity.email_verified {
+            // Pre-account takeover: an account made now would hold an address its
+            // owner never confirmed, waiting for them to register, verify or reset
+            // into an account this upstream identity can sign in to.
+            return Err(Failed::new(
+                format!(
+                    "{} has not confirmed your email address, so no account can be made from it here. Confirm the address at {}, or register here and link {} from your account.",
+                    provider.display_name, provider.display_name, provider.display_name
+                ),
+                "unverified upstream email: no account created",
+            ));
+        }
         let user = self
-            .create_user(provider, &identity, &email, meta, now)
+            .create_and_link(provider, &identity, &email, meta, now)
             .await?;
-        self.link(&user.id, provider, &identity, meta, now).await?;
-        self.store.record_login(&user.id, None, true, now).await?;
-        self.audit_login(&user.id, &provider.id, meta, now).await;
+        self.first_factor_proved(&user, &provider.id, meta, now)
+            .await?;
         Ok(Completed::SignedIn {
             user: Box::new(user),
             next,
@@ -505,9 +527,26 @@ impl Federation<'_> {
                 )
             });
         }
+        let account = self.new_link(user_id, provider, identity, now)?;
+        self.store
+            .insert_linked_account(&account, now)
+            .await
+            .map_err(|e| link_failed(provider, e))?;
+        self.audit_link(user_id, provider, identity, meta, now)
+            .await;
+        Ok(())
+    }
+
+    fn new_link(
+        &self,
+        user_id: &str,
+        provider: &UpstreamProvider,
+        identity: &UpstreamIdentity,
+        now: DateTime<Utc>,
+    ) -> Result<LinkedAccount, DomainError> {
         let id = uuid::Uuid::now_v7().to_string();
         let (access, refresh) = self.sealed_tokens(&id, &identity.tokens)?;
-        let account = LinkedAccount {
+        Ok(LinkedAccount {
             id,
             user_id: user_id.to_string(),
             provider_id: provider.id.clone(),
@@ -519,44 +558,48 @@ impl Federation<'_> {
             token_expires_at: identity.tokens.expires_at,
             last_login_at: None,
             created_at: now,
-        };
-        self.store
-            .insert_linked_account(&account, now)
-            .await
-            .map_err(|e| match e {
-                StoreError::Conflict(_) => Failed::new(
-                    format!(
-                        "Your account is already linked to another {} account (one per provider).",
-                        provider.display_name
-                    ),
-                    "R018: one account per provider per user",
-                ),
-                other => other.into(),
-            })?;
+        })
+    }
+
+    async fn audit_link(
+        &self,
+        user_id: &str,
+        provider: &UpstreamProvider,
+        identity: &UpstreamIdentity,
+        meta: &RequestMeta,
+        now: DateTime<Utc>,
+    ) {
         let event = AuditEvent::success(AuditAction::OauthLink, format!("user:{user_id}"))
             .by(user_id.to_string())
             .with(serde_json::json!({ "provider": provider.id, "subject": identity.subject }));
         audit::record(self.store, meta, event, now).await;
-        Ok(())
     }
 
-    async fn audit_login(
+    /// The upstream identity proved who the user is (OAUTH_LOGIN). The sign-in is
+    /// complete only when no second factor follows, so only then does the
+    /// consecutive-failure count (R004) start again.
+    async fn first_factor_proved(
         &self,
-        user_id: &str,
+        user: &User,
         provider_id: &str,
         meta: &RequestMeta,
         now: DateTime<Utc>,
-    ) {
+    ) -> Result<(), Failed> {
+        self.store
+            .record_login(&user.id, None, !user.two_factor_enabled, now)
+            .await?;
         let event = AuditEvent::success(AuditAction::OauthLogin, format!("upstream:{provider_id}"))
-            .by(user_id.to_string())
+            .by(user.id.clone())
             .with(serde_json::json!({ "provider": provider_id }));
         audit::record(self.store, meta, event, now).await;
+        Ok(())
     }
 
-    /// A new ACTIVE user from an upstream identity: role EXPLORER, no password,
-    /// email_verified as the upstream says. The username comes from the upstream's
-    /// suggestion or the email, made unique.
-    async fn create_user(
+    /// A new ACTIVE user from an upstream identity with a verified email: role
+    /// EXPLORER, no password, email verified. The username comes from the upstream's
+    /// suggestion or the email, made unique. The user and the link are written in one
+    /// transaction.
+    async fn create_and_link(
         &self,
         provider: &UpstreamProvider,
         identity: &UpstreamIdentity,
@@ -576,25 +619,62 @@ impl Federation<'_> {
             new.status = AccountStatus::Active;
             new.email_verified = identity.email_verified;
             new.profile.display_name = identity.name.clone().map(|n| n.chars().take(100).collect());
-            match users::create_user(self.store, self.hasher, self.password_rules, new, meta, now)
+            let (user, email_normalized) =
+                users::build_user(self.hasher, self.password_rules, new, now).await?;
+            let link = self.new_link(&user.id, provider, identity, now)?;
+            match self
+                .store
+                .insert_user_with_link(&user, &email_normalized, &link, now)
                 .await
             {
-                Ok(user) => {
+                Ok(()) => {
+                    let created =
+                        AuditEvent::success(AuditAction::UserCreated, format!("user:{}", user.id))
+                            .by(user.id.clone())
+                            .with(serde_json::json!({ "username": user.username, "role": user.role.as_str() }));
+                    audit::record(self.store, meta, created, now).await;
                     let event =
                         AuditEvent::success(AuditAction::Registration, format!("user:{}", user.id))
                             .by(user.id.clone())
                             .with(serde_json::json!({ "via_upstream": provider.id }));
                     audit::record(self.store, meta, event, now).await;
+                    self.audit_link(&user.id, provider, identity, meta, now)
+                        .await;
                     return Ok(user);
                 }
-                Err(DomainError::Conflict("username")) => continue,
-                Err(other) => return Err(other.into()),
+                Err(StoreError::Conflict("username")) => continue,
+                Err(other) => return Err(link_failed(provider, other)),
             }
         }
         Err(Failed::new(
             "No username could be chosen for your new account. Please try again.",
             "username collisions",
         ))
+    }
+}
+
+/// The words for a link the store refused.
+fn link_failed(provider: &UpstreamProvider, err: StoreError) -> Failed {
+    match err {
+        StoreError::Conflict("upstream account") => Failed::new(
+            format!(
+                "This {} account is linked to another account here.",
+                provider.display_name
+            ),
+            "upstream account linked to another user",
+        ),
+        StoreError::Conflict("provider link") => Failed::new(
+            format!(
+                "Your account is already linked to another {} account (one per provider).",
+                provider.display_name
+            ),
+            "R018: one account per provider per user",
+        ),
+        StoreError::Conflict("email") => Failed::new(
+            "An account with this email address already exists. Sign in to it, then link the provider from your account.",
+            "email taken meanwhile",
+        ),
+        other => other.into(),
     }
 }
 
@@ -665,6 +745,37 @@ fn username_base(suggested: Option<&str>, email: &str) -> String {
         cleaned = format!("user-{cleaned}");
     }
     cleaned
+}
+
+/// Upstream sign-ins one address may start per `START_WINDOW` (issue 11 §5).
+pub const MAX_STARTS_PER_ADDRESS: i32 = 20;
+const START_WINDOW: Duration = Duration::minutes(15);
+
+/// Counts a sign-in start from this address; false when it is over the limit. Linking
+/// from a signed-in account is not counted.
+pub async fn start_allowed(
+    store: &Store,
+    meta: &RequestMeta,
+    now: DateTime<Utc>,
+) -> Result<bool, DomainError> {
+    let over = crate::domain::over_limit(
+        store,
+        &crate::domain::signin::address_key(meta),
+        "upstream_start",
+        START_WINDOW,
+        MAX_STARTS_PER_ADDRESS,
+        now,
+    )
+    .await?;
+    if over {
+        let event = AuditEvent::failure(
+            AuditAction::RateLimitExceeded,
+            "upstream_start",
+            "too many upstream sign-ins started from this address",
+        );
+        audit::record(store, meta, event, now).await;
+    }
+    Ok(!over)
 }
 
 /// Unlinks a provider, unless it is the user's last way to sign in (R021): no

@@ -1,6 +1,6 @@
 //! `/v1/users/login` and `/v1/2fa`: signing in without a browser redirect.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::payload::Json;
@@ -9,10 +9,9 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use super::admin_users::UserResponse;
 use super::{AccountTag, ApiFailure};
 use crate::domain::mfa::challenge::{Answer, Challenge, Method, Refused};
-use crate::domain::mfa::{self, AMR_PASSWORD, webauthn};
-use crate::domain::signin::{self, SignInOutcome};
+use crate::domain::mfa::{AMR_PASSWORD, webauthn};
+use crate::domain::signin::{self, Channel, Proved, SignInOutcome, Step};
 use crate::domain::users::User;
-use crate::domain::{RequestMeta, sessions};
 use crate::http::request_meta;
 use crate::state::AppState;
 
@@ -157,33 +156,29 @@ async fn live_challenge(
         .ok_or_else(|| ApiFailure::bad_request(UNKNOWN_CHALLENGE))
 }
 
-/// A new API session after a complete sign-in.
-async fn new_session(
-    state: &AppState,
-    user: User,
-    amr: Vec<String>,
-    meta: &RequestMeta,
-) -> Result<LoggedIn, ApiFailure> {
-    let now = state.now();
-    signin::audit_success(&state.store, meta, &user.id, &amr, now).await;
-    let (session, token) = sessions::start_session(
-        &state.store,
-        &user.id,
-        amr,
-        false,
-        meta,
-        Duration::seconds(state.config.session_lifetime_secs),
-        now,
-    )
-    .await?;
-    Ok(LoggedIn::Ok(Json(LoginResult {
-        mfa_required: false,
-        session_token: Some(token),
-        expires_at: Some(session.expires_at),
-        user: Some(user.into()),
-        challenge_id: None,
-        methods: None,
-    })))
+/// The API's answer to a sign-in step.
+fn logged_in(step: Step) -> Result<LoggedIn, ApiFailure> {
+    match step {
+        Step::Done(signed) => Ok(LoggedIn::Ok(Json(LoginResult {
+            mfa_required: false,
+            session_token: Some(signed.token),
+            expires_at: Some(signed.session.expires_at),
+            user: Some((*signed.user).into()),
+            challenge_id: None,
+            methods: None,
+        }))),
+        Step::SecondFactor { token, methods, .. } => Ok(LoggedIn::Ok(Json(LoginResult {
+            mfa_required: true,
+            session_token: None,
+            expires_at: None,
+            user: None,
+            challenge_id: Some(token),
+            methods: Some(methods.into_iter().map(Into::into).collect()),
+        }))),
+        Step::EnrolmentRequired(_) => Err(ApiFailure::forbidden(
+            "Your organisation requires two-step verification. Sign in on the sign-in page to set it up.",
+        )),
+    }
 }
 
 pub struct SessionsApi;
@@ -194,9 +189,12 @@ impl SessionsApi {
     ///
     /// Answers a session token, or `mfa_required` with a challenge for an account with
     /// two-factor authentication on. Failures: 401 for a wrong password and for an
-    /// unknown user alike; 403 for an account that is locked (after 5 failures, for 15
-    /// minutes), suspended, deactivated or not yet verified, each with its own message;
-    /// 429 after too many failed sign-ins from your network.
+    /// unknown user alike; 403 after 5 failures in a row for the same name, whether an
+    /// account has it or not (locked for 15 minutes); 403 for an account that is
+    /// suspended, deactivated, locked by an administrator or not yet verified, told
+    /// only after the right password; 403 for an enterprise account that must set up
+    /// two-step verification first; 429 after too many failed sign-ins from your
+    /// network.
     #[oai(path = "/users/login", method = "post", operation_id = "login")]
     async fn login(
         &self,
@@ -229,6 +227,7 @@ impl SessionsApi {
             &state.passwords,
             &login,
             &body.password,
+            false,
             &meta,
             now,
         )
@@ -238,11 +237,8 @@ impl SessionsApi {
             SignInOutcome::WrongCredentials => {
                 return Err(ApiFailure::unauthorized(WRONG_CREDENTIALS));
             }
-            SignInOutcome::Locked { until: Some(until) } => {
-                let minutes = (until - now).num_minutes().max(1);
-                return Err(ApiFailure::forbidden(format!(
-                    "This account is locked after too many failed sign-ins. Try again in {minutes} minutes."
-                )));
+            SignInOutcome::Locked { until: Some(_) } => {
+                return Err(ApiFailure::forbidden(signin::LOCKED_OUT));
             }
             SignInOutcome::Locked { until: None } => {
                 return Err(ApiFailure::forbidden(
@@ -270,28 +266,18 @@ impl SessionsApi {
                 ));
             }
         };
-        if user.two_factor_enabled {
-            let second = state.second_factor();
-            let methods = second.factors(&user).await?.methods();
-            let (_, challenge_token) = second
-                .begin(&user.id, vec![AMR_PASSWORD.into()], false, now)
-                .await?;
-            return Ok(LoggedIn::Ok(Json(LoginResult {
-                mfa_required: true,
-                session_token: None,
-                expires_at: None,
-                user: None,
-                challenge_id: Some(challenge_token),
-                methods: Some(methods.into_iter().map(Into::into).collect()),
-            })));
-        }
-        let grace = Duration::days(state.config.enterprise_mfa_grace_days);
-        if mfa::enrolment_overdue(&user, grace, now) {
-            return Err(ApiFailure::forbidden(
-                "Your organisation requires two-step verification. Sign in on the sign-in page to set it up.",
-            ));
-        }
-        new_session(state, *user, vec![AMR_PASSWORD.into()], &meta).await
+        let proved = Proved {
+            user: *user,
+            amr: vec![AMR_PASSWORD.into()],
+            remember_me: false,
+            fresh: false,
+        };
+        logged_in(
+            state
+                .sign_in()
+                .after_first_factor(proved, Channel::Api, &meta, now)
+                .await?,
+        )
     }
 
     /// Complete a sign-in with the second factor.
@@ -340,7 +326,12 @@ impl SessionsApi {
             .answer(&challenge, answer, &meta, state.now())
             .await?
         {
-            Ok(amr) => new_session(state, user, amr, &meta).await,
+            Ok(amr) => logged_in(
+                state
+                    .sign_in()
+                    .complete(user, amr, false, Channel::Api, &meta, state.now())
+                    .await?,
+            ),
             Err(Refused::Wrong { attempts_left }) => Err(ApiFailure::unauthorized(format!(
                 "That answer is not right. {attempts_left} tries left."
             ))),

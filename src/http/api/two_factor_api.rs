@@ -12,7 +12,8 @@ use super::accounts::{Done, own_account};
 use super::{AccountTag, ApiFailure, SessionAuth};
 use crate::domain::mfa::challenge::CodeChannel;
 use crate::domain::mfa::{self, backup_codes, totp};
-use crate::domain::{DomainError, RequestMeta, sessions};
+use crate::domain::sessions::{self, Holder};
+use crate::domain::{DomainError, RequestMeta};
 use crate::http::request_meta;
 use crate::state::AppState;
 
@@ -144,7 +145,8 @@ impl TwoFactorApi {
     ///
     /// Answers a new secret (R013: 160 bits); it turns on once
     /// `POST /v1/users/{id}/2fa/totp/confirm` gets a right code. 409 when an app is
-    /// already set up (remove it first).
+    /// already set up (remove it first). 403 when the account has a second factor and
+    /// this session did not sign in with one: sign in again with it first.
     #[oai(
         path = "/users/:id/2fa/totp",
         method = "post",
@@ -159,6 +161,9 @@ impl TwoFactorApi {
         body: Json<PasswordConfirmation>,
     ) -> Result<TotpStarted, ApiFailure> {
         let user = own_account(&auth.0, &id.0)?;
+        if let Some((session, _)) = auth.0.session() {
+            sessions::may_add_factor(user, session)?;
+        }
         confirm_password(state, user, &body.0.current_password, &request_meta(req)).await?;
         let enrolment = totp::begin_enrolment(
             &state.store,
@@ -178,7 +183,8 @@ impl TwoFactorApi {
     /// Turn on the authenticator app with its first code.
     ///
     /// When this is the first factor, the answer carries the 10 backup codes: show them
-    /// once. This session then counts as signed in with two factors.
+    /// once, and this session then counts as signed in with two factors. 403 when the
+    /// account has a second factor and this session did not sign in with one.
     #[oai(
         path = "/users/:id/2fa/totp/confirm",
         method = "post",
@@ -193,6 +199,10 @@ impl TwoFactorApi {
         body: Json<TotpConfirmation>,
     ) -> Result<CodesResult, ApiFailure> {
         let user = own_account(&auth.0, &id.0)?;
+        if let Some((session, _)) = auth.0.session() {
+            sessions::may_add_factor(user, session)?;
+        }
+        let first_factor = !user.two_factor_enabled;
         let backup = totp::confirm_enrolment(
             &state.store,
             state.keys.master(),
@@ -203,7 +213,14 @@ impl TwoFactorApi {
         )
         .await?;
         if let Some((session, _)) = auth.0.session() {
-            sessions::add_second_factor(&state.store, session, mfa::AMR_ONE_TIME_PASSWORD).await?;
+            sessions::add_second_factor(
+                &state.store,
+                session,
+                mfa::AMR_ONE_TIME_PASSWORD,
+                first_factor,
+                Holder::Api,
+            )
+            .await?;
         }
         Ok(codes(backup))
     }

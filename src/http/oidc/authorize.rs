@@ -13,7 +13,7 @@ use crate::domain::authorization::{
     self, AuthorizationParams, NextStep, ParkedRequest, RequestRefused, find_parked, next_step,
 };
 use crate::domain::oauth::{OAuthError, OAuthErrorCode};
-use crate::http::pages::{self, signed_in};
+use crate::http::signin::{self, signed_in};
 use crate::state::AppState;
 
 #[handler]
@@ -163,16 +163,11 @@ pub async fn proceed(state: &AppState, jar: &CookieJar, parked: ParkedRequest) -
             let Some((session, user)) = session else {
                 return error_page(state, "You are not signed in.");
             };
+            // Step-up: the one sign-in state machine asks for the factor; answering it
+            // re-authenticates this session and comes back here.
+            let step = state.sign_in().step_up(&session, &user, now).await;
             let next = continue_path(&parked.id);
-            pages::mfa::begin_challenge(
-                state,
-                jar,
-                &user.id,
-                session.amr.clone(),
-                session.remember_me,
-                Some(&next),
-            )
-            .await
+            signin::render_step_up(state, jar, step, Some(&next)).await
         }
         NextStep::EnrolSecondFactor => {
             let next: String =

@@ -8,10 +8,12 @@ use poem::web::{Data, Form, Path, Query, Redirect};
 use poem::{IntoResponse, Request, Response, handler};
 use serde::Deserialize;
 
-use super::{failure, mfa, safe_next, signed_in};
+use super::{failure, safe_next, signed_in};
 use crate::domain::federation::flow::{self, Completed, Failed};
 use crate::domain::mfa::AMR_FEDERATED;
+use crate::domain::signin::Proved;
 use crate::http::request_meta;
+use crate::http::signin::{self, BrowserCookies};
 use crate::state::AppState;
 
 const CONNECTIONS: &str = "/account/connections";
@@ -36,11 +38,14 @@ fn failed_page(state: &AppState, failed: &Failed) -> Response {
     )
 }
 
-/// A provider's button on the sign-in page: off to the provider.
+/// A provider's button on the sign-in page: off to the provider (at most
+/// `flow::MAX_STARTS_PER_ADDRESS` per address per 15 minutes: each start keeps a flow
+/// in the database and may fetch the provider's discovery document).
 #[handler]
 pub async fn start(
     Data(state): Data<&AppState>,
     Path(provider): Path<String>,
+    req: &Request,
     jar: &CookieJar,
     Form(form): Form<StartForm>,
 ) -> Response {
@@ -54,11 +59,29 @@ pub async fn start(
         );
     }
     let next = safe_next(form.next.as_deref());
-    match state
-        .federation()
-        .start(&provider, next, None, state.now())
-        .await
-    {
+    let now = state.now();
+    match flow::start_allowed(&state.store, &request_meta(req), now).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return state.pages.render(
+                StatusCode::TOO_MANY_REQUESTS,
+                "message.html",
+                context! {
+                    title => "Too many sign-ins started",
+                    message => "Too many sign-ins were started from your network. Try again in a few minutes.",
+                    link => "/login",
+                    link_text => "Back to sign-in",
+                },
+            );
+        }
+        Err(err) => {
+            let (status, message) = failure(err);
+            return state
+                .pages
+                .error_page(status, "Something went wrong", &message);
+        }
+    }
+    match state.federation().start(&provider, next, None, now).await {
         Ok((url, binding)) => {
             state.pages.set_upstream_flow_cookie(jar, &binding);
             Redirect::see_other(url).into_response()
@@ -100,8 +123,18 @@ pub async fn callback(
         .await;
     match outcome {
         Ok(Completed::SignedIn { user, next }) => {
-            let amr = vec![AMR_FEDERATED.to_string()];
-            mfa::finish_sign_in(state, jar, &user, amr, false, &meta, next.as_deref()).await
+            let proved = Proved {
+                user: *user,
+                amr: vec![AMR_FEDERATED.to_string()],
+                remember_me: false,
+                fresh: false,
+            };
+            let cookies = BrowserCookies::of(state, jar);
+            let step = state
+                .sign_in()
+                .after_first_factor(proved, cookies.channel(), &meta, state.now())
+                .await;
+            signin::render(state, jar, step, &meta, next.as_deref()).await
         }
         Ok(Completed::Linked { next, .. }) => {
             let mut target = format!("{CONNECTIONS}?linked=1");

@@ -7,11 +7,13 @@ use poem::web::{Data, Form, Query, Redirect};
 use poem::{IntoResponse, Request, Response, handler};
 use serde::Deserialize;
 
-use super::{mfa, safe_next, signed_in};
+use super::{safe_next, signed_in};
 use crate::domain::DomainError;
 use crate::domain::accounts::RegistrationMode;
-use crate::domain::signin::{self, SignInOutcome};
+use crate::domain::mfa::AMR_PASSWORD;
+use crate::domain::signin::{self, Proved, SignInOutcome};
 use crate::http::request_meta;
+use crate::http::signin::{self as http_signin, BrowserCookies};
 use crate::state::AppState;
 
 /// The same words whether the user is unknown or the password wrong: no enumeration.
@@ -21,7 +23,7 @@ const MAX_LOGIN_LEN: usize = 254;
 #[derive(Debug, Deserialize)]
 pub struct LoginQuery {
     next: Option<String>,
-    /// Set after an upstream sign-in found this account by email: the provider's name.
+    /// Set after an upstream sign-in found this account by email: the provider's id.
     link: Option<String>,
     prompt: Option<String>,
     login_hint: Option<String>,
@@ -109,8 +111,16 @@ pub async fn show(
         .chars()
         .take(MAX_LOGIN_LEN)
         .collect();
-    let notice = query.link.map(|provider| {
-        let provider: String = provider.chars().take(100).collect();
+    // `link` names the provider by id; the words come from its configured name, never
+    // from the URL, so a crafted link cannot put text on this page.
+    let linking = match query.link.as_deref().filter(|id| id.len() <= 64) {
+        Some(id) => match state.store.find_upstream_provider(id).await {
+            Ok(provider) => provider.map(|p| p.display_name),
+            Err(err) => return internal_error(state, err.into()),
+        },
+        None => None,
+    };
+    let notice = linking.map(|provider| {
         format!("An account with your {provider} email address already exists. Sign in to it to link {provider}.")
     });
     form_page(
@@ -164,22 +174,12 @@ pub async fn submit(
     }
     let meta = request_meta(req);
     let now = state.now();
-    if form.reactivate.is_some() {
-        // Proves the password and reactivates; the sign-in below then goes through.
-        if let Err(err) = state
-            .accounts()
-            .reactivate(&login, &form.password, &meta, now)
-            .await
-        {
-            let (status, message) = super::failure(err);
-            return page(status, &message);
-        }
-    }
     let outcome = signin::sign_in_with_password(
         &state.store,
         &state.passwords,
         &login,
         &form.password,
+        form.reactivate.is_some(),
         &meta,
         now,
     )
@@ -189,14 +189,8 @@ pub async fn submit(
         Ok(SignInOutcome::WrongCredentials) => {
             return page(StatusCode::UNAUTHORIZED, WRONG_CREDENTIALS);
         }
-        Ok(SignInOutcome::Locked { until: Some(until) }) => {
-            let minutes = (until - now).num_minutes().max(1);
-            return page(
-                StatusCode::FORBIDDEN,
-                &format!(
-                    "This account is locked after too many failed sign-ins. Try again in {minutes} minutes."
-                ),
-            );
+        Ok(SignInOutcome::Locked { until: Some(_) }) => {
+            return page(StatusCode::FORBIDDEN, signin::LOCKED_OUT);
         }
         Ok(SignInOutcome::Locked { until: None }) => {
             return page(
@@ -227,17 +221,18 @@ pub async fn submit(
         }
         Err(err) => return internal_error(state, err),
     };
-    let remember_me = form.remember_me.is_some();
-    mfa::after_password(
-        state,
-        jar,
-        &user,
-        remember_me,
-        reauth,
-        &meta,
-        next.as_deref(),
-    )
-    .await
+    let proved = Proved {
+        user: *user,
+        amr: vec![AMR_PASSWORD.to_string()],
+        remember_me: form.remember_me.is_some(),
+        fresh: reauth,
+    };
+    let cookies = BrowserCookies::of(state, jar);
+    let step = state
+        .sign_in()
+        .after_first_factor(proved, cookies.channel(), &meta, now)
+        .await;
+    http_signin::render(state, jar, step, &meta, next.as_deref()).await
 }
 
 fn internal_error(state: &AppState, err: DomainError) -> Response {

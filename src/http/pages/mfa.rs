@@ -1,7 +1,7 @@
 //! The second step of signing in (and of a step-up): the challenge page offering the
-//! user's factors, "remember this device", and the end of every browser sign-in.
+//! user's factors, and "remember this device". What follows a right answer is the one
+//! sign-in state machine's (`domain::signin`).
 
-use chrono::Duration;
 use minijinja::context;
 use poem::http::StatusCode;
 use poem::web::cookie::CookieJar;
@@ -10,137 +10,13 @@ use poem::{IntoResponse, Request, Response, handler};
 use serde::Deserialize;
 
 use super::{failure, safe_next};
+use crate::domain::DomainError;
 use crate::domain::mfa::challenge::{Answer, Challenge, CodeChannel, Method, Refused};
-use crate::domain::mfa::{self, AMR_PASSWORD, devices, webauthn};
+use crate::domain::mfa::{devices, webauthn};
 use crate::domain::users::User;
-use crate::domain::{DomainError, RequestMeta, sessions, signin};
 use crate::http::request_meta;
+use crate::http::signin::{self, BrowserCookies, with_next};
 use crate::state::AppState;
-
-/// After a right password: the second step when the user has one (unless this browser
-/// is remembered and no fresh factor was asked for), else straight in.
-#[allow(clippy::too_many_arguments)]
-pub async fn after_password(
-    state: &AppState,
-    jar: &CookieJar,
-    user: &User,
-    remember_me: bool,
-    fresh_factor: bool,
-    meta: &RequestMeta,
-    next: Option<&str>,
-) -> Response {
-    let now = state.now();
-    let amr = vec![AMR_PASSWORD.to_string()];
-    if !user.two_factor_enabled {
-        return finish_sign_in(state, jar, user, amr, remember_me, meta, next).await;
-    }
-    if !fresh_factor && let Some(cookie) = state.pages.device_cookie(jar) {
-        match devices::is_remembered(&state.store, state.keys.master(), &cookie, &user.id, now)
-            .await
-        {
-            Ok(true) => {
-                return finish_sign_in(state, jar, user, amr, remember_me, meta, next).await;
-            }
-            Ok(false) => {}
-            Err(err) => return internal_error(state, err),
-        }
-    }
-    begin_challenge(state, jar, &user.id, amr, remember_me, next).await
-}
-
-/// Opens a challenge for `user_id` (who has proved `amr`) and sends the browser to it.
-pub async fn begin_challenge(
-    state: &AppState,
-    jar: &CookieJar,
-    user_id: &str,
-    amr: Vec<String>,
-    remember_me: bool,
-    next: Option<&str>,
-) -> Response {
-    let second = state.second_factor();
-    match second.begin(user_id, amr, remember_me, state.now()).await {
-        Ok((_, token)) => {
-            state.pages.set_challenge_cookie(
-                jar,
-                &token,
-                second.challenge_lifetime.to_std().unwrap_or_default(),
-            );
-            Redirect::see_other(with_next("/login/2fa", next)).into_response()
-        }
-        Err(err) => internal_error(state, err),
-    }
-}
-
-/// Signs the user in on this browser with the methods proved, and moves on: to the
-/// enrolment page when an enterprise user is past the deadline (R006), else to `next`.
-pub async fn finish_sign_in(
-    state: &AppState,
-    jar: &CookieJar,
-    user: &User,
-    amr: Vec<String>,
-    remember_me: bool,
-    meta: &RequestMeta,
-    next: Option<&str>,
-) -> Response {
-    let now = state.now();
-    let lifetime = Duration::seconds(state.config.session_lifetime_secs);
-    let current = state.pages.session_token(jar);
-    signin::audit_success(&state.store, meta, &user.id, &amr, now).await;
-    match sessions::sign_in(
-        &state.store,
-        current.as_deref(),
-        &user.id,
-        amr,
-        remember_me,
-        meta,
-        lifetime,
-        now,
-    )
-    .await
-    {
-        Ok((_, token)) => {
-            state
-                .pages
-                .set_session_cookie(jar, &token, lifetime.to_std().unwrap_or_default());
-            // R019: an upstream identity waiting for this account is linked now that
-            // its owner has signed in completely.
-            if let Some(pending) = state.pages.pending_link_token(jar) {
-                state.pages.clear_pending_link_cookie(jar);
-                match state
-                    .federation()
-                    .finish_pending_link(&pending, &user.id, meta, now)
-                    .await
-                {
-                    Ok(Some(_)) => {
-                        let target = with_next("/account/connections?linked=1", next);
-                        return Redirect::see_other(target).into_response();
-                    }
-                    Ok(None) => {}
-                    Err(err) => tracing::warn!(error = %err, "pending link not completed"),
-                }
-            }
-            let grace = Duration::days(state.config.enterprise_mfa_grace_days);
-            let target = if mfa::enrolment_overdue(user, grace, now) {
-                with_next("/account/security?required=1", next)
-            } else {
-                next.unwrap_or("/account").to_string()
-            };
-            Redirect::see_other(target).into_response()
-        }
-        Err(err) => internal_error(state, err),
-    }
-}
-
-fn with_next(path: &str, next: Option<&str>) -> String {
-    match next {
-        Some(next) => {
-            let joiner = if path.contains('?') { '&' } else { '?' };
-            let encoded: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
-            format!("{path}{joiner}next={encoded}")
-        }
-        None => path.to_string(),
-    }
-}
 
 #[derive(Debug, Deserialize)]
 pub struct ChallengeQuery {
@@ -383,16 +259,19 @@ pub async fn submit(
                     Err(err) => return internal_error(state, err),
                 }
             }
-            finish_sign_in(
-                state,
-                jar,
-                &user,
-                amr,
-                challenge.remember_me,
-                &meta,
-                next.as_deref(),
-            )
-            .await
+            let cookies = BrowserCookies::of(state, jar);
+            let step = state
+                .sign_in()
+                .complete(
+                    user,
+                    amr,
+                    challenge.remember_me,
+                    cookies.channel(),
+                    &meta,
+                    now,
+                )
+                .await;
+            signin::render(state, jar, step, &meta, next.as_deref()).await
         }
         Ok(Err(Refused::Wrong { attempts_left })) => {
             let message = format!(

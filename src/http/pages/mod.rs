@@ -22,8 +22,6 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::crypto::{self, MasterKey};
 use crate::domain::DomainError;
-use crate::domain::sessions::{self, BrowserSession};
-use crate::domain::users::User;
 use crate::state::AppState;
 
 const TEMPLATES: &[(&str, &str)] = &[
@@ -392,17 +390,7 @@ impl Pages {
     }
 }
 
-/// The signed-in user of this browser, if any.
-pub async fn signed_in(state: &AppState, jar: &CookieJar) -> Option<(BrowserSession, User)> {
-    let token = state.pages.session_token(jar)?;
-    match sessions::current_session(&state.store, &token, state.now()).await {
-        Ok(found) => found,
-        Err(err) => {
-            tracing::error!(error = %err, "session lookup failed");
-            None
-        }
-    }
-}
+pub use crate::http::signin::signed_in;
 
 /// The status and the words a page shows for a failed action. Internal detail is
 /// logged, never shown.

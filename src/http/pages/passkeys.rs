@@ -11,12 +11,15 @@ use poem::{IntoResponse, Request, Response, handler};
 use serde::Deserialize;
 
 use super::{failure, safe_next, signed_in};
+use crate::domain::DomainError;
 use crate::domain::accounts::RegistrationMode;
 use crate::domain::mfa::webauthn::{self, Ceremony, PasswordlessOutcome};
 use crate::domain::mfa::{self, AMR_HARDWARE_KEY, AMR_MULTIPLE_FACTORS};
+use crate::domain::sessions::{self, Holder};
+use crate::domain::signin::Proved;
 use crate::domain::users::{AccountStatus, User};
-use crate::domain::{DomainError, sessions};
 use crate::http::request_meta;
+use crate::http::signin::{self, BrowserCookies, session_cookie_lifetime};
 use crate::state::AppState;
 
 const PAGE: &str = "/account/passkeys";
@@ -175,7 +178,7 @@ pub async fn start_registration(
     jar: &CookieJar,
     Form(form): Form<NewForm>,
 ) -> Response {
-    let Some((_, user)) = signed_in(state, jar).await else {
+    let Some((session, user)) = signed_in(state, jar).await else {
         return sign_in_first();
     };
     if !state.pages.csrf_valid(jar, &form.csrf_token) {
@@ -189,6 +192,11 @@ pub async fn start_registration(
     }
     let meta = request_meta(req);
     let now = state.now();
+    if sessions::may_add_factor(&user, &session).is_err() {
+        // An existing factor first; then back here.
+        let step = state.sign_in().step_up(&session, &user, now).await;
+        return signin::render_step_up(state, jar, step, Some(PAGE)).await;
+    }
     let started = async {
         mfa::confirm_password(
             &state.store,
@@ -274,6 +282,11 @@ pub async fn finish_registration(
         )
         .await;
     }
+    let meta = request_meta(req);
+    if let Err(err) = sessions::may_add_factor(&user, &session) {
+        let (status, message) = failure(err);
+        return passkeys_page(state, jar, &user, Shown::failed(status, &message)).await;
+    }
     let registered = webauthn::finish_registration(
         &state.store,
         &state.webauthn,
@@ -281,18 +294,33 @@ pub async fn finish_registration(
         &user.id,
         &form.ceremony_id,
         &form.credential,
-        &request_meta(req),
+        &meta,
         state.now(),
     )
     .await;
     match registered {
         Ok(registered) => {
-            // Registering proved the key: this session now has two factors too.
-            if let Err(err) =
-                sessions::add_second_factor(&state.store, &session, AMR_HARDWARE_KEY).await
+            // Registering proved the key: with it as the first factor, this session now
+            // has two factors too (under a new token).
+            match sessions::add_second_factor(
+                &state.store,
+                &session,
+                AMR_HARDWARE_KEY,
+                !user.two_factor_enabled,
+                Holder::Browser,
+            )
+            .await
             {
-                let (status, message) = failure(err);
-                return passkeys_page(state, jar, &user, Shown::failed(status, &message)).await;
+                Ok(Some(token)) => {
+                    state
+                        .pages
+                        .set_session_cookie(jar, &token, session_cookie_lifetime(state))
+                }
+                Ok(None) => {}
+                Err(err) => {
+                    let (status, message) = failure(err);
+                    return passkeys_page(state, jar, &user, Shown::failed(status, &message)).await;
+                }
             }
             if let Some(codes) = registered.backup_codes {
                 return state.pages.render(
@@ -540,8 +568,20 @@ pub async fn finish_passwordless(
             return page(status, &message);
         }
     };
-    let amr = vec![AMR_HARDWARE_KEY.into(), AMR_MULTIPLE_FACTORS.into()];
-    super::mfa::finish_sign_in(state, jar, &user, amr, false, &meta, next.as_deref()).await
+    // A passkey is two factors in one (possession and the device's lock): no second
+    // step, but everything else a sign-in does.
+    let proved = Proved {
+        user: *user,
+        amr: vec![AMR_HARDWARE_KEY.into(), AMR_MULTIPLE_FACTORS.into()],
+        remember_me: false,
+        fresh: false,
+    };
+    let cookies = BrowserCookies::of(state, jar);
+    let step = state
+        .sign_in()
+        .after_first_factor(proved, cookies.channel(), &meta, now)
+        .await;
+    signin::render(state, jar, step, &meta, next.as_deref()).await
 }
 
 fn refused_status(status: AccountStatus) -> &'static str {

@@ -12,9 +12,11 @@ use serde::Deserialize;
 use super::{failure, safe_next, signed_in};
 use crate::domain::mfa::challenge::CodeChannel;
 use crate::domain::mfa::{self, backup_codes, totp};
+use crate::domain::sessions::{self, Holder};
 use crate::domain::users::User;
-use crate::domain::{DomainError, RequestMeta, sessions};
+use crate::domain::{DomainError, RequestMeta};
 use crate::http::request_meta;
+use crate::http::signin::{self, session_cookie_lifetime};
 use crate::state::AppState;
 
 const PAGE: &str = "/account/security";
@@ -241,10 +243,18 @@ pub async fn begin_totp(
     jar: &CookieJar,
     Form(form): Form<PasswordForm>,
 ) -> Response {
-    let Some((_, user)) = signed_in(state, jar).await else {
+    let Some((session, user)) = signed_in(state, jar).await else {
         return sign_in_first();
     };
     let next = safe_next(form.next.as_deref());
+    if state.pages.csrf_valid(jar, &form.csrf_token)
+        && sessions::may_add_factor(&user, &session).is_err()
+    {
+        // Another factor needs one of the current ones first; then back here.
+        let step = state.sign_in().step_up(&session, &user, state.now()).await;
+        let back = next.as_deref().unwrap_or(PAGE);
+        return signin::render_step_up(state, jar, step, Some(back)).await;
+    }
     let fail = |status: StatusCode, message: String| {
         let user = user.clone();
         let next = next.clone();
@@ -347,7 +357,14 @@ pub async fn confirm_totp(
     let master = state.keys.master();
     let issuer = &state.config.webauthn_rp_name;
     let csrf_ok = state.pages.csrf_valid(jar, &form.csrf_token);
-    let result = if csrf_ok {
+    let first_factor = !user.two_factor_enabled;
+    let result = if !csrf_ok {
+        Err(DomainError::NotAllowed(
+            "This form expired. Please try again.".into(),
+        ))
+    } else if let Err(err) = sessions::may_add_factor(&user, &session) {
+        Err(err)
+    } else {
         totp::confirm_enrolment(
             &state.store,
             master,
@@ -357,16 +374,26 @@ pub async fn confirm_totp(
             state.now(),
         )
         .await
-    } else {
-        Err(DomainError::NotAllowed(
-            "This form expired. Please try again.".into(),
-        ))
     };
-    if result.is_ok()
-        && let Err(err) =
-            sessions::add_second_factor(&state.store, &session, mfa::AMR_ONE_TIME_PASSWORD).await
-    {
-        return internal(state, err);
+    if result.is_ok() {
+        // The first factor makes this session a two-factor one, under a new token.
+        match sessions::add_second_factor(
+            &state.store,
+            &session,
+            mfa::AMR_ONE_TIME_PASSWORD,
+            first_factor,
+            Holder::Browser,
+        )
+        .await
+        {
+            Ok(Some(token)) => {
+                state
+                    .pages
+                    .set_session_cookie(jar, &token, session_cookie_lifetime(state))
+            }
+            Ok(None) => {}
+            Err(err) => return internal(state, err),
+        }
     }
     match result {
         Ok(Some(codes)) => backup_codes_page(state, next.as_deref(), &codes),
