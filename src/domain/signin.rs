@@ -88,12 +88,20 @@ fn name_key(login: &str) -> String {
     format!("name:{}", login.trim().to_lowercase())
 }
 
-/// Whether a name nobody owns is "locked" now.
-async fn name_locked(store: &Store, login: &str, now: DateTime<Utc>) -> Result<bool, DomainError> {
-    Ok(store
-        .attempts_in_window(&name_key(login), NAME_LOCK, now)
-        .await?
-        > 0)
+/// The lock of an account that cannot take an R004 lockout in its row (suspended,
+/// deactivated, pending: only an active account's status can turn `locked`).
+fn account_key(user: &User) -> String {
+    format!("user:{}", user.id)
+}
+
+/// Whether a name nobody owns, or an account kept under `key`, is "locked" now.
+async fn key_locked(store: &Store, key: &str, now: DateTime<Utc>) -> Result<bool, DomainError> {
+    Ok(store.attempts_in_window(key, NAME_LOCK, now).await? > 0)
+}
+
+async fn start_key_lock(store: &Store, key: &str, now: DateTime<Utc>) -> Result<(), DomainError> {
+    store.count_attempt(key, NAME_LOCK, LOCKOUT, now).await?;
+    Ok(())
 }
 
 /// Counts a failure against a name nobody owns; at every fifth since its last lock it
@@ -112,7 +120,7 @@ async fn count_name_failure(
     if failures - locks * MAX_CONSECUTIVE_FAILURES < MAX_CONSECUTIVE_FAILURES {
         return Ok(false);
     }
-    store.count_attempt(&key, NAME_LOCK, LOCKOUT, now).await?;
+    start_key_lock(store, &key, now).await?;
     store
         .count_attempt(&key, NAME_LOCKS, NAME_MEMORY, now)
         .await?;
@@ -160,7 +168,9 @@ pub async fn sign_in_with_password(
         let event = AuditEvent::failure(AuditAction::LoginFailure, "login", "unknown user")
             .with(serde_json::json!({ "login": login }));
         audit::record(store, meta, event, now).await;
-        if name_locked(store, login, now).await? || count_name_failure(store, login, now).await? {
+        if key_locked(store, &name_key(login), now).await?
+            || count_name_failure(store, login, now).await?
+        {
             return Ok(SignInOutcome::Locked {
                 until: Some(now + LOCKOUT),
             });
@@ -187,12 +197,27 @@ pub async fn sign_in_with_password(
             until: user.locked_until,
         });
     }
+    // An account that is not active locks under its own key, since its status stays.
+    let inactive = user.status != AccountStatus::Active;
+    if inactive && key_locked(store, &account_key(&user), now).await? {
+        if wrong {
+            count_address_failure(store, meta, now).await?;
+        }
+        return Ok(SignInOutcome::Locked {
+            until: Some(now + LOCKOUT),
+        });
+    }
     if wrong {
         count_address_failure(store, meta, now).await?;
         let details = serde_json::json!({ "reason": "wrong password" });
         return Ok(
             match count_account_failure(store, &user.id, details, meta, now).await? {
-                Some(until) => SignInOutcome::Locked { until: Some(until) },
+                Some(until) => {
+                    if inactive {
+                        start_key_lock(store, &account_key(&user), now).await?;
+                    }
+                    SignInOutcome::Locked { until: Some(until) }
+                }
                 None => SignInOutcome::WrongCredentials,
             },
         );

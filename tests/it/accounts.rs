@@ -257,7 +257,7 @@ async fn an_admin_unlocks_and_suspends() {
 }
 
 #[tokio::test]
-async fn each_state_has_its_own_message_whatever_the_password() {
+async fn each_state_has_its_own_message_after_the_right_password() {
     let server = TestServer::start().await;
     for (status, expected) in [
         (AccountStatus::Suspended, "suspended"),
@@ -287,15 +287,18 @@ async fn each_state_has_its_own_message_whatever_the_password() {
         let (wrong_status, wrong) = attempt(&server, 61, &name, "not the password").await;
         assert_eq!(
             (right_status, wrong_status),
-            (StatusCode::FORBIDDEN, StatusCode::FORBIDDEN)
+            (StatusCode::FORBIDDEN, StatusCode::UNAUTHORIZED)
         );
         assert!(right.contains(expected), "{right}");
-        let strip = |html: &str| html.replace(&csrf_token(html), "");
-        assert_eq!(
-            strip(&right),
-            strip(&wrong),
-            "the page does not reveal whether the password was right"
-        );
+        // A wrong password learns nothing about the account (issue 11 §8): the page
+        // is the one an unknown name gets.
+        let (_, unknown) = attempt(&server, 62, "no-such-user", "not the password").await;
+        let strip = |html: &str| {
+            html.replace(&csrf_token(html), "")
+                .replace(&name, "")
+                .replace("no-such-user", "")
+        };
+        assert_eq!(strip(&wrong), strip(&unknown));
     }
 }
 

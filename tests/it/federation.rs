@@ -15,7 +15,7 @@ use crate::oidc::{self, Landing, auth_params, follow, pkce, redeem, register};
 const PASSWORD: &str = "correct horse battery";
 
 /// Registers the fake GitHub through the admin API, as an operator would.
-async fn add_github(server: &TestServer, github: &FakeGithub, auto_link: bool) -> Value {
+pub(crate) async fn add_github(server: &TestServer, github: &FakeGithub, auto_link: bool) -> Value {
     let token = server.admin_token().await;
     let response = reqwest::Client::new()
         .post(server.url("/api/admin/v1/upstream-providers"))
@@ -53,13 +53,13 @@ async fn local_user(server: &TestServer, username: &str, email: &str) -> User {
     .unwrap()
 }
 
-fn location(response: &reqwest::Response) -> String {
+pub(crate) fn location(response: &reqwest::Response) -> String {
     response.headers()["location"].to_str().unwrap().to_string()
 }
 
 /// Clicks "Sign in with GitHub" on the sign-in page (with `next`, if any), lets the
 /// fake GitHub answer, and returns our callback's response.
-async fn sign_in_with_github(
+pub(crate) async fn sign_in_with_github(
     server: &TestServer,
     github: &FakeGithub,
     browser: &reqwest::Client,
@@ -104,7 +104,7 @@ async fn sign_in_with_github(
 
 /// The callback the upstream sent the browser to, on the address the test's cookie
 /// jar knows (the issuer says `localhost`, the test client talks to 127.0.0.1).
-fn callback_url(server: &TestServer, location: &str) -> String {
+pub(crate) fn callback_url(server: &TestServer, location: &str) -> String {
     let issuer = server.state.config.issuer();
     assert!(
         location.starts_with(&format!("{issuer}/login/upstream/github/callback")),
@@ -364,7 +364,7 @@ async fn a_matching_email_links_only_after_its_owner_signs_in() {
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let login = location(&response);
     assert!(
-        login.starts_with("/login?login_hint=octo&link=GitHub"),
+        login.starts_with("/login?login_hint=octo&link=github"),
         "{login}"
     );
     assert!(

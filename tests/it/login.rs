@@ -348,7 +348,7 @@ async fn session_expires_with_the_clock() {
 }
 
 #[tokio::test]
-async fn suspended_account_gets_the_same_answer_with_any_password() {
+async fn a_suspended_account_is_told_only_after_the_right_password() {
     let server = TestServer::start().await;
     let user = server
         .create_user("heidi", "correct horse battery", Role::Explorer)
@@ -391,8 +391,12 @@ async fn suspended_account_gets_the_same_answer_with_any_password() {
         .sign_in(&server.browser(), "heidi", "wrong password!")
         .await;
     assert_eq!(right_status, StatusCode::FORBIDDEN);
-    assert_eq!(wrong.status(), right_status);
     assert!(right_html.contains("This account is suspended."));
+    // Only the right password learns the account's state (issue 11 §8).
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let wrong_html = wrong.text().await.unwrap();
+    assert!(wrong_html.contains("Incorrect username or password."));
+    assert!(!wrong_html.contains("suspended"));
 }
 
 #[tokio::test]

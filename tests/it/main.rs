@@ -20,6 +20,7 @@ mod oidc;
 mod phone;
 mod registration;
 mod server;
+mod signin_paths;
 mod sms;
 mod two_factor;
 mod webauthn;

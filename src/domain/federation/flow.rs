@@ -663,16 +663,17 @@ fn link_failed(provider: &UpstreamProvider, err: StoreError) -> Failed {
             ),
             "upstream account linked to another user",
         ),
-        StoreError::Conflict("provider link") => Failed::new(
+        StoreError::Conflict("email") => Failed::new(
+            "An account with this email address already exists. Sign in to it, then link the provider from your account.",
+            "email taken meanwhile",
+        ),
+        // SQLite names the columns, not the index: what is left is R018.
+        StoreError::Conflict(_) => Failed::new(
             format!(
                 "Your account is already linked to another {} account (one per provider).",
                 provider.display_name
             ),
             "R018: one account per provider per user",
-        ),
-        StoreError::Conflict("email") => Failed::new(
-            "An account with this email address already exists. Sign in to it, then link the provider from your account.",
-            "email taken meanwhile",
         ),
         other => other.into(),
     }
