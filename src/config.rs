@@ -124,6 +124,29 @@ pub struct Config {
     /// `api_base_url`, `enabled`, `auto_link_verified_email`). Created or updated at
     /// start-up; the admin API manages them too.
     pub upstream_providers: Vec<crate::domain::federation::providers::ProviderSettings>,
+    /// Reverse proxies (addresses or CIDR blocks) whose forwarding header names the
+    /// client. Empty: the socket peer is the client and forwarding headers are ignored.
+    /// In the environment: comma-separated (`LATCHKEY_TRUSTED_PROXIES=10.0.0.0/8,::1`).
+    pub trusted_proxies: Vec<crate::net::IpBlock>,
+    /// The header trusted proxies write: `x-forwarded-for` or `forwarded` (RFC 7239).
+    /// Only that one is read, so a client cannot slip in the other.
+    pub forwarded_header: String,
+    /// R025: requests per minute one signed-in user may make to `/api/v1`.
+    pub api_requests_per_minute: i64,
+    /// Authorization requests one address (an IPv6 /64) may start per minute.
+    pub authorization_requests_per_minute: i64,
+    /// Password checks allowed to wait for a free hasher; beyond that, 503 with
+    /// Retry-After instead of an ever longer queue.
+    pub password_hash_queue: u32,
+    /// Text messages and voice calls to one phone number per day (toll fraud).
+    pub sms_per_number_per_day: i64,
+    /// Text messages and voice calls per hour from the whole server (toll fraud).
+    pub sms_per_hour: i64,
+    /// Serve the API's Swagger UI at `/api/docs` (the spec at `/api/openapi.json` stays).
+    pub api_docs: bool,
+    /// `mail_transport = "log"` writes reset links to the log; with an https issuer it
+    /// is refused unless this is true.
+    pub allow_mail_log_transport: bool,
 }
 
 impl Default for Config {
@@ -181,6 +204,15 @@ impl Default for Config {
             webauthn_rp_id: String::new(),
             webauthn_rp_name: "Latchkey".into(),
             upstream_providers: Vec::new(),
+            trusted_proxies: Vec::new(),
+            forwarded_header: "x-forwarded-for".into(),
+            api_requests_per_minute: 100,
+            authorization_requests_per_minute: 60,
+            password_hash_queue: 64,
+            sms_per_number_per_day: 10,
+            sms_per_hour: 300,
+            api_docs: true,
+            allow_mail_log_transport: false,
         }
     }
 }
@@ -233,6 +265,14 @@ impl Config {
                         )));
                     }
                 },
+                Some(toml::Value::Array(_)) => toml::Value::Array(
+                    value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|item| !item.is_empty())
+                        .map(|item| toml::Value::String(item.to_string()))
+                        .collect(),
+                ),
                 Some(_) => toml::Value::String(value),
                 None => {
                     return Err(ConfigError::Invalid(format!(
@@ -432,6 +472,33 @@ impl Config {
         if crate::domain::users::normalize_email(&self.initial_admin_email).is_err() {
             return invalid("initial_admin_email: not a valid email address".into());
         }
+        if !matches!(
+            self.forwarded_header.as_str(),
+            "x-forwarded-for" | "forwarded"
+        ) {
+            return invalid(format!(
+                "forwarded_header: {:?} must be x-forwarded-for or forwarded",
+                self.forwarded_header
+            ));
+        }
+        for (name, value) in [
+            ("api_requests_per_minute", self.api_requests_per_minute),
+            (
+                "authorization_requests_per_minute",
+                self.authorization_requests_per_minute,
+            ),
+            ("sms_per_number_per_day", self.sms_per_number_per_day),
+            ("sms_per_hour", self.sms_per_hour),
+        ] {
+            if !(1..=i64::from(i32::MAX)).contains(&value) {
+                return invalid(format!("{name}: must be 1 to {}, got {value}", i32::MAX));
+            }
+        }
+        if self.mail_transport == "log" && self.cookies_secure() && !self.allow_mail_log_transport {
+            return invalid(
+                "mail_transport = \"log\" writes password-reset links to the log; with an https issuer set mail_transport = \"smtp\", or allow_mail_log_transport = true if that is really wanted".into(),
+            );
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log).is_err() {
             return invalid(format!("log: {:?} is not a valid log filter", self.log));
         }
@@ -452,6 +519,14 @@ impl Config {
             .ok()
             .and_then(|u| u.host_str().map(str::to_string))
             .unwrap_or_default()
+    }
+
+    /// The header trusted proxies name the client in.
+    pub fn forwarded_header(&self) -> crate::net::ForwardedHeader {
+        match self.forwarded_header.as_str() {
+            "forwarded" => crate::net::ForwardedHeader::Forwarded,
+            _ => crate::net::ForwardedHeader::XForwardedFor,
+        }
     }
 
     pub fn cookies_secure(&self) -> bool {
@@ -491,6 +566,7 @@ mod tests {
             None,
             env(&[
                 ("LATCHKEY_ISSUER", "https://id.example.com"),
+                ("LATCHKEY_MAIL_TRANSPORT", "smtp"),
                 ("LATCHKEY_ARGON2_ITERATIONS", "3"),
                 ("HOME", "/root"),
             ]),
@@ -498,6 +574,51 @@ mod tests {
         .unwrap();
         assert_eq!(config.issuer, "https://id.example.com");
         assert_eq!(config.argon2_iterations, 3);
+    }
+
+    #[test]
+    fn trusted_proxies_from_the_environment_are_checked() {
+        let config = Config::load(
+            None,
+            env(&[(
+                "LATCHKEY_TRUSTED_PROXIES",
+                "10.0.0.0/8, 2001:db8::/32,192.0.2.7",
+            )]),
+        )
+        .unwrap();
+        assert_eq!(config.trusted_proxies.len(), 3);
+        assert!(
+            config.trusted_proxies[0].contains("10.9.8.7".parse().unwrap()),
+            "{:?}",
+            config.trusted_proxies
+        );
+        let err =
+            Config::load(None, env(&[("LATCHKEY_TRUSTED_PROXIES", "10.0.0.0/33")])).unwrap_err();
+        assert!(
+            err.to_string().contains("trusted_proxies") && err.to_string().contains("10.0.0.0/33"),
+            "{err}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("latchkey.toml");
+        std::fs::write(&path, "trusted_proxies = [\"127.0.0.1\", \"fd00::/8\"]\n").unwrap();
+        let config = Config::load(Some(&path), env(&[])).unwrap();
+        assert_eq!(config.trusted_proxies.len(), 2);
+        std::fs::write(&path, "trusted_proxies = [\"proxy.example\"]\n").unwrap();
+        let err = Config::load(Some(&path), env(&[])).unwrap_err();
+        assert!(err.to_string().contains("proxy.example"), "{err}");
+    }
+
+    #[test]
+    fn log_mail_with_https_issuer_needs_consent() {
+        let https = ("LATCHKEY_ISSUER", "https://id.example.com");
+        let err = Config::load(None, env(&[https])).unwrap_err();
+        assert!(err.to_string().contains("mail_transport"), "{err}");
+        Config::load(
+            None,
+            env(&[https, ("LATCHKEY_ALLOW_MAIL_LOG_TRANSPORT", "true")]),
+        )
+        .unwrap();
+        Config::load(None, env(&[])).unwrap();
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod domain;
 pub mod http;
 pub mod jobs;
 pub mod mail;
+pub mod net;
 pub mod sms;
 pub mod state;
 pub mod store;

@@ -46,6 +46,12 @@ pub(crate) async fn over_limit(
 }
 
 impl RequestMeta {
+    /// The key rate limits count this caller's address under (an IPv6 /64 as one);
+    /// the audit keeps the full address.
+    pub fn address_key(&self) -> String {
+        crate::net::rate_limit_key(&self.ip_address)
+    }
+
     pub fn acting_as(mut self, user_id: &str) -> Self {
         self.actor_user_id = Some(user_id.to_string());
         self

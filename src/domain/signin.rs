@@ -47,9 +47,9 @@ pub enum SignInOutcome {
     TooManyAttempts,
 }
 
-/// The rate-limit key of the request's address.
+/// The rate-limit key of the request's address (an IPv6 /64 as one).
 pub(crate) fn address_key(meta: &RequestMeta) -> String {
-    format!("ip:{}", meta.ip_address)
+    meta.address_key()
 }
 
 /// Whether the request's address has used up its failed sign-ins (R022). Every check

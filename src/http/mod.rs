@@ -118,12 +118,30 @@ fn add_security_headers(response: &mut Response) {
     );
 }
 
-/// Who is calling, for the audit log.
+/// Who is calling: for the audit log, sessions and rate limits. The only place a
+/// client address comes from: the socket peer, or, when that peer is one of
+/// `trusted_proxies`, the right-most untrusted hop of the configured forwarding header.
 pub fn request_meta(req: &Request) -> RequestMeta {
     let ip_address = req
         .remote_addr()
         .as_socket_addr()
-        .map(|addr| addr.ip().to_string())
+        .map(|addr| match req.data::<AppState>() {
+            Some(state) if !state.config.trusted_proxies.is_empty() => {
+                let kind = state.config.forwarded_header();
+                let name = match kind {
+                    crate::net::ForwardedHeader::XForwardedFor => "x-forwarded-for",
+                    crate::net::ForwardedHeader::Forwarded => "forwarded",
+                };
+                let values = req
+                    .headers()
+                    .get_all(name)
+                    .iter()
+                    .filter_map(|value| value.to_str().ok());
+                crate::net::client_address(addr.ip(), &state.config.trusted_proxies, kind, values)
+                    .to_string()
+            }
+            _ => addr.ip().to_string(),
+        })
         .unwrap_or_default();
     let user_agent = req
         .header(header::USER_AGENT)

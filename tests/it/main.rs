@@ -18,6 +18,7 @@ mod mail;
 mod oauth_hardening;
 mod oidc;
 mod phone;
+mod proxies;
 mod registration;
 mod server;
 mod signin_paths;

@@ -500,7 +500,7 @@ pub async fn start_passwordless(
 ) -> Result<Ceremony, DomainError> {
     // Anyone may start one, and each start stores a ceremony: a per-address limit keeps
     // that table small.
-    let key = format!("ip:{}", meta.ip_address);
+    let key = meta.address_key();
     if crate::domain::over_limit(
         store,
         &key,
