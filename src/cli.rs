@@ -312,8 +312,8 @@ pub enum AdminTokenCommand {
         /// What the token is for, e.g. "swagger" or "ci".
         #[arg(long)]
         name: String,
-        /// Expire after this many days; default never.
-        #[arg(long)]
+        /// Expire after this many days (1 to 3650); default never.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=3650))]
         expires_in_days: Option<u32>,
         #[arg(long)]
         json: bool,

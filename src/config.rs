@@ -217,6 +217,9 @@ impl Default for Config {
     }
 }
 
+/// The longest lifetime any setting may have: longer ones only risk overflowing dates.
+const MAX_LIFETIME_SECS: i64 = 10 * 365 * 86_400;
+
 /// Environment variables with this prefix belong to the test suite, not the server.
 const TEST_ENV_PREFIX: &str = "LATCHKEY_TEST_";
 const ENV_PREFIX: &str = "LATCHKEY_";
@@ -366,8 +369,10 @@ impl Config {
                 self.authorization_request_lifetime_secs,
             ),
         ] {
-            if value <= 0 {
-                return invalid(format!("{name}: must be greater than 0, got {value}"));
+            if !(1..=MAX_LIFETIME_SECS).contains(&value) {
+                return invalid(format!(
+                    "{name}: must be 1 to {MAX_LIFETIME_SECS} seconds (10 years), got {value}"
+                ));
             }
         }
         if !matches!(
@@ -444,7 +449,7 @@ impl Config {
         if !(60..=3600).contains(&self.mfa_challenge_lifetime_secs) {
             return invalid("mfa_challenge_lifetime_secs: must be 60 to 3600".into());
         }
-        if self.enterprise_mfa_grace_days < 0
+        if !(0..=3650).contains(&self.enterprise_mfa_grace_days)
             || !(0..=self.enterprise_mfa_grace_days).contains(&self.enterprise_mfa_reminder_days)
         {
             return invalid(
@@ -463,8 +468,16 @@ impl Config {
         if self.refresh_token_reuse_grace_secs < 0 {
             return invalid("refresh_token_reuse_grace_secs: must be 0 or more".into());
         }
-        if self.key_rotation_days < 0 {
-            return invalid("key_rotation_days: must be 0 (off) or more".into());
+        if !(0..=3650).contains(&self.key_rotation_days) {
+            return invalid("key_rotation_days: must be 0 (off) to 3650".into());
+        }
+        if !(0..=MAX_LIFETIME_SECS).contains(&self.refresh_token_reuse_grace_secs)
+            || !(1..=MAX_LIFETIME_SECS).contains(&self.one_time_code_lifetime_secs)
+            || !(1..=MAX_LIFETIME_SECS).contains(&self.pending_account_retention_secs)
+        {
+            return invalid(format!(
+                "refresh_token_reuse_grace_secs, one_time_code_lifetime_secs and pending_account_retention_secs: must be at most {MAX_LIFETIME_SECS} seconds (10 years)"
+            ));
         }
         if crate::domain::users::validate_username(&self.initial_admin_username).is_err() {
             return invalid("initial_admin_username: not a valid username".into());

@@ -92,7 +92,8 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppStat
         config.argon2_iterations,
         config.argon2_parallelism,
         concurrency,
-    )?;
+    )?
+    .with_queue_limit(config.password_hash_queue as usize);
     let pages = Pages::new(&config, &master)?;
     let mailer = mail::Mailer::from_config(&config)?;
     let sms = sms::SmsSender::from_config(&config)?;

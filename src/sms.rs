@@ -97,6 +97,10 @@ struct TwilioApi {
 /// Sends text messages and places voice calls. Share it as `Arc<SmsSender>`.
 pub struct SmsSender {
     transport: Transport,
+    /// Texts and calls to one number per day, and from the server per hour (toll
+    /// fraud); `domain::phone_budget` spends them.
+    per_number_per_day: i32,
+    per_hour: i32,
 }
 
 impl std::fmt::Debug for SmsSender {
@@ -125,7 +129,16 @@ impl SmsSender {
                 )));
             }
         };
-        Ok(SmsSender { transport })
+        Ok(SmsSender {
+            transport,
+            per_number_per_day: i32::try_from(config.sms_per_number_per_day).unwrap_or(i32::MAX),
+            per_hour: i32::try_from(config.sms_per_hour).unwrap_or(i32::MAX),
+        })
+    }
+
+    /// (texts and calls to one number per day, texts and calls per hour in all).
+    pub fn budgets(&self) -> (i32, i32) {
+        (self.per_number_per_day, self.per_hour)
     }
 
     /// Sends `body` as a text message to `to` (E.164).

@@ -661,6 +661,7 @@ impl Accounts<'_> {
                 "at most 3 codes to a new phone number an hour; try again later".into(),
             ));
         }
+        super::phone_budget::spend(self.store, self.sms, phone, &user.id, meta, now).await?;
         let lifetime = self.code_lifetime();
         let issued = codes::issue(
             self.store,

@@ -15,6 +15,9 @@ use crate::config::Config;
 use crate::crypto;
 use crate::store::Store;
 
+/// The largest `max_age` accepted (about 68 years): larger values only overflow.
+pub const MAX_MAX_AGE_SECS: i64 = i32::MAX as i64;
+
 /// The raw parameters of an authorization request.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct AuthorizationParams {
@@ -270,11 +273,13 @@ pub fn validate_request(
     let max_age = match params.max_age.as_deref().filter(|v| !v.is_empty()) {
         None => None,
         Some(text) => match text.parse::<i64>() {
-            Ok(seconds) if seconds >= 0 => Some(seconds),
+            Ok(seconds) if (0..=MAX_MAX_AGE_SECS).contains(&seconds) => Some(seconds),
             _ => {
                 return refuse(
                     OAuthErrorCode::InvalidRequest,
-                    "max_age must be a non-negative integer".into(),
+                    format!(
+                        "max_age must be a whole number of seconds from 0 to {MAX_MAX_AGE_SECS}"
+                    ),
                 );
             }
         },
@@ -438,7 +443,11 @@ pub fn next_step(
     }
     if let Some(max_age) = request.max_age {
         // max_age=0 always asks for a fresh sign-in, even within the same second.
-        let too_old = max_age == 0 || session.auth_time + Duration::seconds(max_age) < now;
+        // Checked: a deadline past the end of representable time has not passed.
+        let too_old = max_age == 0
+            || Duration::try_seconds(max_age)
+                .and_then(|age| session.auth_time.checked_add_signed(age))
+                .is_some_and(|deadline| deadline < now);
         if too_old && !signed_in_for_this_request {
             return NextStep::SignIn;
         }

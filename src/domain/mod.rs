@@ -15,6 +15,7 @@ pub mod mfa;
 pub mod oauth;
 pub mod password_policy;
 pub mod passwords;
+pub mod phone_budget;
 pub mod sessions;
 pub mod signin;
 pub mod tokens;
@@ -43,6 +44,27 @@ pub(crate) async fn over_limit(
 ) -> Result<bool, DomainError> {
     store.count_attempt(key, action, window, now).await?;
     Ok(store.attempts_in_window(key, action, now).await? > max)
+}
+
+/// Counts one request under `key` for `action` in a one-minute window. `None`: within
+/// `per_minute`; `Some(seconds)`: over it, and the window ends in that many seconds
+/// (for Retry-After). Counted in the database, so every node shares the count (R025).
+pub(crate) async fn per_minute_limit(
+    store: &crate::store::Store,
+    key: &str,
+    action: &str,
+    per_minute: i64,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<u64>, DomainError> {
+    let window = chrono::Duration::minutes(1);
+    store.count_attempt(key, action, window, now).await?;
+    match store.attempt_window(key, action, now).await? {
+        Some((attempts, ends)) if i64::from(attempts) > per_minute => {
+            let millis = u64::try_from((ends - now).num_milliseconds()).unwrap_or(0);
+            Ok(Some(millis.div_ceil(1000).max(1)))
+        }
+        _ => Ok(None),
+    }
 }
 
 impl RequestMeta {
@@ -77,6 +99,9 @@ pub enum DomainError {
     /// A rate limit (003 §4.5) refused the action; the message says when to retry.
     #[error("{0}")]
     TooManyRequests(String),
+    /// The server is too busy right now (a full queue); retry shortly. HTTP 503.
+    #[error("{0}")]
+    Unavailable(String),
     /// Internal failure; the detail is logged, never shown.
     #[error("internal error: {0}")]
     Internal(String),

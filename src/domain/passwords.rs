@@ -2,7 +2,10 @@
 //! blocking pool with a bounded number in flight: a burst of logins queues instead of
 //! allocating 19 MiB per request until memory runs out. The work memory itself is kept
 //! and reused: allocating and zeroing it for every sign-in cost about a fifth of the
-//! server's CPU, and freed copies piled up per thread.
+//! server's CPU, and freed copies piled up per thread. The queue itself is bounded too:
+//! when more checks wait than `with_queue_limit` allows, the caller is told the server
+//! is busy (`DomainError::Unavailable`, a 503 with Retry-After) at once, instead of every
+//! request waiting ever longer.
 
 use std::sync::{Arc, Mutex};
 
@@ -30,6 +33,8 @@ pub enum PasswordCheck {
 pub struct PasswordHasher {
     params: Params,
     permits: Arc<Semaphore>,
+    /// Hashes running plus hashes waiting; when none is left the server is busy.
+    slots: Arc<Semaphore>,
     /// Work memory, one buffer per hash in flight at most.
     memory: Arc<Mutex<Vec<Vec<Block>>>>,
     /// A hash of a random password, verified when the user does not exist so that an
@@ -110,9 +115,19 @@ impl PasswordHasher {
         Ok(Self {
             params,
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            slots: Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
             memory: Arc::new(Mutex::new(Vec::new())),
             dummy_hash: Arc::new(OnceCell::new()),
         })
+    }
+
+    /// At most `waiting` password checks wait for a free hasher; more are refused.
+    pub fn with_queue_limit(mut self, waiting: usize) -> Self {
+        let running = self.permits.available_permits();
+        self.slots = Arc::new(Semaphore::new(
+            running.saturating_add(waiting).min(Semaphore::MAX_PERMITS),
+        ));
+        self
     }
 
     /// The PHC prefix every hash at the current cost starts with.
@@ -183,6 +198,11 @@ impl PasswordHasher {
         T: Send + 'static,
         F: FnOnce(&mut Vec<Block>) -> Result<T, DomainError> + Send + 'static,
     {
+        let _slot = self.slots.clone().try_acquire_owned().map_err(|_| {
+            DomainError::Unavailable(
+                "The server is busy checking passwords. Try again in a moment.".into(),
+            )
+        })?;
         let _permit = self
             .permits
             .acquire()
@@ -269,6 +289,31 @@ mod tests {
         assert_eq!(
             ours.verify("x", Some("not a hash")).await.unwrap(),
             PasswordCheck::Wrong
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_answers_busy_at_once() {
+        // One hasher, one waiting place: of four simultaneous checks two are refused.
+        let hasher = PasswordHasher::new(8 * 1024, 4, 1, 1)
+            .unwrap()
+            .with_queue_limit(1);
+        let hash = hasher.hash("pw").await.unwrap();
+        let checks = (0..4).map(|_| hasher.verify("pw", Some(&hash)));
+        let results = futures::future::join_all(checks).await;
+        let busy = results
+            .iter()
+            .filter(|r| matches!(r, Err(DomainError::Unavailable(_))))
+            .count();
+        let done = results
+            .iter()
+            .filter(|r| matches!(r, Ok(PasswordCheck::Right)))
+            .count();
+        assert_eq!((busy, done), (2, 2), "{results:?}");
+        // Afterwards the places are free again.
+        assert_eq!(
+            hasher.verify("pw", Some(&hash)).await.unwrap(),
+            PasswordCheck::Right
         );
     }
 

@@ -9,7 +9,9 @@ pub mod signin;
 
 use poem::http::StatusCode;
 use poem::http::{HeaderValue, header};
-use poem::middleware::CookieJarManager;
+use std::any::Any;
+
+use poem::middleware::{CatchPanic, CookieJarManager};
 use poem::{Body, IntoResponse};
 use poem::{Endpoint, EndpointExt, IntoEndpoint, Request, Response, Route};
 use tokio::io::AsyncReadExt;
@@ -26,9 +28,13 @@ const MAX_BODY_BYTES: usize = 256 * 1024;
 const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; \
 connect-src 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// Retry-After, in seconds, of a 503 answered because the server is busy.
+pub(crate) const BUSY_RETRY_AFTER_SECS: u64 = 2;
+
 /// The whole application.
 pub fn build_app(state: AppState) -> impl Endpoint<Output = Response> {
-    Route::new()
+    let https = state.config.cookies_secure();
+    let mut routes = Route::new()
         .nest("/", pages::routes())
         .at("/healthz", poem::get(health::healthz))
         .at("/readyz", poem::get(health::readyz))
@@ -62,22 +68,40 @@ pub fn build_app(state: AppState) -> impl Endpoint<Output = Response> {
         )
         .nest("/api", api::endpoint())
         .at("/api/openapi.json", api::spec_endpoint())
-        .nest("/api/docs", api::docs_endpoint())
-        .at("/api/admin/openapi.json", api::spec_endpoint())
-        .nest("/api/admin/docs", api::docs_endpoint())
+        .at("/api/admin/openapi.json", api::spec_endpoint());
+    if state.config.api_docs {
+        routes = routes
+            .nest("/api/docs", api::docs_endpoint())
+            .nest("/api/admin/docs", api::docs_endpoint());
+    }
+    routes
         .with(CookieJarManager::new())
         .data(state)
-        .around(|endpoint, mut request| async move {
+        .around(move |endpoint, mut request| async move {
             let mut response = if limit_body(&mut request) {
                 endpoint.get_response(request).await
             } else {
                 (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response()
             };
-            add_security_headers(&mut response);
+            add_security_headers(&mut response, https);
             Ok(response)
         })
         .into_endpoint()
         .map_to_response()
+        .with(
+            CatchPanic::new().with_handler(move |panic: Box<dyn Any + Send>| {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(panic = %what, "a request handler panicked");
+                let mut response =
+                    (StatusCode::INTERNAL_SERVER_ERROR, "internal server error").into_response();
+                add_security_headers(&mut response, https);
+                response
+            }),
+        )
 }
 
 /// Refuses a declared body over the limit, and cuts an undeclared (chunked) one off at
@@ -98,8 +122,22 @@ fn limit_body(request: &mut Request) -> bool {
 }
 
 /// Security headers on every response; a route that needs a looser CSP sets its own.
-fn add_security_headers(response: &mut Response) {
+/// On an https issuer browsers are told to use nothing else (HSTS). A 503 (the server
+/// is busy) without its own Retry-After gets one.
+fn add_security_headers(response: &mut Response, https: bool) {
+    if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .entry(header::RETRY_AFTER)
+            .or_insert(HeaderValue::from(BUSY_RETRY_AFTER_SECS));
+    }
     let headers = response.headers_mut();
+    if https {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
     headers
         .entry(header::CONTENT_SECURITY_POLICY)
         .or_insert(HeaderValue::from_static(PAGE_CSP));

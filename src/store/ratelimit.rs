@@ -3,7 +3,7 @@ use entity::rate_limits;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, SqlErr};
 
-use super::{Store, StoreError, UniqueLookup, to_millis};
+use super::{Store, StoreError, UniqueLookup, from_millis, to_millis};
 
 impl Store {
     /// How many attempts `identifier` made at `endpoint` in its current window.
@@ -19,6 +19,21 @@ impl Store {
         Ok(row
             .filter(|r| r.window_end > to_millis(now))
             .map_or(0, |r| r.attempts))
+    }
+
+    /// The attempts in `identifier`'s current window at `endpoint` and when it ends.
+    pub async fn attempt_window(
+        &self,
+        identifier: &str,
+        endpoint: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(i32, DateTime<Utc>)>, StoreError> {
+        let row = rate_limits::Entity::find_by_id((identifier.to_string(), endpoint.to_string()))
+            .unique(&self.db)
+            .await?;
+        Ok(row
+            .filter(|r| r.window_end > to_millis(now))
+            .map(|r| (r.attempts, from_millis(r.window_end))))
     }
 
     /// Counts one attempt: adds to the current window, or starts a new one of `window`.

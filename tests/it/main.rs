@@ -12,6 +12,7 @@ mod common;
 mod federation;
 mod federation_github;
 mod federation_oidc;
+mod hostile_input;
 mod keys;
 mod login;
 mod mail;

@@ -243,6 +243,12 @@ impl SecondFactor<'_> {
             ));
         }
         let channel = CodeChannel::of(user);
+        if matches!(channel, CodeChannel::Text | CodeChannel::Voice) {
+            let phone = user.phone_number.as_deref().unwrap_or_default();
+            let meta = RequestMeta::default();
+            crate::domain::phone_budget::spend(self.store, self.sms, phone, &user.id, &meta, now)
+                .await?;
+        }
         let issued = codes::issue(
             self.store,
             self.master,

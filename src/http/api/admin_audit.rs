@@ -101,7 +101,7 @@ impl AuditApi {
         /// Only events before this time (RFC 3339).
         to: Query<Option<DateTime<Utc>>>,
         /// How many matching entries to skip.
-        #[oai(default)]
+        #[oai(default, validator(maximum(value = "1000000000000")))]
         offset: Query<u64>,
         /// Page size, 1 to 200 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]

@@ -250,7 +250,7 @@ impl ClientsApi {
         &self,
         _admin: AdminAuth,
         Data(state): Data<&AppState>,
-        #[oai(default)] offset: Query<u64>,
+        #[oai(default, validator(maximum(value = "1000000000000")))] offset: Query<u64>,
         /// Page size, 1 to 200 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<Option<u64>>,

@@ -306,7 +306,7 @@ impl UsersApi {
         _admin: AdminAuth,
         Data(state): Data<&AppState>,
         /// How many users to skip.
-        #[oai(default)]
+        #[oai(default, validator(maximum(value = "1000000000000")))]
         offset: Query<u64>,
         /// Page size, 1 to 200 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]

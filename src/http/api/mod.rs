@@ -56,7 +56,7 @@ pub enum AccountTag {
 #[derive(Debug, Clone, Object)]
 pub struct ApiError {
     /// `invalid_request`, `unauthorized`, `forbidden`, `not_found`, `conflict`,
-    /// `too_many_requests` or `server_error` (and, for requests the API cannot route,
+    /// `too_many_requests`, `server_error` or `service_unavailable` (and, for requests the API cannot route,
     /// `method_not_allowed`, `payload_too_large` or `unsupported_media_type`).
     pub error: String,
     /// What went wrong, naming the field at fault where there is one.
@@ -87,12 +87,27 @@ pub enum ApiFailure {
     /// A unique value is already taken.
     #[oai(status = 409)]
     Conflict(Json<ApiError>),
-    /// A rate limit refused the request; the message says when to retry.
+    /// A rate limit refused the request (R025: 100 requests a minute per signed-in
+    /// user on `/v1`); the message, and where known `Retry-After`, say when to retry.
     #[oai(status = 429)]
-    TooManyRequests(Json<ApiError>),
+    TooManyRequests(
+        Json<ApiError>,
+        /// Seconds until the limit resets, when known.
+        #[oai(header = "Retry-After")]
+        Option<u64>,
+    ),
     /// Something failed on the server; details are in its log.
     #[oai(status = 500)]
     Internal(Json<ApiError>),
+    /// The server is busy (too many password checks waiting); retry after
+    /// `Retry-After` seconds.
+    #[oai(status = 503)]
+    Unavailable(
+        Json<ApiError>,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        u64,
+    ),
 }
 
 fn api_error(error: &str, message: impl Into<String>) -> Json<ApiError> {
@@ -120,7 +135,7 @@ impl ApiFailure {
     }
 
     pub(crate) fn too_many_requests(message: impl Into<String>) -> Self {
-        ApiFailure::TooManyRequests(api_error("too_many_requests", message))
+        ApiFailure::TooManyRequests(api_error("too_many_requests", message), None)
     }
 
     /// The same answer as for an id that does not exist.
@@ -136,8 +151,9 @@ impl ApiFailure {
             ApiFailure::Forbidden(Json(e)) => (403, e),
             ApiFailure::NotFound(Json(e)) => (404, e),
             ApiFailure::Conflict(Json(e)) => (409, e),
-            ApiFailure::TooManyRequests(Json(e)) => (429, e),
+            ApiFailure::TooManyRequests(Json(e), _) => (429, e),
             ApiFailure::Internal(Json(e)) => (500, e),
+            ApiFailure::Unavailable(Json(e), _) => (503, e),
         }
     }
 }
@@ -158,8 +174,12 @@ impl From<DomainError> for ApiFailure {
                 ApiFailure::Forbidden(api_error("forbidden", err.to_string()))
             }
             DomainError::TooManyRequests(_) => {
-                ApiFailure::TooManyRequests(api_error("too_many_requests", err.to_string()))
+                ApiFailure::TooManyRequests(api_error("too_many_requests", err.to_string()), None)
             }
+            DomainError::Unavailable(_) => ApiFailure::Unavailable(
+                api_error("service_unavailable", err.to_string()),
+                crate::http::BUSY_RETRY_AFTER_SECS,
+            ),
             DomainError::Internal(detail) => {
                 tracing::error!(error = %detail, "API request failed");
                 ApiFailure::Internal(api_error("server_error", "internal server error"))
@@ -301,12 +321,41 @@ async fn caller_from_token(req: &Request, bearer: Bearer) -> poem::Result<Caller
                 })
             })
     };
-    match caller {
-        Ok(Some(caller)) => Ok(caller),
-        Ok(None) => Err(unauthorized(MESSAGE)),
+    let caller = match caller {
+        Ok(Some(caller)) => caller,
+        Ok(None) => return Err(unauthorized(MESSAGE)),
+        Err(err) => return Err(internal(&err)),
+    };
+    // R025: every operation that takes this token is under /v1, and counts.
+    match crate::domain::per_minute_limit(
+        &state.store,
+        &format!("caller:{}", caller.actor_id()),
+        API_ACTION,
+        state.config.api_requests_per_minute,
+        state.now(),
+    )
+    .await
+    {
+        Ok(None) => Ok(caller),
+        Ok(Some(retry_after)) => Err(poem::Error::from_response(
+            ApiFailure::TooManyRequests(
+                api_error(
+                    "too_many_requests",
+                    format!(
+                        "more than {} API requests a minute; retry in {retry_after} seconds",
+                        state.config.api_requests_per_minute
+                    ),
+                ),
+                Some(retry_after),
+            )
+            .into_response(),
+        )),
         Err(err) => Err(internal(&err)),
     }
 }
+
+/// The rate-limit action R025 counts API requests under.
+const API_ACTION: &str = "api_v1";
 
 /// Every API struct, admin and first-party.
 pub type Apis = (

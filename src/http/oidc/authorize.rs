@@ -22,19 +22,20 @@ pub async fn authorize_get(
     req: &Request,
     jar: &CookieJar,
 ) -> Response {
-    start(state, jar, req.uri().query().unwrap_or("")).await
+    start(state, req, jar, req.uri().query().unwrap_or("")).await
 }
 
 #[handler]
 pub async fn authorize_post(
     Data(state): Data<&AppState>,
+    req: &Request,
     jar: &CookieJar,
     body: String,
 ) -> Response {
-    start(state, jar, &body).await
+    start(state, req, jar, &body).await
 }
 
-async fn start(state: &AppState, jar: &CookieJar, raw: &str) -> Response {
+async fn start(state: &AppState, req: &Request, jar: &CookieJar, raw: &str) -> Response {
     let params = match unique_params(raw) {
         Ok(params) => params,
         Err(problem) => return error_page(state, &problem),
@@ -64,6 +65,29 @@ async fn start(state: &AppState, jar: &CookieJar, raw: &str) -> Response {
             return error_to_client(state, &destination, &error);
         }
     };
+    // Parking stores a row for anyone who asks: a per-address limit bounds that work.
+    match crate::domain::per_minute_limit(
+        &state.store,
+        &crate::http::request_meta(req).address_key(),
+        "authorize",
+        state.config.authorization_requests_per_minute,
+        state.now(),
+    )
+    .await
+    {
+        Ok(None) => {}
+        Ok(Some(retry_after)) => {
+            let mut page = state.pages.error_page(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many sign-in requests",
+                "Too many sign-in requests came from your network. Wait a minute and try again.",
+            );
+            page.headers_mut()
+                .insert(poem::http::header::RETRY_AFTER, retry_after.into());
+            return page;
+        }
+        Err(err) => return server_error(state, err.into()),
+    }
     match authorization::park(&state.store, &state.config, request, state.now()).await {
         Ok(parked) => proceed(state, jar, parked).await,
         Err(err) => server_error(state, err),

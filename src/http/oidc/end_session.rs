@@ -1,6 +1,13 @@
 //! RP-Initiated Logout 1.0: ends the browser session and returns to a registered
 //! post-logout URI. Without an `id_token_hint` naming the signed-in user, the user is
 //! asked to confirm, so a third-party page cannot sign anyone out.
+//!
+//! A relying party may POST the request (§2: the OP supports GET and POST). Posted from
+//! the RP's own site, that request carries no SameSite=Lax session cookie, so the
+//! server could not see whose session to end. A POST without the session cookie is
+//! therefore answered with a 303 to the same request as a GET: a top-level GET
+//! navigation does carry the Lax cookie, and the logout then goes on as if it had been
+//! sent that way (ending the session when the hint names the user, else asking).
 
 use minijinja::context;
 use poem::http::StatusCode;
@@ -54,6 +61,14 @@ async fn handle(
         Ok(request) => request,
         Err(message) => return error_page(state, &message),
     };
+    if posted && state.pages.session_token(jar).is_none() && !request.raw.contains_key("csrf_token")
+    {
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(request.raw.iter())
+            .finish();
+        // Relative: the browser stays on whichever of our names it posted to.
+        return Redirect::see_other(format!("/end_session?{query}")).into_response();
+    }
     let session = signed_in(state, jar).await;
     // A POST from our own confirmation page carries a CSRF token.
     let confirmed = posted

@@ -407,6 +407,7 @@ pub fn failure(err: DomainError) -> (StatusCode, String) {
         DomainError::NotFound(what) => (StatusCode::NOT_FOUND, format!("No such {what}.")),
         DomainError::NotAllowed(message) => (StatusCode::FORBIDDEN, message),
         DomainError::TooManyRequests(message) => (StatusCode::TOO_MANY_REQUESTS, message),
+        DomainError::Unavailable(message) => (StatusCode::SERVICE_UNAVAILABLE, message),
         DomainError::Internal(detail) => {
             tracing::error!(error = %detail, "page action failed");
             (
