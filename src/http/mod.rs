@@ -78,10 +78,12 @@ pub fn build_app(state: AppState) -> impl Endpoint<Output = Response> {
         .with(CookieJarManager::new())
         .data(state)
         .around(move |endpoint, mut request| async move {
-            let mut response = if limit_body(&mut request) {
-                endpoint.get_response(request).await
-            } else {
+            let mut response = if !limit_body(&mut request) {
                 (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response()
+            } else if carries_nul(&mut request).await {
+                refuse_nul(&request)
+            } else {
+                endpoint.get_response(request).await
             };
             add_security_headers(&mut response, https);
             Ok(response)
@@ -119,6 +121,56 @@ fn limit_body(request: &mut Request) -> bool {
         request.set_body(Body::from_async_read(capped));
     }
     true
+}
+
+/// Whether the query or the body carries a NUL character (raw, `%00` outside JSON, or
+/// `\u0000` in JSON). No input has a use for one, and PostgreSQL refuses them in text,
+/// so they are turned away at the door with a 400 instead of failing deep inside.
+/// The body is read (it is already capped) and put back for the handler.
+async fn carries_nul(request: &mut Request) -> bool {
+    const PERCENT_NUL: &[u8] = b"%00";
+    const JSON_NUL: &[u8] = b"\\u0000";
+    let contains = |haystack: &[u8], needle: &[u8]| {
+        haystack
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
+    };
+    if request
+        .uri()
+        .query()
+        .is_some_and(|q| contains(q.as_bytes(), PERCENT_NUL))
+    {
+        return true;
+    }
+    let json = request
+        .content_type()
+        .is_some_and(|t| t.to_ascii_lowercase().contains("json"));
+    let body = match request.take_body().into_bytes().await {
+        Ok(body) => body,
+        // Unreadable (cut off at the cap, say): let the handler report it.
+        Err(_) => {
+            request.set_body(Body::empty());
+            return false;
+        }
+    };
+    let found = body.contains(&0)
+        || if json {
+            contains(&body, JSON_NUL)
+        } else {
+            contains(&body, PERCENT_NUL)
+        };
+    request.set_body(Body::from(body));
+    found
+}
+
+fn refuse_nul(request: &Request) -> Response {
+    const MESSAGE: &str = "the request contains a NUL character, which no field accepts";
+    if request.uri().path().starts_with("/api/") {
+        let body = serde_json::json!({ "error": "invalid_request", "message": MESSAGE });
+        (StatusCode::BAD_REQUEST, poem::web::Json(body)).into_response()
+    } else {
+        (StatusCode::BAD_REQUEST, MESSAGE).into_response()
+    }
 }
 
 /// Security headers on every response; a route that needs a looser CSP sets its own.

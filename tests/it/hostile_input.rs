@@ -293,6 +293,31 @@ async fn hostile_inputs_get_4xx_not_5xx_or_a_dropped_connection() {
             );
         }
     }
+    // NUL characters (PostgreSQL refuses them in text) are turned away by name.
+    for (path, content_type, body) in [
+        ("/authorize?client_id=%00", None, ""),
+        ("/token", Some(FORM), "grant_type=password&username=a%00"),
+        (
+            "/api/v1/users/login",
+            Some("application/json"),
+            r#"{"username":"a\u0000","password":"x"}"#,
+        ),
+    ] {
+        let mut request = http.request(
+            if content_type.is_some() {
+                Method::POST
+            } else {
+                Method::GET
+            },
+            server.url(path),
+        );
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type).body(body);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}");
+        assert!(response.text().await.unwrap().contains("NUL"), "{path}");
+    }
     // The server is still up and well.
     let health = http.get(server.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
