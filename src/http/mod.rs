@@ -90,20 +90,21 @@ pub fn build_app(state: AppState) -> impl Endpoint<Output = Response> {
         })
         .into_endpoint()
         .map_to_response()
-        .with(
-            CatchPanic::new().with_handler(move |panic: Box<dyn Any + Send>| {
-                let what = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
-                tracing::error!(panic = %what, "a request handler panicked");
-                let mut response =
-                    (StatusCode::INTERNAL_SERVER_ERROR, "internal server error").into_response();
-                add_security_headers(&mut response, https);
-                response
-            }),
-        )
+        .with(CatchPanic::new().with_handler(move |panic| answer_panic(panic, https)))
+}
+
+/// The last line of defence: a handler that panicked is logged and answered 500, so
+/// the connection is not simply dropped.
+fn answer_panic(panic: Box<dyn Any + Send>, https: bool) -> Response {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    tracing::error!(panic = %what, "a request handler panicked");
+    let mut response = (StatusCode::INTERNAL_SERVER_ERROR, "internal server error").into_response();
+    add_security_headers(&mut response, https);
+    response
 }
 
 /// Refuses a declared body over the limit, and cuts an undeclared (chunked) one off at
@@ -241,5 +242,26 @@ pub fn request_meta(req: &Request) -> RequestMeta {
         ip_address,
         user_agent,
         actor_user_id: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use poem::test::TestClient;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_is_answered_500() {
+        let app = Route::new()
+            .at(
+                "/",
+                poem::endpoint::make_sync(|_| -> &'static str { panic!("boom") }),
+            )
+            .with(CatchPanic::new().with_handler(move |panic| answer_panic(panic, true)));
+        let response = TestClient::new(app).get("/").send().await;
+        response.assert_status(StatusCode::INTERNAL_SERVER_ERROR);
+        response.assert_header("x-content-type-options", "nosniff");
+        response.assert_header("strict-transport-security", "max-age=31536000");
     }
 }

@@ -162,8 +162,28 @@ function readBody(req) {
   });
 }
 
+function escapeHtml(text) {
+  return String(text ?? '').replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+}
+
 const rpServer = http.createServer(async (req, res) => {
   const url = new URL(req.url, RP_BASE);
+  if (url.pathname === '/logout-form' && req.method === 'GET') {
+    // An RP page that logs out by an auto-submitted form POST to the end-session
+    // endpoint. Served as http://127.0.0.1:..., another site than the issuer (localhost),
+    // so the browser sends the POST without Latchkey's SameSite=Lax session cookie.
+    const fields = [...url.searchParams]
+      .filter(([name]) => name !== 'action')
+      .map(([name, value]) => `<input type="hidden" name="${escapeHtml(name)}" value="${escapeHtml(value)}">`)
+      .join('');
+    res
+      .writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' })
+      .end(
+        `<!doctype html><title>RP logout</title><form id="f" method="post" action="${escapeHtml(url.searchParams.get('action'))}">${fields}</form>` +
+          '<script>document.getElementById("f").submit()</script>',
+      );
+    return;
+  }
   const known = url.pathname === '/cb' || url.pathname === '/logged-out';
   if (!known || !['GET', 'POST'].includes(req.method)) {
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
@@ -724,6 +744,25 @@ async function publicFlow() {
       refusal instanceof oidc.ResponseBodyError && refusal.error === 'invalid_grant',
       refusal ? describeError(refusal) : 'the exchange succeeded',
     );
+  });
+
+  await step('h. RP-initiated logout by a cross-site form POST ends the session', async () => {
+    const logoutState = oidc.randomState();
+    const form = new URL(`http://127.0.0.1:${RP_PORT}/logout-form`);
+    form.searchParams.set('action', config.serverMetadata().end_session_endpoint);
+    form.searchParams.set('id_token_hint', tokens.id_token);
+    form.searchParams.set('post_logout_redirect_uri', POST_LOGOUT_URI);
+    form.searchParams.set('state', logoutState);
+    const arrived = expectArrival('/logged-out');
+    await page.goto(form.href);
+    const arrival = await arrived;
+    checkEqual(`${L}: posted logout returns with state`, arrival.url.searchParams.get('state'), logoutState);
+    await page.waitForURL((u) => u.href.startsWith(POST_LOGOUT_URI));
+    const request = await newAuthorizationRequest(config, { prompt: 'none' });
+    const back = expectArrival('/cb');
+    await page.goto(request.url.href);
+    const params = responseParams(await back);
+    checkEqual(`${L} after a posted logout: the session is gone`, params.get('error'), 'login_required');
   });
 
   await page.context().close();
