@@ -121,6 +121,7 @@ impl From<StoreError> for DomainError {
         match err {
             StoreError::Conflict(field) => DomainError::Conflict(field),
             StoreError::NotFound => DomainError::NotFound("record"),
+            StoreError::Refused(why) => DomainError::NotAllowed(why.to_string()),
             other => DomainError::Internal(other.to_string()),
         }
     }

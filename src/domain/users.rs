@@ -141,6 +141,38 @@ pub struct UserChanges {
     pub profile: Profile,
 }
 
+/// The columns one change writes, already checked; `None` leaves a column alone, so
+/// a change never writes back what it did not mean to change. Built by `update_user`.
+#[derive(Debug, Clone, Default)]
+pub struct UserPatch {
+    pub username: Option<String>,
+    /// The address and its normalized form.
+    pub email: Option<(String, String)>,
+    pub email_verified: Option<bool>,
+    pub password_hash: Option<String>,
+    pub role: Option<Role>,
+    /// `Active` also clears a lockout.
+    pub status: Option<AccountStatus>,
+    /// `Some(None)` removes the number.
+    pub phone_number: Option<Option<String>>,
+    pub contact_preference: Option<ContactPreference>,
+    /// Profile fields to set; `Some("")` clears one.
+    pub profile: Profile,
+    /// End every session and revoke every grant of the user in the same transaction.
+    pub end_everything: bool,
+    /// Revoke the user's personal admin tokens too.
+    pub revoke_admin_tokens: bool,
+}
+
+impl UserPatch {
+    /// Whether the change takes an admin role or an active state away, which the
+    /// last-admin guard must allow.
+    pub fn takes_admin_away(&self) -> bool {
+        self.role.is_some_and(|r| r != Role::Admin)
+            || self.status.is_some_and(|s| s != AccountStatus::Active)
+    }
+}
+
 /// Rows of password history kept per user; the configured check reads at most this many.
 pub const PASSWORD_HISTORY_KEPT: u64 = 24;
 
@@ -477,7 +509,11 @@ pub async fn create_user(
     Ok(user)
 }
 
-/// Applies a partial update after checking every changed field.
+/// Applies a partial update after checking every changed field. Only the changed
+/// columns are written, in one transaction with the last-admin guard. A new password,
+/// or a status other than active (suspension, lock, deactivation), ends every session
+/// and revokes every grant of the user at once; losing the active state or the admin
+/// role also revokes the user's admin tokens.
 #[tracing::instrument(skip_all, fields(user_id = %id))]
 pub async fn update_user(
     store: &Store,
@@ -488,93 +524,98 @@ pub async fn update_user(
     meta: &RequestMeta,
     now: DateTime<Utc>,
 ) -> Result<User, DomainError> {
-    let mut user = store
+    let user = store
         .find_user(id)
         .await?
         .ok_or(DomainError::NotFound("user"))?;
     let mut changed: Vec<&str> = Vec::new();
-    let mut new_password = None;
+    let mut patch = UserPatch::default();
     if let Some(username) = changes.username {
         validate_username(&username)?;
-        user.username = username;
+        patch.username = Some(username);
         changed.push("username");
     }
-    let mut email_normalized = normalize_email(&user.email)?.1;
     if let Some(raw) = changes.email {
         let (email, normalized) = normalize_email(&raw)?;
-        if normalized != email_normalized {
+        if normalized != normalize_email(&user.email)?.1 {
             // A new address has not been verified yet.
-            user.email_verified = false;
+            patch.email_verified = Some(false);
         }
-        user.email = email;
-        email_normalized = normalized;
+        patch.email = Some((email, normalized));
         changed.push("email");
     }
     if let Some(verified) = changes.email_verified {
-        user.email_verified = verified;
+        patch.email_verified = Some(verified);
         changed.push("email_verified");
     }
     if let Some(phone) = changes.phone_number {
         if phone.is_empty() {
-            user.phone_number = None;
+            patch.phone_number = Some(None);
         } else {
             validate_phone_number(&phone)?;
-            user.phone_number = Some(phone);
+            patch.phone_number = Some(Some(phone));
         }
         changed.push("phone_number");
     }
     if let Some(preference) = changes.contact_preference {
-        user.contact_preference = preference;
+        patch.contact_preference = Some(preference);
         changed.push("contact_preference");
     }
     if let Some(role) = changes.role {
-        if user.role == Role::Admin && role != Role::Admin {
-            ensure_another_admin(store, &user.id).await?;
-        }
-        user.role = role;
+        patch.role = Some(role);
         changed.push("role");
     }
-    let previous_status = user.status;
     if let Some(status) = changes.status {
-        if user.role == Role::Admin && status != AccountStatus::Active {
-            ensure_another_admin(store, &user.id).await?;
-        }
-        user.status = status;
-        if status == AccountStatus::Active {
-            user.login_attempts = 0;
-            user.locked_until = None;
-        }
+        patch.status = Some(status);
         changed.push("account_status");
     }
-    let profile = user.profile.merged(changes.profile);
-    validate_profile(&profile)?;
-    if profile != user.profile {
+    validate_profile(&changes.profile)?;
+    if user.profile.merged(changes.profile.clone()) != user.profile {
         changed.push("profile");
     }
-    user.profile = profile;
+    patch.profile = changes.profile;
     if let Some(password) = changes.password {
-        let hash = hash_new_password(store, hasher, rules, &user, &password).await?;
-        new_password = Some(hash.clone());
-        user.password_hash = Some(hash);
+        // Checked against the names the change leaves the user with.
+        let mut named = user.clone();
+        if let Some(username) = &patch.username {
+            named.username = username.clone();
+        }
+        if let Some((email, _)) = &patch.email {
+            named.email = email.clone();
+        }
+        named.profile = user.profile.merged(patch.profile.clone());
+        patch.password_hash =
+            Some(hash_new_password(store, hasher, rules, &named, &password).await?);
         changed.push("password");
     }
-    user.updated_at = now;
-    store.update_user(&user, &email_normalized).await?;
-    if let Some(hash) = &new_password {
-        store
-            .add_password_history(&user.id, hash, PASSWORD_HISTORY_KEPT, now)
-            .await?;
+    let loses_admin = user.role == Role::Admin && patch.role.is_some_and(|r| r != Role::Admin);
+    let disabled = patch.status.is_some_and(|s| s != AccountStatus::Active);
+    patch.end_everything = disabled || patch.password_hash.is_some() || loses_admin;
+    patch.revoke_admin_tokens = disabled || loses_admin;
+    match store.apply_user_patch(&user.id, &patch, now).await {
+        Ok(()) => {}
+        Err(crate::store::StoreError::NotFound) => return Err(DomainError::NotFound("user")),
+        Err(err) => return Err(err.into()),
     }
+    let updated = store
+        .find_user(&user.id)
+        .await?
+        .ok_or(DomainError::NotFound("user"))?;
     audit::record(
         store,
         meta,
         AuditEvent::success(AuditAction::UserUpdated, format!("user:{}", user.id))
             .by(user.id.clone())
-            .with(serde_json::json!({ "changed": changed })),
+            .with(serde_json::json!({
+                "changed": changed,
+                "sessions_and_grants_revoked": patch.end_everything,
+            })),
         now,
     )
     .await;
-    if let Some(action) = status_transition(previous_status, user.status) {
+    if let Some(status) = patch.status
+        && let Some(action) = status_transition(user.status, status)
+    {
         audit::record(
             store,
             meta,
@@ -583,9 +624,11 @@ pub async fn update_user(
         )
         .await;
     }
-    Ok(user)
+    Ok(updated)
 }
 
+/// Deletes a user: in one transaction, the last-admin guard, the end of every session,
+/// grant and admin token, and the row itself.
 #[tracing::instrument(skip_all, fields(user_id = %id))]
 pub async fn delete_user(
     store: &Store,
@@ -597,11 +640,10 @@ pub async fn delete_user(
         .find_user(id)
         .await?
         .ok_or(DomainError::NotFound("user"))?;
-    if user.role == Role::Admin {
-        ensure_another_admin(store, &user.id).await?;
-    }
-    if !store.delete_user(id).await? {
-        return Err(DomainError::NotFound("user"));
+    match store.delete_user_checked(id, now).await {
+        Ok(()) => {}
+        Err(crate::store::StoreError::NotFound) => return Err(DomainError::NotFound("user")),
+        Err(err) => return Err(err.into()),
     }
     audit::record(
         store,
@@ -626,16 +668,6 @@ fn status_transition(from: AccountStatus, to: AccountStatus) -> Option<AuditActi
         (_, Locked) => Some(AuditAction::AccountLocked),
         _ => None,
     }
-}
-
-/// Refuses to leave the installation without an active administrator.
-async fn ensure_another_admin(store: &Store, except_user_id: &str) -> Result<(), DomainError> {
-    if store.count_active_admins_except(except_user_id).await? == 0 {
-        return Err(DomainError::NotAllowed(
-            "this is the last active admin; make another user admin first".into(),
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

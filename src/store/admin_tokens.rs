@@ -90,3 +90,21 @@ impl Store {
         Ok(result.rows_affected > 0)
     }
 }
+
+/// Revokes every live personal admin token of the user.
+pub(super) async fn revoke_all_admin_tokens_of_user(
+    db: &impl sea_orm::ConnectionTrait,
+    user_id: &str,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    Ok(admin_tokens::Entity::update_many()
+        .set(admin_tokens::ActiveModel {
+            revoked_at: Set(Some(to_millis(now))),
+            ..Default::default()
+        })
+        .filter(admin_tokens::Column::UserId.eq(user_id))
+        .filter(admin_tokens::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?
+        .rows_affected)
+}

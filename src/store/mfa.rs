@@ -4,14 +4,15 @@ use chrono::{DateTime, Utc};
 use entity::{backup_codes, mfa_challenges, remembered_devices, totp_credentials, users};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder,
 };
 
 use super::{Store, StoreError, UniqueLookup, from_millis, to_millis};
 use crate::domain::mfa::challenge::Challenge;
 use crate::domain::mfa::devices::RememberedDevice;
 use crate::domain::mfa::totp::TotpCredential;
+use crate::domain::mfa::{Enrolled, NewFactor};
 
 impl From<totp_credentials::Model> for TotpCredential {
     fn from(m: totp_credentials::Model) -> Self {
@@ -60,16 +61,7 @@ impl Store {
         user_id: &str,
         enabled: bool,
     ) -> Result<bool, StoreError> {
-        let result = users::Entity::update_many()
-            .set(users::ActiveModel {
-                two_factor_enabled: Set(enabled),
-                ..Default::default()
-            })
-            .filter(users::Column::Id.eq(user_id))
-            .filter(users::Column::TwoFactorEnabled.eq(!enabled))
-            .exec(&self.db)
-            .await?;
-        Ok(result.rows_affected == 1)
+        set_flag(&self.db, user_id, Flag::TwoFactor, enabled).await
     }
 
     pub async fn set_sign_in_codes_enabled(
@@ -77,16 +69,98 @@ impl Store {
         user_id: &str,
         enabled: bool,
     ) -> Result<bool, StoreError> {
-        let result = users::Entity::update_many()
-            .set(users::ActiveModel {
-                sign_in_codes_enabled: Set(enabled),
-                ..Default::default()
+        set_flag(&self.db, user_id, Flag::SignInCodes, enabled).await
+    }
+
+    /// Sets a factor up in one transaction: the factor, two-step verification on, and
+    /// `backup_hashes` as the user's backup codes when they hold no unused ones. `None`
+    /// (nothing written) when the factor itself was refused: the TOTP step was used
+    /// already or the app is not pending, or codes by message were on already.
+    #[tracing::instrument(skip_all, fields(user_id = %user_id))]
+    pub async fn enrol_factor(
+        &self,
+        user_id: &str,
+        factor: NewFactor,
+        backup_hashes: Vec<String>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Enrolled>, StoreError> {
+        let user_id = user_id.to_string();
+        let enrolled = self
+            .transaction(|tx| {
+                Box::pin(async move {
+                    let written = match &factor {
+                        NewFactor::TotpStep(step) => {
+                            use_step(tx, &user_id, *step, true, now).await?
+                        }
+                        NewFactor::Passkey(credential) => {
+                            super::webauthn::insert_credential(tx, credential).await?;
+                            true
+                        }
+                        NewFactor::SignInCodes => {
+                            set_flag(tx, &user_id, Flag::SignInCodes, true).await?
+                        }
+                    };
+                    if !written {
+                        return Ok(None);
+                    }
+                    let two_factor_turned_on =
+                        set_flag(tx, &user_id, Flag::TwoFactor, true).await?;
+                    let unused = backup_codes::Entity::find()
+                        .filter(backup_codes::Column::UserId.eq(user_id.as_str()))
+                        .filter(backup_codes::Column::UsedAt.is_null())
+                        .count(tx)
+                        .await?;
+                    let backup_codes_created = unused == 0;
+                    if backup_codes_created {
+                        replace_codes(tx, &user_id, &backup_hashes, now).await?;
+                    }
+                    Ok(Some(Enrolled {
+                        two_factor_turned_on,
+                        backup_codes_created,
+                    }))
+                })
             })
-            .filter(users::Column::Id.eq(user_id))
-            .filter(users::Column::SignInCodesEnabled.eq(!enabled))
-            .exec(&self.db)
             .await?;
-        Ok(result.rows_affected == 1)
+        Ok(enrolled)
+    }
+
+    /// An admin's reset, in one transaction: the authenticator app, passkeys, backup
+    /// codes and remembered devices go, and codes by message and two-step verification
+    /// turn off. `NotFound` for an unknown user.
+    #[tracing::instrument(skip_all, fields(user_id = %user_id))]
+    pub async fn reset_second_factors(&self, user_id: &str) -> Result<(), StoreError> {
+        let user_id = user_id.to_string();
+        self.transaction(|tx| {
+            Box::pin(async move {
+                let updated = users::Entity::update_many()
+                    .set(users::ActiveModel {
+                        two_factor_enabled: Set(false),
+                        sign_in_codes_enabled: Set(false),
+                        ..Default::default()
+                    })
+                    .filter(users::Column::Id.eq(user_id.as_str()))
+                    .exec(tx)
+                    .await?;
+                if updated.rows_affected == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                totp_credentials::Entity::delete_many()
+                    .filter(totp_credentials::Column::UserId.eq(user_id.as_str()))
+                    .exec(tx)
+                    .await?;
+                super::webauthn::delete_credentials_of_user(tx, &user_id).await?;
+                backup_codes::Entity::delete_many()
+                    .filter(backup_codes::Column::UserId.eq(user_id.as_str()))
+                    .exec(tx)
+                    .await?;
+                remembered_devices::Entity::delete_many()
+                    .filter(remembered_devices::Column::UserId.eq(user_id.as_str()))
+                    .exec(tx)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     // ---- TOTP ----
@@ -98,25 +172,29 @@ impl Store {
         secret_sealed: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin().await?;
-        totp_credentials::Entity::delete_many()
-            .filter(totp_credentials::Column::UserId.eq(user_id))
-            .filter(totp_credentials::Column::Confirmed.eq(false))
-            .exec(&txn)
-            .await?;
-        totp_credentials::Entity::insert(totp_credentials::ActiveModel {
-            user_id: Set(user_id.to_string()),
-            secret_sealed: Set(secret_sealed.to_string()),
-            confirmed: Set(false),
-            last_used_step: Set(None),
-            created_at: Set(to_millis(now)),
-            confirmed_at: Set(None),
+        let (user_id, secret_sealed) = (user_id.to_string(), secret_sealed.to_string());
+        self.transaction(|tx| {
+            Box::pin(async move {
+                totp_credentials::Entity::delete_many()
+                    .filter(totp_credentials::Column::UserId.eq(user_id.as_str()))
+                    .filter(totp_credentials::Column::Confirmed.eq(false))
+                    .exec(tx)
+                    .await?;
+                totp_credentials::Entity::insert(totp_credentials::ActiveModel {
+                    user_id: Set(user_id.clone()),
+                    secret_sealed: Set(secret_sealed),
+                    confirmed: Set(false),
+                    last_used_step: Set(None),
+                    created_at: Set(to_millis(now)),
+                    confirmed_at: Set(None),
+                })
+                .exec_without_returning(tx)
+                .await
+                .map_err(|e| super::conflict_or(e, &[("user_id", "authenticator app")]))?;
+                Ok(())
+            })
         })
-        .exec_without_returning(&txn)
         .await
-        .map_err(|e| super::conflict_or(e, &[("user_id", "authenticator app")]))?;
-        txn.commit().await?;
-        Ok(())
     }
 
     pub async fn find_totp(&self, user_id: &str) -> Result<Option<TotpCredential>, StoreError> {
@@ -145,24 +223,7 @@ impl Store {
         confirm: bool,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mut update = totp_credentials::Entity::update_many()
-            .col_expr(totp_credentials::Column::LastUsedStep, Expr::value(step))
-            .filter(totp_credentials::Column::UserId.eq(user_id))
-            .filter(totp_credentials::Column::Confirmed.eq(!confirm))
-            .filter(
-                Condition::any()
-                    .add(totp_credentials::Column::LastUsedStep.is_null())
-                    .add(totp_credentials::Column::LastUsedStep.lt(step)),
-            );
-        if confirm {
-            update = update
-                .col_expr(totp_credentials::Column::Confirmed, Expr::value(true))
-                .col_expr(
-                    totp_credentials::Column::ConfirmedAt,
-                    Expr::value(to_millis(now)),
-                );
-        }
-        Ok(update.exec(&self.db).await?.rows_affected == 1)
+        use_step(&self.db, user_id, step, confirm, now).await
     }
 
     pub async fn delete_totp(&self, user_id: &str) -> Result<bool, StoreError> {
@@ -183,23 +244,11 @@ impl Store {
         hashes: &[String],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin().await?;
-        backup_codes::Entity::delete_many()
-            .filter(backup_codes::Column::UserId.eq(user_id))
-            .exec(&txn)
-            .await?;
-        let rows = hashes.iter().map(|hash| backup_codes::ActiveModel {
-            id: Set(uuid::Uuid::now_v7().to_string()),
-            user_id: Set(user_id.to_string()),
-            code_hash: Set(hash.clone()),
-            used_at: Set(None),
-            created_at: Set(to_millis(now)),
-        });
-        backup_codes::Entity::insert_many(rows)
-            .exec_without_returning(&txn)
-            .await?;
-        txn.commit().await?;
-        Ok(())
+        let (user_id, hashes) = (user_id.to_string(), hashes.to_vec());
+        self.transaction(|tx| {
+            Box::pin(async move { replace_codes(tx, &user_id, &hashes, now).await })
+        })
+        .await
     }
 
     /// Marks an unused code used; only one of any number of racing callers gets true.
@@ -449,4 +498,96 @@ impl Store {
             .await?;
         Ok(result.rows_affected == 1)
     }
+}
+
+#[derive(Clone, Copy)]
+enum Flag {
+    TwoFactor,
+    SignInCodes,
+}
+
+/// Sets one of the user's factor flags; true if it changed.
+async fn set_flag(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    flag: Flag,
+    enabled: bool,
+) -> Result<bool, StoreError> {
+    let (change, column) = match flag {
+        Flag::TwoFactor => (
+            users::ActiveModel {
+                two_factor_enabled: Set(enabled),
+                ..Default::default()
+            },
+            users::Column::TwoFactorEnabled,
+        ),
+        Flag::SignInCodes => (
+            users::ActiveModel {
+                sign_in_codes_enabled: Set(enabled),
+                ..Default::default()
+            },
+            users::Column::SignInCodesEnabled,
+        ),
+    };
+    let result = users::Entity::update_many()
+        .set(change)
+        .filter(users::Column::Id.eq(user_id))
+        .filter(column.eq(!enabled))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Accepts the code of time step `step`: true only if no code of this or a later
+/// step was accepted before. The conditional update makes a replayed code fail even
+/// when two requests race. `confirm` also marks a pending secret confirmed.
+async fn use_step(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    step: i64,
+    confirm: bool,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let mut update = totp_credentials::Entity::update_many()
+        .col_expr(totp_credentials::Column::LastUsedStep, Expr::value(step))
+        .filter(totp_credentials::Column::UserId.eq(user_id))
+        .filter(totp_credentials::Column::Confirmed.eq(!confirm))
+        .filter(
+            Condition::any()
+                .add(totp_credentials::Column::LastUsedStep.is_null())
+                .add(totp_credentials::Column::LastUsedStep.lt(step)),
+        );
+    if confirm {
+        update = update
+            .col_expr(totp_credentials::Column::Confirmed, Expr::value(true))
+            .col_expr(
+                totp_credentials::Column::ConfirmedAt,
+                Expr::value(to_millis(now)),
+            );
+    }
+    Ok(update.exec(db).await?.rows_affected == 1)
+}
+
+/// Replaces the user's backup codes with `hashes`.
+async fn replace_codes(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    hashes: &[String],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    backup_codes::Entity::delete_many()
+        .filter(backup_codes::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?;
+    let rows = hashes.iter().map(|hash| backup_codes::ActiveModel {
+        id: Set(uuid::Uuid::now_v7().to_string()),
+        user_id: Set(user_id.to_string()),
+        code_hash: Set(hash.clone()),
+        used_at: Set(None),
+        created_at: Set(to_millis(now)),
+    });
+    backup_codes::Entity::insert_many(rows)
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
 }

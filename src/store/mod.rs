@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr,
-    EntityTrait, Select, SqlErr, TransactionError, TransactionTrait,
+    EntityTrait, Select, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +36,9 @@ pub enum StoreError {
     /// A stored value the code does not understand.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// A rule checked inside a transaction refused the change; nothing was written.
+    #[error("{0}")]
+    Refused(&'static str),
     #[error("database: {0}")]
     Database(#[from] DbErr),
 }
@@ -125,10 +128,28 @@ impl Store {
             + Send,
         T: Send,
     {
-        self.db.transaction(work).await.map_err(|err| match err {
-            TransactionError::Connection(db) => StoreError::Database(db),
-            TransactionError::Transaction(err) => err,
-        })
+        // On SQLite the transaction takes the write lock at BEGIN (IMMEDIATE): a deferred
+        // one that reads first cannot upgrade once another writer has committed, and a
+        // check-then-write inside it would read a state that is already stale.
+        let txn = self
+            .db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await?;
+        match work(&txn).await {
+            Ok(value) => {
+                txn.commit().await?;
+                Ok(value)
+            }
+            Err(err) => {
+                if let Err(rollback) = txn.rollback().await {
+                    tracing::warn!(error = %rollback, "rollback failed");
+                }
+                Err(err)
+            }
+        }
     }
 
     pub async fn close(self) -> Result<(), StoreError> {

@@ -263,16 +263,7 @@ impl Store {
         user_id: &str,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        Ok(grants::Entity::update_many()
-            .set(grants::ActiveModel {
-                revoked_at: Set(Some(to_millis(now))),
-                ..Default::default()
-            })
-            .filter(grants::Column::UserId.eq(user_id))
-            .filter(grants::Column::RevokedAt.is_null())
-            .exec(&self.db)
-            .await?
-            .rows_affected)
+        revoke_all_grants_of_user(&self.db, user_id, now).await
     }
 
     pub async fn grants_of_session(&self, session_id: &str) -> Result<Vec<Grant>, StoreError> {
@@ -438,4 +429,23 @@ impl Store {
             .rows_affected;
         Ok(removed)
     }
+}
+
+/// Revokes every grant of the user, offline ones included; the refresh and access
+/// tokens issued under a grant die with it. Returns how many were revoked.
+pub(super) async fn revoke_all_grants_of_user(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    Ok(grants::Entity::update_many()
+        .set(grants::ActiveModel {
+            revoked_at: Set(Some(to_millis(now))),
+            ..Default::default()
+        })
+        .filter(grants::Column::UserId.eq(user_id))
+        .filter(grants::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?
+        .rows_affected)
 }

@@ -1,6 +1,8 @@
 use chrono::{DateTime, Utc};
 use entity::browser_sessions;
-use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+};
 
 use super::{Store, StoreError, UniqueLookup, from_millis, to_millis};
 use crate::domain::sessions::BrowserSession;
@@ -135,4 +137,22 @@ impl Store {
             .await?;
         Ok(result.rows_affected)
     }
+}
+
+/// Ends every live session of the user; returns how many ended.
+pub(super) async fn revoke_all_sessions_of_user(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    Ok(browser_sessions::Entity::update_many()
+        .set(browser_sessions::ActiveModel {
+            revoked_at: Set(Some(to_millis(now))),
+            ..Default::default()
+        })
+        .filter(browser_sessions::Column::UserId.eq(user_id))
+        .filter(browser_sessions::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?
+        .rows_affected)
 }

@@ -1,3 +1,4 @@
+use chrono::{DateTime, Utc};
 use entity::{password_history, users};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -6,7 +7,9 @@ use sea_orm::{
 };
 
 use super::{Store, StoreError, UniqueLookup, conflict_or, from_millis, parse_enum, to_millis};
-use crate::domain::users::{AccountStatus, ContactPreference, Profile, Role, User};
+use crate::domain::users::{
+    AccountStatus, ContactPreference, PASSWORD_HISTORY_KEPT, Profile, Role, User, UserPatch,
+};
 
 pub(super) const USER_UNIQUE: &[(&str, &str)] =
     &[("username", "username"), ("email_normalized", "email")];
@@ -101,18 +104,68 @@ impl Store {
         Ok(())
     }
 
-    #[tracing::instrument(skip_all)]
-    pub async fn update_user(&self, user: &User, email_normalized: &str) -> Result<(), StoreError> {
-        let result = users::Entity::update_many()
-            .set(active_model(user, email_normalized))
-            .filter(users::Column::Id.eq(user.id.as_str()))
-            .exec(&self.db)
-            .await
-            .map_err(|e| conflict_or(e, USER_UNIQUE))?;
-        if result.rows_affected == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+    /// Applies one change to a user in one transaction, writing only the columns the
+    /// change names, so a racing request cannot undo what another wrote since the row
+    /// was read (a suspension, a lockout, a password, an enrolment). In the same
+    /// transaction: the last-admin guard (when the change takes an admin's role or
+    /// active state away), the password history, and the revocation the patch asks for.
+    #[tracing::instrument(skip_all, fields(user_id = %id))]
+    pub async fn apply_user_patch(
+        &self,
+        id: &str,
+        patch: &UserPatch,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let id = id.to_string();
+        let patch = patch.clone();
+        self.transaction(|tx| {
+            Box::pin(async move {
+                if patch.takes_admin_away() {
+                    guard_last_admin(tx, &id).await?;
+                }
+                let result = users::Entity::update_many()
+                    .set(patch_model(&patch, now))
+                    .filter(users::Column::Id.eq(id.as_str()))
+                    .exec(tx)
+                    .await
+                    .map_err(|e| conflict_or(e, USER_UNIQUE))?;
+                if result.rows_affected == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                if let Some(hash) = &patch.password_hash {
+                    record_password(tx, &id, hash, PASSWORD_HISTORY_KEPT, now).await?;
+                }
+                if patch.end_everything {
+                    end_everything(tx, &id, patch.revoke_admin_tokens, now).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// Deletes a user in one transaction with the last-admin guard, after ending every
+    /// session and revoking every grant and admin token (so nothing outlives the row
+    /// even where the database does not cascade).
+    #[tracing::instrument(skip_all, fields(user_id = %id))]
+    pub async fn delete_user_checked(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let id = id.to_string();
+        self.transaction(|tx| {
+            Box::pin(async move {
+                guard_last_admin(tx, &id).await?;
+                end_everything(tx, &id, true, now).await?;
+                let result = users::Entity::delete_by_id(id.clone()).exec(tx).await?;
+                if result.rows_affected == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                Ok(())
+            })
+        })
+        .await
     }
 
     pub async fn find_user(&self, id: &str) -> Result<Option<User>, StoreError> {
@@ -158,25 +211,6 @@ impl Store {
             .map(User::try_from)
             .collect::<Result<_, _>>()?;
         Ok((users, total))
-    }
-
-    pub async fn delete_user(&self, id: &str) -> Result<bool, StoreError> {
-        let result = users::Entity::delete_by_id(id.to_string())
-            .exec(&self.db)
-            .await?;
-        Ok(result.rows_affected > 0)
-    }
-
-    pub async fn count_active_admins_except(&self, user_id: &str) -> Result<u64, StoreError> {
-        Ok(users::Entity::find()
-            .filter(
-                Condition::all()
-                    .add(users::Column::Role.eq("admin"))
-                    .add(users::Column::AccountStatus.eq("active"))
-                    .add(users::Column::Id.ne(user_id)),
-            )
-            .count(&self.db)
-            .await?)
     }
 
     pub async fn any_admin_exists(&self) -> Result<bool, StoreError> {
@@ -452,6 +486,119 @@ async fn record_password(
             .filter(password_history::Column::Id.is_in(older))
             .exec(db)
             .await?;
+    }
+    Ok(())
+}
+
+/// The columns a patch names, and `updated_at`; every other column is left `NotSet`.
+fn patch_model(patch: &UserPatch, now: DateTime<Utc>) -> users::ActiveModel {
+    fn text(value: &Option<String>) -> Option<Option<String>> {
+        value
+            .as_ref()
+            .map(|v| Some(v.clone()).filter(|v| !v.trim().is_empty()))
+    }
+    let mut m = users::ActiveModel {
+        updated_at: Set(to_millis(now)),
+        ..Default::default()
+    };
+    if let Some(username) = &patch.username {
+        m.username = Set(username.clone());
+    }
+    if let Some((email, normalized)) = &patch.email {
+        m.email = Set(email.clone());
+        m.email_normalized = Set(normalized.clone());
+    }
+    if let Some(verified) = patch.email_verified {
+        m.email_verified = Set(verified);
+    }
+    if let Some(hash) = &patch.password_hash {
+        m.password_hash = Set(Some(hash.clone()));
+    }
+    if let Some(role) = patch.role {
+        m.role = Set(role.as_str().to_string());
+    }
+    if let Some(status) = patch.status {
+        m.account_status = Set(status.as_str().to_string());
+        if status == AccountStatus::Active {
+            m.login_attempts = Set(0);
+            m.locked_until = Set(None);
+        }
+    }
+    if let Some(phone) = &patch.phone_number {
+        m.phone_number = Set(phone.clone());
+    }
+    if let Some(preference) = patch.contact_preference {
+        m.contact_preference = Set(preference.as_str().to_string());
+    }
+    let p = &patch.profile;
+    let fields = [
+        (&p.first_name, &mut m.first_name),
+        (&p.last_name, &mut m.last_name),
+        (&p.display_name, &mut m.display_name),
+        (&p.avatar_url, &mut m.avatar_url),
+        (&p.timezone, &mut m.timezone),
+        (&p.locale, &mut m.locale),
+        (&p.company, &mut m.company),
+        (&p.job_title, &mut m.job_title),
+        (&p.bio, &mut m.bio),
+        (&p.website, &mut m.website),
+        (&p.linkedin_url, &mut m.linkedin_url),
+        (&p.github_url, &mut m.github_url),
+    ];
+    for (change, column) in fields {
+        if let Some(value) = text(change) {
+            *column = Set(value);
+        }
+    }
+    m
+}
+
+/// Refuses to take the last active admin away. Locks the active admins' rows first
+/// (`SELECT … FOR UPDATE` on PostgreSQL and MariaDB; on SQLite the transaction holds
+/// the write lock from its start), so two racing demotions or deletions serialise and
+/// the second one sees the first.
+async fn guard_last_admin(db: &impl ConnectionTrait, user_id: &str) -> Result<(), StoreError> {
+    let active_admins: Vec<String> = users::Entity::find()
+        .select_only()
+        .column(users::Column::Id)
+        .filter(users::Column::Role.eq(Role::Admin.as_str()))
+        .filter(users::Column::AccountStatus.eq(AccountStatus::Active.as_str()))
+        .order_by_asc(users::Column::Id)
+        .lock_exclusive()
+        .into_tuple()
+        .all(db)
+        .await?;
+    if active_admins.iter().any(|id| id != user_id) {
+        return Ok(());
+    }
+    let target_is_admin = users::Entity::find()
+        .filter(users::Column::Id.eq(user_id))
+        .filter(users::Column::Role.eq(Role::Admin.as_str()))
+        .count(db)
+        .await?
+        > 0;
+    if target_is_admin {
+        return Err(StoreError::Refused(
+            "this is the last active admin; make another user admin first",
+        ));
+    }
+    Ok(())
+}
+
+/// Ends every session of the user and revokes every grant (and with it every refresh
+/// and access token issued under it) and, with `admin_tokens`, every personal admin
+/// API token: what an admin's password set, suspension, lock, deactivation, demotion
+/// or deletion must do at once.
+pub(super) async fn end_everything(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    admin_tokens: bool,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    super::sessions::revoke_all_sessions_of_user(db, user_id, now).await?;
+    super::oauth::revoke_all_grants_of_user(db, user_id, now).await?;
+    if admin_tokens {
+        super::admin_tokens::revoke_all_admin_tokens_of_user(db, user_id, now).await?;
     }
     Ok(())
 }

@@ -3,7 +3,8 @@
 use chrono::{DateTime, Utc};
 use entity::{webauthn_ceremonies, webauthn_credentials};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder,
 };
 
 use super::{Store, StoreError, UniqueLookup, conflict_or, from_millis, to_millis};
@@ -53,23 +54,7 @@ impl Store {
     /// already registered (to anyone).
     #[tracing::instrument(skip_all, fields(user_id = %c.user_id))]
     pub async fn insert_webauthn_credential(&self, c: &StoredCredential) -> Result<(), StoreError> {
-        webauthn_credentials::Entity::insert(webauthn_credentials::ActiveModel {
-            id: Set(c.id.clone()),
-            user_id: Set(c.user_id.clone()),
-            credential_hash: Set(c.credential_hash.clone()),
-            credential_id: Set(c.credential_id.clone()),
-            name: Set(c.name.clone()),
-            passkey: Set(c.passkey_json.clone()),
-            sign_count: Set(c.sign_count),
-            discoverable: Set(c.discoverable),
-            created_at: Set(to_millis(c.created_at)),
-            last_used_at: Set(c.last_used_at.map(to_millis)),
-            disabled_at: Set(c.disabled_at.map(to_millis)),
-        })
-        .exec_without_returning(&self.db)
-        .await
-        .map_err(|e| conflict_or(e, &[("credential_hash", "credential"), ("PRIMARY", "id")]))?;
-        Ok(())
+        insert_credential(&self.db, c).await
     }
 
     /// Every credential of the user, disabled ones too, oldest first.
@@ -144,11 +129,7 @@ impl Store {
 
     /// Deletes every credential of the user (an admin's "reset 2FA"); returns how many.
     pub async fn delete_webauthn_credentials(&self, user_id: &str) -> Result<u64, StoreError> {
-        let result = webauthn_credentials::Entity::delete_many()
-            .filter(webauthn_credentials::Column::UserId.eq(user_id))
-            .exec(&self.db)
-            .await?;
-        Ok(result.rows_affected)
+        delete_credentials_of_user(&self.db, user_id).await
     }
 
     /// Records a successful use: the new counter and credential state. The update only
@@ -242,4 +223,38 @@ impl Store {
             .await?;
         Ok(result.rows_affected)
     }
+}
+
+pub(super) async fn insert_credential(
+    db: &impl ConnectionTrait,
+    c: &StoredCredential,
+) -> Result<(), StoreError> {
+    webauthn_credentials::Entity::insert(webauthn_credentials::ActiveModel {
+        id: Set(c.id.clone()),
+        user_id: Set(c.user_id.clone()),
+        credential_hash: Set(c.credential_hash.clone()),
+        credential_id: Set(c.credential_id.clone()),
+        name: Set(c.name.clone()),
+        passkey: Set(c.passkey_json.clone()),
+        sign_count: Set(c.sign_count),
+        discoverable: Set(c.discoverable),
+        created_at: Set(to_millis(c.created_at)),
+        last_used_at: Set(c.last_used_at.map(to_millis)),
+        disabled_at: Set(c.disabled_at.map(to_millis)),
+    })
+    .exec_without_returning(db)
+    .await
+    .map_err(|e| conflict_or(e, &[("credential_hash", "credential"), ("PRIMARY", "id")]))?;
+    Ok(())
+}
+
+pub(super) async fn delete_credentials_of_user(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+) -> Result<u64, StoreError> {
+    Ok(webauthn_credentials::Entity::delete_many()
+        .filter(webauthn_credentials::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?
+        .rows_affected)
 }

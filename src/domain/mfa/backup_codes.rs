@@ -49,6 +49,22 @@ fn random_code() -> Result<String, DomainError> {
     Ok(code)
 }
 
+/// Ten new distinct codes and their HMACs; nothing is stored.
+pub(crate) fn fresh_set(
+    master: &MasterKey,
+    user_id: &str,
+) -> Result<(Vec<String>, Vec<String>), DomainError> {
+    let mut codes = Vec::with_capacity(CODES_PER_USER);
+    while codes.len() < CODES_PER_USER {
+        let code = random_code()?;
+        if !codes.contains(&code) {
+            codes.push(code);
+        }
+    }
+    let hashes = codes.iter().map(|c| code_mac(master, user_id, c)).collect();
+    Ok((codes, hashes))
+}
+
 /// Replaces the user's backup codes with ten new ones and returns them; the old set
 /// stops working (BACKUP_CODES_GENERATED).
 #[tracing::instrument(skip_all, fields(user_id = %user_id))]
@@ -59,14 +75,7 @@ pub async fn regenerate(
     meta: &RequestMeta,
     now: DateTime<Utc>,
 ) -> Result<Vec<String>, DomainError> {
-    let mut codes = Vec::with_capacity(CODES_PER_USER);
-    while codes.len() < CODES_PER_USER {
-        let code = random_code()?;
-        if !codes.contains(&code) {
-            codes.push(code);
-        }
-    }
-    let hashes: Vec<String> = codes.iter().map(|c| code_mac(master, user_id, c)).collect();
+    let (codes, hashes) = fresh_set(master, user_id)?;
     store.replace_backup_codes(user_id, &hashes, now).await?;
     let event = AuditEvent::success(AuditAction::BackupCodesGenerated, format!("user:{user_id}"))
         .by(user_id.to_string())

@@ -73,16 +73,16 @@ pub async fn set_sign_in_codes(
     meta: &RequestMeta,
     now: DateTime<Utc>,
 ) -> Result<Option<Vec<String>>, DomainError> {
-    const METHOD: &str = "sign_in_code";
-    if !store.set_sign_in_codes_enabled(&user.id, enable).await? {
-        return Ok(None);
-    }
     if enable {
-        factor_enrolled(store, master, &user.id, METHOD, meta, now).await
-    } else {
-        factor_removed(store, &user.id, METHOD, meta, now).await?;
-        Ok(None)
+        return match enrol(store, master, &user.id, NewFactor::SignInCodes, meta, now).await? {
+            Enrolment::Done { backup_codes } => Ok(backup_codes),
+            Enrolment::NotWritten => Ok(None),
+        };
     }
+    if store.set_sign_in_codes_enabled(&user.id, false).await? {
+        factor_removed(store, &user.id, "sign_in_code", meta, now).await?;
+    }
+    Ok(None)
 }
 
 /// R006/R016: an enterprise user without two-step verification past the grace period
@@ -101,30 +101,78 @@ pub async fn has_any_factor(store: &Store, user_id: &str) -> Result<bool, Domain
         || store.count_webauthn_credentials(user_id).await? > 0)
 }
 
-/// Call after a factor is set up. Turns two-step verification on if it was off
-/// (TWO_FACTOR_ENABLED) and, when the user holds no unused backup codes, returns a fresh
-/// set to show once.
-#[tracing::instrument(skip_all, fields(user_id = %user_id, method = method))]
-pub async fn factor_enrolled(
+/// A factor being set up, written by `enrol` in one transaction with what comes with it.
+#[derive(Debug, Clone)]
+pub enum NewFactor {
+    /// Confirms the pending authenticator app with the code of this time step.
+    TotpStep(i64),
+    /// A newly registered passkey or security key.
+    Passkey(Box<webauthn::StoredCredential>),
+    /// Codes by text, voice or email turned on.
+    SignInCodes,
+}
+
+impl NewFactor {
+    fn method(&self) -> &'static str {
+        match self {
+            NewFactor::TotpStep(_) => "totp",
+            NewFactor::Passkey(_) => webauthn::METHOD,
+            NewFactor::SignInCodes => "sign_in_code",
+        }
+    }
+}
+
+/// What `enrol` did.
+#[derive(Debug, Clone)]
+pub enum Enrolment {
+    /// The factor was not written: the code's step was used already, or the factor was
+    /// already on. Nothing changed.
+    NotWritten,
+    /// The factor is set up; `backup_codes` is the fresh set to show once, when the user
+    /// held no unused codes.
+    Done { backup_codes: Option<Vec<String>> },
+}
+
+/// Sets a factor up: in one transaction, the factor itself, two-step verification on
+/// (TWO_FACTOR_ENABLED) and, when the user holds no unused backup codes, a fresh set.
+/// A failure at any step leaves none of them written.
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
+pub async fn enrol(
     store: &Store,
     master: &MasterKey,
     user_id: &str,
-    method: &str,
+    factor: NewFactor,
     meta: &RequestMeta,
     now: DateTime<Utc>,
-) -> Result<Option<Vec<String>>, DomainError> {
-    if store.set_two_factor_enabled(user_id, true).await? {
+) -> Result<Enrolment, DomainError> {
+    let method = factor.method();
+    let (codes, hashes) = backup_codes::fresh_set(master, user_id)?;
+    let Some(done) = store.enrol_factor(user_id, factor, hashes, now).await? else {
+        return Ok(Enrolment::NotWritten);
+    };
+    if done.two_factor_turned_on {
         let event = AuditEvent::success(AuditAction::TwoFactorEnabled, format!("user:{user_id}"))
             .by(user_id.to_string())
             .with(serde_json::json!({ "method": method }));
         audit::record(store, meta, event, now).await;
     }
-    if store.unused_backup_codes(user_id).await? > 0 {
-        return Ok(None);
+    if !done.backup_codes_created {
+        return Ok(Enrolment::Done { backup_codes: None });
     }
-    backup_codes::regenerate(store, master, user_id, meta, now)
-        .await
-        .map(Some)
+    let event = AuditEvent::success(AuditAction::BackupCodesGenerated, format!("user:{user_id}"))
+        .by(user_id.to_string())
+        .with(serde_json::json!({ "count": backup_codes::CODES_PER_USER }));
+    audit::record(store, meta, event, now).await;
+    Ok(Enrolment::Done {
+        backup_codes: Some(codes),
+    })
+}
+
+/// What the store did for `enrol`.
+#[derive(Debug, Clone, Copy)]
+pub struct Enrolled {
+    pub two_factor_turned_on: bool,
+    pub backup_codes_created: bool,
 }
 
 /// Call after a factor is removed. With none left, two-step verification turns off
@@ -177,7 +225,7 @@ pub async fn summary(
 }
 
 /// An admin's reset: every factor, backup code and remembered device goes, and
-/// two-step verification turns off (TWO_FACTOR_DISABLED). For a user who lost their
+/// two-step verification turns off (TWO_FACTOR_DISABLED), all in one transaction. For a user who lost their
 /// phone and backup codes; they set up again after signing in with the password.
 #[tracing::instrument(skip_all, fields(user_id = %user_id))]
 pub async fn reset(
@@ -186,15 +234,11 @@ pub async fn reset(
     meta: &RequestMeta,
     now: DateTime<Utc>,
 ) -> Result<(), DomainError> {
-    if store.find_user(user_id).await?.is_none() {
-        return Err(DomainError::NotFound("user"));
+    match store.reset_second_factors(user_id).await {
+        Ok(()) => {}
+        Err(crate::store::StoreError::NotFound) => return Err(DomainError::NotFound("user")),
+        Err(err) => return Err(err.into()),
     }
-    store.delete_totp(user_id).await?;
-    store.delete_webauthn_credentials(user_id).await?;
-    store.set_sign_in_codes_enabled(user_id, false).await?;
-    store.delete_backup_codes(user_id).await?;
-    store.forget_remembered_devices(user_id, None).await?;
-    store.set_two_factor_enabled(user_id, false).await?;
     let event = AuditEvent::success(AuditAction::TwoFactorDisabled, format!("user:{user_id}"))
         .by(user_id.to_string())
         .with(serde_json::json!({ "reset_by_admin": true }));

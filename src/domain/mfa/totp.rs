@@ -142,17 +142,27 @@ pub async fn confirm_enrolment(
         None => return Err(DomainError::NotFound("authenticator app enrolment")),
     };
     let totp = build(open_secret(master, &credential)?, "x", "x")?;
-    let accepted = match matching_step(&totp, code, now) {
-        Some(step) => store.use_totp_step(user_id, step, true, now).await?,
-        None => false,
+    let enrolment = match matching_step(&totp, code, now) {
+        Some(step) => {
+            super::enrol(
+                store,
+                master,
+                user_id,
+                super::NewFactor::TotpStep(step),
+                meta,
+                now,
+            )
+            .await?
+        }
+        None => super::Enrolment::NotWritten,
     };
-    if !accepted {
-        return Err(DomainError::invalid(
+    match enrolment {
+        super::Enrolment::Done { backup_codes } => Ok(backup_codes),
+        super::Enrolment::NotWritten => Err(DomainError::invalid(
             "code",
             "does not match the app; check that your phone's clock is right and type the code it shows now",
-        ));
+        )),
     }
-    super::factor_enrolled(store, master, user_id, "totp", meta, now).await
 }
 
 /// Checks a sign-in code. A code is accepted once: replaying it, even within its 30

@@ -369,13 +369,14 @@ pub async fn finish_registration(
         last_used_at: None,
         disabled_at: None,
     };
-    match store.insert_webauthn_credential(&credential).await {
-        Ok(()) => {}
-        Err(crate::store::StoreError::Conflict(_)) => {
+    let factor = super::NewFactor::Passkey(Box::new(credential.clone()));
+    let backup_codes = match super::enrol(store, master, user_id, factor, meta, now).await {
+        Ok(super::Enrolment::Done { backup_codes }) => backup_codes,
+        Ok(super::Enrolment::NotWritten) | Err(DomainError::Conflict(_)) => {
             return Err(refused("this key is already registered"));
         }
-        Err(err) => return Err(err.into()),
-    }
+        Err(err) => return Err(err),
+    };
     let event = AuditEvent::success(AuditAction::UserUpdated, format!("user:{user_id}"))
         .by(user_id.to_string())
         .with(serde_json::json!({
@@ -385,7 +386,6 @@ pub async fn finish_registration(
             "passwordless": credential.discoverable,
         }));
     audit::record(store, meta, event, now).await;
-    let backup_codes = super::factor_enrolled(store, master, user_id, METHOD, meta, now).await?;
     Ok(Registered {
         credential: credential.into(),
         backup_codes,
