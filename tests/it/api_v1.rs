@@ -484,14 +484,13 @@ async fn sign_in_failures_have_their_own_answers() {
 async fn an_account_with_two_factor_gets_a_challenge_not_a_session() {
     let server = server("open").await;
     let api = Api::new(&server);
-    let mut user = server
+    let user = server
         .create_user("two_factor", PASSWORD, Role::Explorer)
         .await;
-    user.two_factor_enabled = true;
     server
         .state
         .store
-        .update_user(&user, &user.email.to_lowercase())
+        .set_two_factor_enabled(&user.id, true)
         .await
         .unwrap();
 

@@ -416,10 +416,14 @@ async fn outdated_password_hash_is_upgraded_at_sign_in() {
         .unwrap()
         .unwrap();
     stored.password_hash = Some(old_hash.clone());
+    let patch = latchkey::domain::users::UserPatch {
+        password_hash: Some(old_hash.clone()),
+        ..Default::default()
+    };
     server
         .state
         .store
-        .update_user(&stored, "ivan@example.com")
+        .apply_user_patch(&stored.id, &patch, server.clock.now_utc())
         .await
         .unwrap();
 

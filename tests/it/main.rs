@@ -6,6 +6,7 @@
 
 mod accounts;
 mod admin_api;
+mod admin_effects;
 mod api_v1;
 mod cli;
 mod common;

@@ -326,10 +326,15 @@ async fn with_alice(server: &TestServer) -> latchkey::domain::users::User {
     stored.profile.first_name = Some("Alice".into());
     stored.profile.last_name = Some("Liddell".into());
     stored.phone_number = Some("+14155550123".into());
+    let patch = latchkey::domain::users::UserPatch {
+        profile: stored.profile.clone(),
+        phone_number: Some(stored.phone_number.clone()),
+        ..Default::default()
+    };
     server
         .state
         .store
-        .update_user(&stored, "alice@example.com")
+        .apply_user_patch(&stored.id, &patch, server.clock.now_utc())
         .await
         .unwrap();
     stored
