@@ -88,6 +88,10 @@ impl Store {
         let enrolled = self
             .transaction(|tx| {
                 Box::pin(async move {
+                    // Two factors set up at once must not both find no backup codes.
+                    if !super::users::lock_user_row(tx, &user_id).await? {
+                        return Err(StoreError::NotFound);
+                    }
                     let written = match &factor {
                         NewFactor::TotpStep(step) => {
                             use_step(tx, &user_id, *step, true, now).await?

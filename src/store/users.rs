@@ -602,3 +602,21 @@ pub(super) async fn end_everything(
     }
     Ok(())
 }
+
+/// Locks the user's row for the rest of the transaction (`SELECT … FOR UPDATE`; on
+/// SQLite the transaction already holds the write lock), so changes that read the
+/// user's other rows before writing them serialise per user. False if no such user.
+pub(super) async fn lock_user_row(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+) -> Result<bool, StoreError> {
+    let found: Vec<String> = users::Entity::find()
+        .select_only()
+        .column(users::Column::Id)
+        .filter(users::Column::Id.eq(user_id))
+        .lock_exclusive()
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(!found.is_empty())
+}

@@ -556,3 +556,59 @@ async fn two_admins_demoting_each_other_at_once_leave_one() {
     assert!(succeeded <= 1, "{answers:?}");
     assert_eq!(admins(&server).await.len(), 1, "{answers:?}");
 }
+
+fn totp_code(secret_base32: &str, at: chrono::DateTime<chrono::Utc>) -> String {
+    totp_rs::Builder::new()
+        .with_secret(totp_rs::Secret::try_from_base32(secret_base32).unwrap())
+        .build()
+        .unwrap()
+        .generate(at.timestamp() as u64)
+        .to_string()
+}
+
+/// Enrolment is one transaction per factor, serialised per user: two first factors
+/// set up at the same moment (an authenticator app and codes by email) give the user
+/// one set of backup codes, and the set shown is the one that works.
+#[tokio::test]
+async fn two_first_factors_at_once_give_one_working_set_of_backup_codes() {
+    use latchkey::domain::mfa::{self, backup_codes, totp};
+    let server = TestServer::start().await;
+    let state = &server.state;
+    let master = state.keys.master();
+    for round in 0..3 {
+        let user = server
+            .create_user(&format!("enrol{round}"), PASSWORD, Role::Explorer)
+            .await;
+        let now = server.clock.now_utc();
+        let meta = TestServer::meta();
+        let enrolment = totp::begin_enrolment(
+            &state.store,
+            master,
+            "Latchkey",
+            &user.id,
+            &user.username,
+            now,
+        )
+        .await
+        .unwrap();
+        let code = totp_code(&enrolment.secret_base32, now);
+        let (app, codes) = futures::join!(
+            totp::confirm_enrolment(&state.store, master, &user.id, &code, &meta, now),
+            mfa::set_sign_in_codes(&state.store, master, &user, true, &meta, now),
+        );
+        let shown: Vec<Vec<String>> = [app.unwrap(), codes.unwrap()]
+            .into_iter()
+            .flatten()
+            .collect();
+        assert_eq!(shown.len(), 1, "round {round}: one set of backup codes");
+        assert_eq!(state.store.unused_backup_codes(&user.id).await.unwrap(), 10);
+        assert!(
+            backup_codes::redeem(&state.store, master, &user.id, &shown[0][0], now)
+                .await
+                .unwrap(),
+            "round {round}: the codes shown work"
+        );
+        let stored = state.store.find_user(&user.id).await.unwrap().unwrap();
+        assert!(stored.two_factor_enabled && stored.sign_in_codes_enabled);
+    }
+}

@@ -364,7 +364,12 @@ impl UsersApi {
         Ok(UserFound::Ok(Json(user.into())))
     }
 
-    /// Change a user. The last active admin cannot be demoted or disabled.
+    /// Change a user. The last active admin cannot be demoted or disabled (403).
+    ///
+    /// Only the fields sent are written. Setting a password, or an `account_status`
+    /// other than `active`, ends every session of the user and revokes every grant
+    /// (refresh and access tokens) at once; losing the active state or the admin role
+    /// also revokes the user's personal admin tokens.
     #[oai(path = "/users/:id", method = "patch", operation_id = "updateUser")]
     async fn update(
         &self,
@@ -387,7 +392,8 @@ impl UsersApi {
         Ok(UserFound::Ok(Json(user.into())))
     }
 
-    /// Delete a user and their sessions. The last active admin cannot be deleted.
+    /// Delete a user and their sessions, grants and admin tokens. The last active admin
+    /// cannot be deleted (403).
     #[oai(path = "/users/:id", method = "delete", operation_id = "deleteUser")]
     async fn delete(
         &self,
