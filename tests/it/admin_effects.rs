@@ -461,7 +461,7 @@ async fn the_last_admin_guard_holds_under_concurrency() {
                     .unwrap();
             }
         }
-        assert_eq!(admins(&server).await.len(), 2);
+        assert_eq!(admins(server).await.len(), 2);
         let act = |id: String, what: &'static str| {
             let rules = rules.clone();
             async move {
@@ -509,7 +509,7 @@ async fn the_last_admin_guard_holds_under_concurrency() {
             ),
             "{kind}: {outcomes:?}"
         );
-        assert_eq!(admins(&server).await.len(), 1, "{kind}");
+        assert_eq!(admins(server).await.len(), 1, "{kind}");
     }
 }
 
