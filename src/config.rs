@@ -147,6 +147,15 @@ pub struct Config {
     /// `mail_transport = "log"` writes reset links to the log; with an https issuer it
     /// is refused unless this is true.
     pub allow_mail_log_transport: bool,
+    /// Refuse addresses at disposable email providers for registration and email change
+    /// (003 §6.1).
+    pub refuse_disposable_email: bool,
+    /// Use the built-in list of disposable providers (from the maintained
+    /// disposable-email-domains package); off: only `disposable_email_domains` counts.
+    pub disposable_email_builtin: bool,
+    /// More disposable provider domains (config file list); each also covers its
+    /// subdomains. With `disposable_email_builtin` off, this list replaces the built-in one.
+    pub disposable_email_domains: Vec<String>,
 }
 
 impl Default for Config {
@@ -213,6 +222,9 @@ impl Default for Config {
             sms_per_hour: 300,
             api_docs: true,
             allow_mail_log_transport: false,
+            refuse_disposable_email: true,
+            disposable_email_builtin: true,
+            disposable_email_domains: Vec::new(),
         }
     }
 }

@@ -46,6 +46,30 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../ui/templates/email/one_time_code.html"),
     ),
     (
+        "account_changed.txt",
+        include_str!("../ui/templates/email/account_changed.txt"),
+    ),
+    (
+        "account_changed.html",
+        include_str!("../ui/templates/email/account_changed.html"),
+    ),
+    (
+        "address_in_use.txt",
+        include_str!("../ui/templates/email/address_in_use.txt"),
+    ),
+    (
+        "address_in_use.html",
+        include_str!("../ui/templates/email/address_in_use.html"),
+    ),
+    (
+        "password_reset_done.txt",
+        include_str!("../ui/templates/email/password_reset_done.txt"),
+    ),
+    (
+        "password_reset_done.html",
+        include_str!("../ui/templates/email/password_reset_done.html"),
+    ),
+    (
         "two_factor_reminder.txt",
         include_str!("../ui/templates/email/two_factor_reminder.txt"),
     ),
@@ -93,6 +117,19 @@ pub enum Message<'a> {
         purpose: &'a str,
         expires_minutes: i64,
     },
+    /// Tells the account's (old) address what changed on the account; `change`
+    /// completes the sentence "… was changed:", e.g. "your email address is now b@x".
+    AccountChanged { username: &'a str, change: &'a str },
+    /// Someone tried to use an address that already has an account: to register, or as
+    /// another account's new address. `attempt` completes "Someone tried to …".
+    AddressInUse { username: &'a str, attempt: &'a str },
+    /// A password reset went through. Names what can still sign in to the account
+    /// (passkeys, linked upstream accounts) so the owner can review them.
+    PasswordResetDone {
+        username: &'a str,
+        passkeys: &'a [String],
+        linked_accounts: &'a [String],
+    },
     /// R006: an enterprise user must turn on two-step verification by `deadline`.
     TwoFactorReminder {
         username: &'a str,
@@ -134,6 +171,25 @@ impl Message<'_> {
                 "Your Latchkey code",
                 minijinja::context! { username, code, purpose, expires_minutes },
             ),
+            Message::AccountChanged { username, change } => (
+                "account_changed",
+                "Your Latchkey account was changed",
+                minijinja::context! { username, change },
+            ),
+            Message::AddressInUse { username, attempt } => (
+                "address_in_use",
+                "Someone tried to use your email address on Latchkey",
+                minijinja::context! { username, attempt },
+            ),
+            Message::PasswordResetDone {
+                username,
+                passkeys,
+                linked_accounts,
+            } => (
+                "password_reset_done",
+                "Your Latchkey password was reset",
+                minijinja::context! { username, passkeys, linked_accounts },
+            ),
             Message::TwoFactorReminder {
                 username,
                 link,
@@ -151,6 +207,9 @@ impl Message<'_> {
             Message::VerifyEmail { .. } => "verify_email",
             Message::PasswordReset { .. } => "password_reset",
             Message::OneTimeCode { .. } => "one_time_code",
+            Message::AccountChanged { .. } => "account_changed",
+            Message::AddressInUse { .. } => "address_in_use",
+            Message::PasswordResetDone { .. } => "password_reset_done",
             Message::TwoFactorReminder { .. } => "two_factor_reminder",
         }
     }

@@ -2,6 +2,9 @@
 //! (R003, R023), password change (R011) and reset (R024), email and phone number change,
 //! deactivation and reactivation (003 §5.1).
 
+use std::collections::HashSet;
+use std::sync::{Arc, LazyLock};
+
 use chrono::{DateTime, Duration, Utc};
 
 use super::audit::{self, AuditAction, AuditEvent};
@@ -16,7 +19,7 @@ use super::users::{
 use super::{DomainError, RequestMeta};
 use crate::config::Config;
 use crate::crypto::MasterKey;
-use crate::mail::{Mailer, Message};
+use crate::mail::{MailError, Mailer, Message};
 use crate::sms::{self, Channel, SmsSender};
 use crate::store::Store;
 
@@ -30,6 +33,60 @@ pub const RESET_REQUEST_WINDOW: Duration = Duration::minutes(5);
 /// phone the account does not own yet.
 pub const MAX_PHONE_CHANGE_SENDS: i32 = 3;
 pub const PHONE_CHANGE_SEND_WINDOW: Duration = Duration::hours(1);
+/// Codes sent to a new email address, per user and per target address an hour: each
+/// code is 5 guesses at a 6-digit number, so requests must not be unlimited.
+pub const MAX_EMAIL_CHANGE_SENDS: i32 = 3;
+pub const EMAIL_CHANGE_SEND_WINDOW: Duration = Duration::hours(1);
+/// Registrations per client address an hour: each costs a password hash and a mail.
+pub const MAX_REGISTRATIONS_PER_ADDRESS: i32 = 10;
+pub const REGISTRATION_WINDOW: Duration = Duration::hours(1);
+
+/// The built-in list of disposable email providers (003 §6.1), from the maintained
+/// `disposable-email-domains` package; see the file's header for source and licence.
+const DISPOSABLE_EMAIL_DOMAINS: &str = include_str!("disposable_email_domains.txt");
+
+fn builtin_disposable_domains() -> &'static HashSet<&'static str> {
+    static DOMAINS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+        DISPOSABLE_EMAIL_DOMAINS
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty() && !line.starts_with('#'))
+            .collect()
+    });
+    &DOMAINS
+}
+
+/// Whether `domain` (lower case) or a domain it belongs to is a disposable provider:
+/// the built-in list unless `disposable_email_builtin` is off, plus the configured
+/// `disposable_email_domains`.
+pub fn is_disposable_domain(config: &Config, domain: &str) -> bool {
+    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    let mut candidate = domain.as_str();
+    loop {
+        if (config.disposable_email_builtin && builtin_disposable_domains().contains(candidate))
+            || config.disposable_email_domains.iter().any(|d| {
+                d.trim()
+                    .trim_end_matches('.')
+                    .eq_ignore_ascii_case(candidate)
+            })
+        {
+            return true;
+        }
+        match candidate.split_once('.') {
+            // Stop before the bare top-level domain.
+            Some((_, parent)) if parent.contains('.') => candidate = parent,
+            _ => return false,
+        }
+    }
+}
+
+/// Proof that the signed-in user just typed their current password: the account
+/// changes that could hand the account to someone else (email, phone, where codes go)
+/// take one. Only `Accounts::confirm_password` makes it.
+#[derive(Debug)]
+pub struct PasswordConfirmed {
+    user_id: String,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RegistrationMode {
@@ -65,7 +122,7 @@ pub struct Accounts<'a> {
     pub store: &'a Store,
     pub hasher: &'a PasswordHasher,
     pub rules: &'a PasswordRules,
-    pub mailer: &'a Mailer,
+    pub mailer: &'a Arc<Mailer>,
     pub sms: &'a SmsSender,
     pub master: &'a MasterKey,
     pub config: &'a Config,
@@ -113,7 +170,121 @@ impl Accounts<'_> {
         format!("{}{path}?token={token}", self.config.issuer())
     }
 
+    /// Sends a message after the answer, on its own task: how long a send takes must
+    /// not tell a caller whether an account exists, and a slow relay must not hold a
+    /// request. A failure is logged (without the message).
+    fn mail_later<F, Fut>(&self, send: F)
+    where
+        F: FnOnce(Arc<Mailer>) -> Fut,
+        Fut: std::future::Future<Output = Result<(), MailError>> + Send + 'static,
+    {
+        let sending = send(self.mailer.clone());
+        tokio::spawn(async move {
+            if let Err(err) = sending.await {
+                tracing::error!(error = %err, "could not send an email");
+            }
+        });
+    }
+
+    /// Tells the account's address what changed on it.
+    fn notify_change(&self, user: &User, change: String) {
+        let (to, username) = (user.email.clone(), user.username.clone());
+        self.mail_later(move |mailer| async move {
+            mailer
+                .send(
+                    &to,
+                    Message::AccountChanged {
+                        username: &username,
+                        change: &change,
+                    },
+                )
+                .await
+        });
+    }
+
+    /// 003 §6.1: disposable providers are refused for registration and email change
+    /// (unless `refuse_disposable_email` is off).
+    fn refuse_disposable(&self, email_normalized: &str) -> Result<(), DomainError> {
+        if !self.config.refuse_disposable_email {
+            return Ok(());
+        }
+        let domain = email_normalized
+            .rsplit_once('@')
+            .map_or("", |(_, domain)| domain);
+        if is_disposable_domain(self.config, domain) {
+            return Err(DomainError::invalid(
+                "email",
+                format!("{domain} is a disposable email provider; use an address you will keep"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks the signed-in user's current password before a change that could hand
+    /// the account to someone else. A wrong one counts as a failed sign-in, against the
+    /// account (R004: five in a row lock it) and against the client's address (R022).
+    #[tracing::instrument(skip_all, fields(user_id = %user.id))]
+    pub async fn confirm_password(
+        &self,
+        user: &User,
+        current_password: &str,
+        meta: &RequestMeta,
+        now: DateTime<Utc>,
+    ) -> Result<PasswordConfirmed, DomainError> {
+        if user.password_hash.is_none() {
+            return Err(DomainError::invalid(
+                "current_password",
+                "your account has no password yet; set one with \"Forgot your password?\" on the sign-in page first",
+            ));
+        }
+        if signin::address_blocked(self.store, meta, now).await? {
+            return Err(DomainError::TooManyRequests(
+                "Too many failed sign-ins from your network. Try again in a few minutes.".into(),
+            ));
+        }
+        let check = self
+            .hasher
+            .verify(current_password, user.password_hash.as_deref())
+            .await?;
+        if check == PasswordCheck::Wrong {
+            signin::count_address_failure(self.store, meta, now).await?;
+            let details = serde_json::json!({ "reason": "wrong current password" });
+            let locked =
+                signin::count_account_failure(self.store, &user.id, details, meta, now).await?;
+            if locked.is_some() {
+                return Err(DomainError::NotAllowed(
+                    "too many wrong passwords: the account is locked for 15 minutes".into(),
+                ));
+            }
+            return Err(DomainError::invalid(
+                "current_password",
+                "is not your current password",
+            ));
+        }
+        Ok(PasswordConfirmed {
+            user_id: user.id.clone(),
+        })
+    }
+
+    fn check_proof(user: &User, proof: &PasswordConfirmed) -> Result<(), DomainError> {
+        if proof.user_id == user.id {
+            Ok(())
+        } else {
+            Err(DomainError::Internal(
+                "a password confirmation for another account".into(),
+            ))
+        }
+    }
+
     /// Creates a PENDING account and emails its verification link and code (R003).
+    ///
+    /// An email address that already has an account is answered exactly as a new one
+    /// (the same checks, the same password hash, the same made-up pending account), and
+    /// its owner is mailed instead, so registration does not tell who has an account. A
+    /// taken username still answers a conflict: usernames are shown to relying parties
+    /// and are no secret, and a person picking one needs to know. Both are looked up
+    /// before the password is hashed. At most `MAX_REGISTRATIONS_PER_ADDRESS` an hour
+    /// per client address. Mail goes out after the answer.
     #[tracing::instrument(skip_all)]
     pub async fn register(
         &self,
@@ -127,7 +298,7 @@ impl Accounts<'_> {
             .as_deref()
             .map(str::trim)
             .filter(|k| !k.is_empty());
-        let invite = match (mode, invite_key) {
+        match (mode, invite_key) {
             (RegistrationMode::Closed, _) => {
                 return Err(DomainError::NotAllowed(
                     "registration is closed; ask an administrator for an account".into(),
@@ -139,6 +310,29 @@ impl Accounts<'_> {
                     "an invite key is required to register",
                 ));
             }
+            _ => {}
+        }
+        if super::over_limit(
+            self.store,
+            &format!("ip:{}", meta.ip_address),
+            "registration",
+            REGISTRATION_WINDOW,
+            MAX_REGISTRATIONS_PER_ADDRESS,
+            now,
+        )
+        .await?
+        {
+            let event = AuditEvent::failure(
+                AuditAction::RateLimitExceeded,
+                "registration",
+                "too many registrations from this address",
+            );
+            audit::record(self.store, meta, event, now).await;
+            return Err(DomainError::TooManyRequests(
+                "too many registrations from your network; try again later".into(),
+            ));
+        }
+        let invite = match (mode, invite_key) {
             (RegistrationMode::InviteOnly, Some(key)) => Some(
                 self.store
                     .find_usable_invite(&invites::key_hash(key), now)
@@ -150,8 +344,20 @@ impl Accounts<'_> {
                         )
                     })?,
             ),
-            (RegistrationMode::Open, _) => None,
+            _ => None,
         };
+        users::validate_username(&registration.username)?;
+        let (_, email_normalized) = users::normalize_email(&registration.email)?;
+        self.refuse_disposable(&email_normalized)?;
+        if self
+            .store
+            .find_user_by_login(&registration.username)
+            .await?
+            .is_some()
+        {
+            return Err(DomainError::Conflict("username"));
+        }
+        let owner = self.store.find_user_by_login(&email_normalized).await?;
         let mut new = NewUser::new(registration.username, registration.email);
         new.password = Some(registration.password);
         new.status = AccountStatus::Pending;
@@ -164,21 +370,44 @@ impl Accounts<'_> {
             new.contact_preference = preference;
         }
         new.profile = registration.profile;
+        // Validates every field and hashes the password whether or not the address is
+        // taken, so both answers are the same and take the same time.
         let (user, email_normalized) = users::build_user(self.hasher, self.rules, new, now).await?;
-        match invite_key.filter(|_| invite.is_some()) {
+        if let Some(owner) = owner {
+            self.address_in_use(&owner, "create a new account", meta, now)
+                .await;
+            return Ok(user);
+        }
+        let inserted = match invite_key.filter(|_| invite.is_some()) {
             Some(key) => {
                 let claimed = self
                     .store
                     .insert_user_with_invite(&user, &email_normalized, &invites::key_hash(key), now)
-                    .await?;
-                if !claimed {
-                    return Err(DomainError::invalid(
-                        "invite",
-                        "this invite key is unknown, used or expired",
-                    ));
+                    .await;
+                match claimed {
+                    Ok(false) => {
+                        return Err(DomainError::invalid(
+                            "invite",
+                            "this invite key is unknown, used or expired",
+                        ));
+                    }
+                    Ok(true) => Ok(()),
+                    Err(err) => Err(err),
                 }
             }
-            None => self.store.insert_user(&user, &email_normalized).await?,
+            None => self.store.insert_user(&user, &email_normalized).await,
+        };
+        match inserted.map_err(DomainError::from) {
+            Ok(()) => {}
+            // Registered by a concurrent request since the look-up above.
+            Err(DomainError::Conflict("email")) => {
+                if let Some(owner) = self.store.find_user_by_login(&email_normalized).await? {
+                    self.address_in_use(&owner, "create a new account", meta, now)
+                        .await;
+                }
+                return Ok(user);
+            }
+            Err(err) => return Err(err),
         }
         if let Some(hash) = &user.password_hash {
             self.store
@@ -200,6 +429,37 @@ impl Accounts<'_> {
         Ok(user)
     }
 
+    /// Someone tried to take `owner`'s address (`attempt` completes "Someone tried to
+    /// …"): audited, and the owner is mailed after the answer.
+    async fn address_in_use(
+        &self,
+        owner: &User,
+        attempt: &'static str,
+        meta: &RequestMeta,
+        now: DateTime<Utc>,
+    ) {
+        let event = AuditEvent::failure(
+            AuditAction::SecurityViolation,
+            format!("user:{}", owner.id),
+            format!("someone tried to {attempt} with this account's email address"),
+        )
+        .by(owner.id.clone());
+        audit::record(self.store, meta, event, now).await;
+        let (to, username) = (owner.email.clone(), owner.username.clone());
+        self.mail_later(move |mailer| async move {
+            mailer
+                .send(
+                    &to,
+                    Message::AddressInUse {
+                        username: &username,
+                        attempt,
+                    },
+                )
+                .await
+        });
+    }
+
+    /// Issues a verification code and link and mails them after the answer.
     async fn send_verification(&self, user: &User, now: DateTime<Utc>) -> Result<(), DomainError> {
         let lifetime = self.code_lifetime();
         let issued = codes::issue(
@@ -218,18 +478,22 @@ impl Accounts<'_> {
             "/verify-email",
             issued.link_token.as_deref().unwrap_or_default(),
         );
-        self.mailer
-            .send(
-                &user.email,
-                Message::VerifyEmail {
-                    username: &user.username,
-                    link: &link,
-                    code: &issued.code,
-                    expires_minutes: lifetime.num_minutes(),
-                },
-            )
-            .await
-            .map_err(|e| DomainError::Internal(e.to_string()))
+        let (to, username, code) = (user.email.clone(), user.username.clone(), issued.code);
+        let expires_minutes = lifetime.num_minutes();
+        self.mail_later(move |mailer| async move {
+            mailer
+                .send(
+                    &to,
+                    Message::VerifyEmail {
+                        username: &username,
+                        link: &link,
+                        code: &code,
+                        expires_minutes,
+                    },
+                )
+                .await
+        });
+        Ok(())
     }
 
     /// Sends a new verification email, at most 3 an hour (R023). The answer is the same
@@ -339,8 +603,10 @@ impl Accounts<'_> {
             .ok_or(DomainError::NotFound("user"))
     }
 
-    /// Emails a reset link, at most once per 5 minutes per address (R024). The answer
-    /// is the same whether or not an account has the address.
+    /// Emails a reset link, at most once per 5 minutes per address (R024). Only to a
+    /// verified address of an active or locked account: an unverified address may not
+    /// be its owner's (someone registered with it), so it must not be a way in. The
+    /// answer is the same whether or not a link was sent.
     #[tracing::instrument(skip_all)]
     pub async fn request_password_reset(
         &self,
@@ -371,9 +637,9 @@ impl Accounts<'_> {
         }
         let user = self.store.find_user_by_login(&normalized).await?;
         let event = AuditEvent::success(AuditAction::PasswordResetRequest, "password_reset");
-        let Some(user) =
-            user.filter(|u| matches!(u.status, AccountStatus::Active | AccountStatus::Locked))
-        else {
+        let Some(user) = user.filter(|u| {
+            u.email_verified && matches!(u.status, AccountStatus::Active | AccountStatus::Locked)
+        }) else {
             audit::record(
                 self.store,
                 meta,
@@ -440,8 +706,11 @@ impl Accounts<'_> {
     }
 
     /// Sets a new password with a reset link. The password is checked before the link is
-    /// used up, so a refused password leaves the link working. Ends every session and
-    /// revokes every grant, and lifts a lockout: the mailbox owner proved who they are.
+    /// used up, so a refused password leaves the link working. Then, in one transaction
+    /// (all or nothing): the link is used up, the new password and its history entry are
+    /// written, a lockout is lifted (the mailbox owner proved who they are), every
+    /// session ends, every grant is revoked and every remembered device is forgotten.
+    /// The owner is mailed the passkeys and linked accounts still on the account.
     #[tracing::instrument(skip_all)]
     pub async fn reset_password(
         &self,
@@ -461,36 +730,83 @@ impl Accounts<'_> {
         let hash =
             users::hash_new_password(self.store, self.hasher, self.rules, &user, new_password)
                 .await?;
-        // The record found above; the conditional update decides a race for it.
-        if !self.store.consume_code(&code.id, now).await? {
-            return Err(invalid_code());
-        }
-        self.store
-            .set_password(&user.id, &hash, PASSWORD_HISTORY_KEPT, now)
-            .await?;
-        if self.store.unlock_account(&user.id, now).await? {
+        // The record found above; the conditional update inside decides a race for it.
+        let effects = self
+            .store
+            .complete_password_reset(&code.id, &user.id, &hash, PASSWORD_HISTORY_KEPT, now)
+            .await?
+            .ok_or_else(invalid_code)?;
+        if effects.unlocked {
             let event =
                 AuditEvent::success(AuditAction::AccountUnlocked, format!("user:{}", user.id))
                     .by(user.id.clone())
                     .with(serde_json::json!({ "reason": "password reset" }));
             audit::record(self.store, meta, event, now).await;
         }
-        sessions::end_user_sessions(self.store, &user.id, None, now).await?;
-        self.store.revoke_user_grants(&user.id, now).await?;
         let event = AuditEvent::success(
             AuditAction::PasswordResetComplete,
             format!("user:{}", user.id),
         )
-        .by(user.id.clone());
+        .by(user.id.clone())
+        .with(serde_json::json!({
+            "sessions_ended": effects.sessions_ended,
+            "grants_revoked": effects.grants_revoked,
+            "remembered_devices_forgotten": effects.devices_forgotten,
+        }));
         audit::record(self.store, meta, event, now).await;
+        self.mail_reset_done(&user).await;
         self.store
             .find_user(&user.id)
             .await?
             .ok_or(DomainError::NotFound("user"))
     }
 
+    /// The mail after a reset: what can still sign in without the new password.
+    async fn mail_reset_done(&self, user: &User) {
+        let passkeys = match self.store.webauthn_credentials(&user.id).await {
+            Ok(credentials) => credentials
+                .into_iter()
+                .filter(|c| c.disabled_at.is_none())
+                .map(|c| c.name)
+                .collect(),
+            Err(err) => {
+                tracing::error!(error = %err, "could not list passkeys for the reset email");
+                Vec::new()
+            }
+        };
+        let linked_accounts = match self.store.linked_accounts_of(&user.id).await {
+            Ok(links) => links
+                .into_iter()
+                .map(|link| match link.email {
+                    Some(email) => format!("{} ({email})", link.provider_id),
+                    None => link.provider_id,
+                })
+                .collect(),
+            Err(err) => {
+                tracing::error!(error = %err, "could not list linked accounts for the reset email");
+                Vec::new()
+            }
+        };
+        let (to, username) = (user.email.clone(), user.username.clone());
+        self.mail_later(move |mailer| async move {
+            let passkeys: Vec<String> = passkeys;
+            let linked_accounts: Vec<String> = linked_accounts;
+            mailer
+                .send(
+                    &to,
+                    Message::PasswordResetDone {
+                        username: &username,
+                        passkeys: &passkeys,
+                        linked_accounts: &linked_accounts,
+                    },
+                )
+                .await
+        });
+    }
+
     /// Changes the password of a signed-in user who knows the current one, and ends
-    /// every other session (R011).
+    /// every other session (R011). A wrong current password counts as a failed sign-in
+    /// (R004, R022).
     #[tracing::instrument(skip_all, fields(user_id = %user.id))]
     pub async fn change_password(
         &self,
@@ -501,24 +817,18 @@ impl Accounts<'_> {
         meta: &RequestMeta,
         now: DateTime<Utc>,
     ) -> Result<(), DomainError> {
-        if self
-            .hasher
-            .verify(current_password, user.password_hash.as_deref())
-            .await?
-            == PasswordCheck::Wrong
-            || user.password_hash.is_none()
+        if let Err(err) = self
+            .confirm_password(user, current_password, meta, now)
+            .await
         {
             let event = AuditEvent::failure(
                 AuditAction::PasswordChange,
                 format!("user:{}", user.id),
-                "wrong current password",
+                "current password not confirmed",
             )
             .by(user.id.clone());
             audit::record(self.store, meta, event, now).await;
-            return Err(DomainError::invalid(
-                "current_password",
-                "is not your current password",
-            ));
+            return Err(err);
         }
         let hash =
             users::hash_new_password(self.store, self.hasher, self.rules, user, new_password)
@@ -534,20 +844,81 @@ impl Accounts<'_> {
         Ok(())
     }
 
+    /// Counts one code request against the user and (when given) the target, and
+    /// refuses past `MAX_…_SENDS` in the window, with an audit record.
+    #[allow(clippy::too_many_arguments)]
+    async fn change_limited(
+        &self,
+        user: &User,
+        action: &'static str,
+        target_key: Option<String>,
+        window: Duration,
+        max: i32,
+        message: &'static str,
+        meta: &RequestMeta,
+        now: DateTime<Utc>,
+    ) -> Result<(), DomainError> {
+        let mut over = super::over_limit(
+            self.store,
+            &format!("user:{}", user.id),
+            action,
+            window,
+            max,
+            now,
+        )
+        .await?;
+        if let Some(key) = target_key {
+            over |= super::over_limit(self.store, &key, action, window, max, now).await?;
+        }
+        if over {
+            let event = AuditEvent::failure(AuditAction::RateLimitExceeded, action, message)
+                .by(user.id.clone());
+            audit::record(self.store, meta, event, now).await;
+            return Err(DomainError::TooManyRequests(format!(
+                "{message}; try again later"
+            )));
+        }
+        Ok(())
+    }
+
     /// Sends a code to a new address; the change happens when the code comes back.
+    /// Needs the current password. At most 3 an hour per user and per new address. An
+    /// address another account has is answered the same way, and that account's owner
+    /// is mailed instead (so this does not tell who has an account).
     #[tracing::instrument(skip_all, fields(user_id = %user.id))]
     pub async fn request_email_change(
         &self,
         user: &User,
+        proof: &PasswordConfirmed,
         new_email: &str,
+        meta: &RequestMeta,
         now: DateTime<Utc>,
     ) -> Result<(), DomainError> {
+        Self::check_proof(user, proof)?;
         let (email, normalized) = users::normalize_email(new_email)?;
         if normalized == users::normalize_email(&user.email)?.1 {
             return Err(DomainError::invalid("email", "is already your address"));
         }
-        if self.store.find_user_by_login(&normalized).await?.is_some() {
-            return Err(DomainError::Conflict("email"));
+        self.refuse_disposable(&normalized)?;
+        self.change_limited(
+            user,
+            "email_change",
+            Some(format!("email:{normalized}")),
+            EMAIL_CHANGE_SEND_WINDOW,
+            MAX_EMAIL_CHANGE_SENDS,
+            "at most 3 codes to a new email address an hour",
+            meta,
+            now,
+        )
+        .await?;
+        let event = AuditEvent::success(AuditAction::UserUpdated, format!("user:{}", user.id))
+            .by(user.id.clone())
+            .with(serde_json::json!({ "email_change_requested": email }));
+        audit::record(self.store, meta, event, now).await;
+        if let Some(owner) = self.store.find_user_by_login(&normalized).await? {
+            self.address_in_use(&owner, "make it the address of another account", meta, now)
+                .await;
+            return Ok(());
         }
         let lifetime = self.code_lifetime();
         let issued = codes::issue(
@@ -562,18 +933,22 @@ impl Accounts<'_> {
             now,
         )
         .await?;
-        self.mailer
-            .send(
-                &email,
-                Message::OneTimeCode {
-                    username: &user.username,
-                    code: &issued.code,
-                    purpose: "confirm your new email address",
-                    expires_minutes: lifetime.num_minutes(),
-                },
-            )
-            .await
-            .map_err(|e| DomainError::Internal(e.to_string()))
+        let (username, code) = (user.username.clone(), issued.code);
+        let expires_minutes = lifetime.num_minutes();
+        self.mail_later(move |mailer| async move {
+            mailer
+                .send(
+                    &email,
+                    Message::OneTimeCode {
+                        username: &username,
+                        code: &code,
+                        purpose: "confirm your new email address",
+                        expires_minutes,
+                    },
+                )
+                .await
+        });
+        Ok(())
     }
 
     /// Redeems the code of a pending change and returns what it confirms (the new
@@ -605,11 +980,11 @@ impl Accounts<'_> {
             .redeem_target(user, CodePurpose::EmailChange, code, now)
             .await?;
         let changes = users::UserChanges {
-            email: Some(new_email),
+            email: Some(new_email.clone()),
             email_verified: Some(true),
             ..Default::default()
         };
-        users::update_user(
+        let updated = users::update_user(
             self.store,
             self.hasher,
             self.rules,
@@ -618,20 +993,25 @@ impl Accounts<'_> {
             meta,
             now,
         )
-        .await
+        .await?;
+        // To the old address: it may be the owner's only way to notice a takeover.
+        self.notify_change(user, format!("your email address is now {new_email}"));
+        Ok(updated)
     }
 
     /// Sends a code to a new phone number, by voice call when the user prefers calls and
     /// by text message otherwise; the number changes when the code comes back. At most 3
-    /// sends an hour per user. Answers how the code went out.
+    /// sends an hour per user. Needs the current password. Answers how the code went out.
     #[tracing::instrument(skip_all, fields(user_id = %user.id))]
     pub async fn request_phone_change(
         &self,
         user: &User,
+        proof: &PasswordConfirmed,
         new_phone: &str,
         meta: &RequestMeta,
         now: DateTime<Utc>,
     ) -> Result<Channel, DomainError> {
+        Self::check_proof(user, proof)?;
         let phone = new_phone.trim();
         users::validate_phone_number(phone)?;
         if user.phone_number.as_deref() == Some(phone) {
@@ -640,27 +1020,17 @@ impl Accounts<'_> {
                 "is already your number",
             ));
         }
-        if super::over_limit(
-            self.store,
-            &format!("user:{}", user.id),
+        self.change_limited(
+            user,
             "phone_change",
+            None,
             PHONE_CHANGE_SEND_WINDOW,
             MAX_PHONE_CHANGE_SENDS,
+            "at most 3 codes to a new phone number an hour",
+            meta,
             now,
         )
-        .await?
-        {
-            let event = AuditEvent::failure(
-                AuditAction::RateLimitExceeded,
-                "phone_change",
-                "more than 3 phone number codes in an hour",
-            )
-            .by(user.id.clone());
-            audit::record(self.store, meta, event, now).await;
-            return Err(DomainError::TooManyRequests(
-                "at most 3 codes to a new phone number an hour; try again later".into(),
-            ));
-        }
+        .await?;
         super::phone_budget::spend(self.store, self.sms, phone, &user.id, meta, now).await?;
         let lifetime = self.code_lifetime();
         let issued = codes::issue(
@@ -714,10 +1084,10 @@ impl Accounts<'_> {
             .redeem_target(user, CodePurpose::PhoneChange, code, now)
             .await?;
         let changes = users::UserChanges {
-            phone_number: Some(new_phone),
+            phone_number: Some(new_phone.clone()),
             ..Default::default()
         };
-        users::update_user(
+        let updated = users::update_user(
             self.store,
             self.hasher,
             self.rules,
@@ -726,17 +1096,22 @@ impl Accounts<'_> {
             meta,
             now,
         )
-        .await
+        .await?;
+        self.notify_change(user, format!("your phone number is now {new_phone}"));
+        Ok(updated)
     }
 
-    /// Removes the user's phone number; no code is needed to stop using a phone.
+    /// Removes the user's phone number. No code is needed to stop using a phone, but
+    /// the current password is: the number may be a second factor.
     #[tracing::instrument(skip_all, fields(user_id = %user.id))]
     pub async fn remove_phone_number(
         &self,
         user: &User,
+        proof: &PasswordConfirmed,
         meta: &RequestMeta,
         now: DateTime<Utc>,
     ) -> Result<User, DomainError> {
+        Self::check_proof(user, proof)?;
         if user.phone_number.is_none() {
             return Ok(user.clone());
         }
@@ -744,7 +1119,7 @@ impl Accounts<'_> {
             phone_number: Some(String::new()),
             ..Default::default()
         };
-        users::update_user(
+        let updated = users::update_user(
             self.store,
             self.hasher,
             self.rules,
@@ -753,7 +1128,56 @@ impl Accounts<'_> {
             meta,
             now,
         )
-        .await
+        .await?;
+        self.notify_change(user, "your phone number was removed".to_string());
+        Ok(updated)
+    }
+
+    /// The signed-in user changes their own username, profile or contact preference.
+    /// A different contact preference (where one-time codes go) needs `proof` of the
+    /// current password, and the account's address is told.
+    #[tracing::instrument(skip_all, fields(user_id = %user.id))]
+    pub async fn update_own_account(
+        &self,
+        user: &User,
+        changes: users::UserChanges,
+        proof: Option<&PasswordConfirmed>,
+        meta: &RequestMeta,
+        now: DateTime<Utc>,
+    ) -> Result<User, DomainError> {
+        let new_preference = changes
+            .contact_preference
+            .filter(|p| *p != user.contact_preference);
+        if new_preference.is_some() {
+            match proof {
+                Some(proof) => Self::check_proof(user, proof)?,
+                None => {
+                    return Err(DomainError::invalid(
+                        "current_password",
+                        "is needed to change how one-time codes reach you",
+                    ));
+                }
+            }
+        }
+        let updated = users::update_user(
+            self.store,
+            self.hasher,
+            self.rules,
+            &user.id,
+            changes,
+            meta,
+            now,
+        )
+        .await?;
+        if let Some(preference) = new_preference {
+            let how = match preference {
+                ContactPreference::Text => "text message",
+                ContactPreference::Voice => "voice call",
+                ContactPreference::Email => "email",
+            };
+            self.notify_change(user, format!("one-time codes now reach you by {how}"));
+        }
+        Ok(updated)
     }
 
     /// The user closes their own account for now (003 §5.1 ACTIVE → DEACTIVATED); every

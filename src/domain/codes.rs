@@ -39,6 +39,16 @@ pub struct OneTimeCode {
     pub created_at: DateTime<Utc>,
 }
 
+/// What a completed password reset changed besides the password.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ResetEffects {
+    /// The account was locked and is not any more.
+    pub unlocked: bool,
+    pub sessions_ended: u64,
+    pub grants_revoked: u64,
+    pub devices_forgotten: u64,
+}
+
 /// What goes into the message; only hashes are stored.
 pub struct IssuedCode {
     pub code: String,
@@ -120,7 +130,10 @@ pub enum CodeRejected {
     Invalid,
 }
 
-/// Redeems the code the user typed. A wrong guess counts against the live code.
+/// Redeems the code the user typed. Each guess is reserved against the live code's
+/// budget of `MAX_FAILED_ATTEMPTS` before it is compared (a conditional UPDATE, as for
+/// second-factor challenges), so parallel guesses cannot test more than the budget; once
+/// it is spent, even the right code is refused.
 #[tracing::instrument(skip_all, fields(user_id = %user_id, purpose = purpose.as_str()))]
 pub async fn redeem_code(
     store: &Store,
@@ -139,19 +152,19 @@ pub async fn redeem_code(
     else {
         return Ok(Err(CodeRejected::Invalid));
     };
+    if !store
+        .reserve_code_attempt(&live.id, MAX_FAILED_ATTEMPTS, now)
+        .await?
+    {
+        return Ok(Err(CodeRejected::Invalid));
+    }
     let matches = live.code_hash.as_deref().is_some_and(|stored| {
         crypto::constant_time_eq(
             stored.as_bytes(),
             code_mac(master, &live.id, code).as_bytes(),
         )
     });
-    if !matches {
-        store
-            .add_code_failure(&live.id, MAX_FAILED_ATTEMPTS, now)
-            .await?;
-        return Ok(Err(CodeRejected::Invalid));
-    }
-    if !store.consume_code(&live.id, now).await? {
+    if !matches || !store.consume_code(&live.id, now).await? {
         return Ok(Err(CodeRejected::Invalid));
     }
     Ok(Ok(live))

@@ -2,12 +2,12 @@ use chrono::{DateTime, Utc};
 use entity::one_time_codes;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, TransactionTrait,
 };
 
 use super::{Store, StoreError, UniqueLookup, from_millis, parse_enum, to_millis};
-use crate::domain::codes::{CodePurpose, OneTimeCode};
+use crate::domain::codes::{CodePurpose, OneTimeCode, ResetEffects};
 
 impl TryFrom<one_time_codes::Model> for OneTimeCode {
     type Error = StoreError;
@@ -108,27 +108,20 @@ impl Store {
 
     /// Marks a live code used. Only one caller gets `true`, however many race.
     pub async fn consume_code(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let result = one_time_codes::Entity::update_many()
-            .set(one_time_codes::ActiveModel {
-                active: Set(false),
-                updated_at: Set(to_millis(now)),
-                ..Default::default()
-            })
-            .filter(one_time_codes::Column::Id.eq(id))
-            .filter(live(now))
-            .exec(&self.db)
-            .await?;
-        Ok(result.rows_affected == 1)
+        consume_code_in(&self.db, id, now).await
     }
 
-    /// Counts a wrong guess; the code dies at `max_failures`.
-    pub async fn add_code_failure(
+    /// Reserves one guess on a live code before it is compared: adds one to its failed
+    /// attempts only while fewer than `max_attempts` were used. False when the budget is
+    /// spent (or the code is dead), and then the guess must not be compared at all. The
+    /// conditional UPDATE decides, so parallel guesses cannot overrun the budget.
+    pub async fn reserve_code_attempt(
         &self,
         id: &str,
-        max_failures: i32,
+        max_attempts: i32,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        one_time_codes::Entity::update_many()
+    ) -> Result<bool, StoreError> {
+        let result = one_time_codes::Entity::update_many()
             .col_expr(
                 one_time_codes::Column::FailedAttempts,
                 Expr::col(one_time_codes::Column::FailedAttempts).add(1),
@@ -138,18 +131,48 @@ impl Store {
                 Expr::value(to_millis(now)),
             )
             .filter(one_time_codes::Column::Id.eq(id))
+            .filter(live(now))
+            .filter(one_time_codes::Column::FailedAttempts.lt(max_attempts))
             .exec(&self.db)
             .await?;
-        one_time_codes::Entity::update_many()
-            .set(one_time_codes::ActiveModel {
-                active: Set(false),
-                ..Default::default()
+        Ok(result.rows_affected == 1)
+    }
+
+    /// Completes a password reset in one transaction: uses up the reset code, sets the
+    /// new hash (with its history entry), lifts a lockout, ends every session, revokes
+    /// every grant and forgets every remembered device. `None` when the code was used or
+    /// expired meanwhile, and then nothing changed; on any error nothing changed either.
+    pub async fn complete_password_reset(
+        &self,
+        code_id: &str,
+        user_id: &str,
+        password_hash: &str,
+        keep: u64,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ResetEffects>, StoreError> {
+        let (code_id, user_id, password_hash) = (
+            code_id.to_string(),
+            user_id.to_string(),
+            password_hash.to_string(),
+        );
+        self.transaction(|tx| {
+            Box::pin(async move {
+                if !consume_code_in(tx, &code_id, now).await? {
+                    return Ok(None);
+                }
+                super::users::set_password_in(tx, &user_id, &password_hash, keep, now).await?;
+                Ok(Some(ResetEffects {
+                    unlocked: super::users::unlock_account_in(tx, &user_id, now).await?,
+                    sessions_ended: super::sessions::revoke_all_sessions_of_user(tx, &user_id, now)
+                        .await?,
+                    grants_revoked: super::oauth::revoke_all_grants_of_user(tx, &user_id, now)
+                        .await?,
+                    devices_forgotten: super::mfa::forget_remembered_devices_in(tx, &user_id, None)
+                        .await?,
+                }))
             })
-            .filter(one_time_codes::Column::Id.eq(id))
-            .filter(one_time_codes::Column::FailedAttempts.gte(max_failures))
-            .exec(&self.db)
-            .await?;
-        Ok(())
+        })
+        .await
     }
 
     /// Seed 002's retention policy: used, retired and expired codes are deleted.
@@ -164,4 +187,24 @@ impl Store {
             .await?
             .rows_affected)
     }
+}
+
+/// Marks a live code used; true for the one caller that did. A step that can run inside
+/// a transaction.
+async fn consume_code_in(
+    db: &impl ConnectionTrait,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let result = one_time_codes::Entity::update_many()
+        .set(one_time_codes::ActiveModel {
+            active: Set(false),
+            updated_at: Set(to_millis(now)),
+            ..Default::default()
+        })
+        .filter(one_time_codes::Column::Id.eq(id))
+        .filter(live(now))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
 }

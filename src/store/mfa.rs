@@ -595,3 +595,18 @@ async fn replace_codes(
         .await?;
     Ok(())
 }
+
+/// Forgets one remembered device of a user, or all of them when `id` is `None`; a step
+/// that can run inside a transaction.
+pub(super) async fn forget_remembered_devices_in(
+    db: &impl sea_orm::ConnectionTrait,
+    user_id: &str,
+    id: Option<&str>,
+) -> Result<u64, StoreError> {
+    let mut delete = remembered_devices::Entity::delete_many()
+        .filter(remembered_devices::Column::UserId.eq(user_id));
+    if let Some(id) = id {
+        delete = delete.filter(remembered_devices::Column::Id.eq(id));
+    }
+    Ok(delete.exec(db).await?.rows_affected)
+}

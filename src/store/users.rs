@@ -620,3 +620,49 @@ pub(super) async fn lock_user_row(
         .await?;
     Ok(!found.is_empty())
 }
+
+/// Sets a new password hash and keeps it in the history (R007); a step that can run
+/// inside a transaction.
+pub(super) async fn set_password_in(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    password_hash: &str,
+    keep: u64,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), StoreError> {
+    let updated = users::Entity::update_many()
+        .set(users::ActiveModel {
+            password_hash: Set(Some(password_hash.to_string())),
+            updated_at: Set(to_millis(now)),
+            ..Default::default()
+        })
+        .filter(users::Column::Id.eq(user_id))
+        .exec(db)
+        .await?;
+    if updated.rows_affected == 0 {
+        return Err(StoreError::NotFound);
+    }
+    record_password(db, user_id, password_hash, keep, now).await
+}
+
+/// Lifts a lockout; true if the account was locked. A step that can run inside a
+/// transaction.
+pub(super) async fn unlock_account_in(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, StoreError> {
+    let result = users::Entity::update_many()
+        .set(users::ActiveModel {
+            account_status: Set("active".into()),
+            locked_until: Set(None),
+            login_attempts: Set(0),
+            updated_at: Set(to_millis(now)),
+            ..Default::default()
+        })
+        .filter(users::Column::Id.eq(user_id))
+        .filter(users::Column::AccountStatus.eq("locked"))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}

@@ -14,7 +14,7 @@ use super::admin_users::{
 };
 use super::{AccountTag, ApiFailure, Caller, SessionAuth, rename_field};
 use crate::domain::accounts::Registration;
-use crate::domain::users::{self, AccountStatus, Profile, User, UserChanges};
+use crate::domain::users::{self, AccountStatus, ContactPreference, Profile, User, UserChanges};
 use crate::domain::{DomainError, RequestMeta};
 use crate::http::request_meta;
 use crate::sms::Channel;
@@ -71,6 +71,17 @@ pub struct EmailRequest {
     pub email: String,
 }
 
+/// A new email address, with the current password.
+#[derive(Debug, Object)]
+pub struct EmailChangeRequest {
+    /// The new address; a 6-digit code is sent to it.
+    #[oai(validator(max_length = 254))]
+    pub email: String,
+    /// Your current password. A wrong one counts as a failed sign-in.
+    #[oai(validator(max_length = 1024))]
+    pub current_password: String,
+}
+
 /// A new password with the token from the reset email.
 #[derive(Debug, Object)]
 pub struct ConfirmPasswordResetRequest {
@@ -99,12 +110,15 @@ pub struct ConfirmEmailChangeRequest {
     pub code: String,
 }
 
-/// A new phone number.
+/// A new phone number, with the current password.
 #[derive(Debug, Object)]
 pub struct PhoneRequest {
     /// E.164: `+`, then 8 to 15 digits, the first not 0, e.g. `+14155550123`.
     #[oai(validator(max_length = 32))]
     pub phone_number: String,
+    /// Your current password. A wrong one counts as a failed sign-in.
+    #[oai(validator(max_length = 1024))]
+    pub current_password: String,
 }
 
 /// The code sent to the new phone number.
@@ -164,8 +178,14 @@ pub struct AccountUpdateRequest {
     /// `POST /v1/users/{id}/phone`. Administrators may set any number.
     #[oai(validator(max_length = 32))]
     pub phone_number: Option<String>,
+    /// Changing it on your own account needs `current_password`.
     pub contact_preference: Option<ContactPreferenceDto>,
     pub profile: Option<ProfileDto>,
+    /// Your current password: needed on your own account to change
+    /// `contact_preference` or to remove your phone number. A wrong one counts as a
+    /// failed sign-in. Ignored for administrators.
+    #[oai(validator(max_length = 1024))]
+    pub current_password: Option<String>,
 }
 
 /// The request was taken; the message says what happens next.
@@ -262,8 +282,12 @@ impl AccountsApi {
     /// account gets the role the invite names, and the key is used up), and `closed`
     /// answers 403. The account starts `pending`: a verification email with a link and
     /// a 6-digit code is sent, and signing in works once it is verified with
-    /// `POST /v1/users/verify-email`. 400 names the field at fault; 409 says whether
-    /// the username or the email address is taken.
+    /// `POST /v1/users/verify-email`. 400 names the field at fault (an address at a
+    /// disposable email provider is refused). A taken username answers 409. An email
+    /// address that already has an account answers 201 like a new one (the account
+    /// shown is not created) and its owner is told by mail, so this operation does not
+    /// reveal who has an account. At most 10 registrations an hour from one client
+    /// address (then 429).
     #[oai(
         path = "/users/register",
         method = "post",
@@ -413,8 +437,11 @@ impl AccountsApi {
 
     /// Change your password.
     ///
-    /// Needs the current password. Every other session of the account ends; the one
-    /// making this request stays signed in. Only the account's owner can do this.
+    /// Needs the current password: a wrong one answers 400 naming `current_password`
+    /// and counts as a failed sign-in (5 in a row lock the account for 15 minutes, and
+    /// failures from one client address are limited: then 429). Every other session of
+    /// the account ends; the one making this request stays signed in. Only the
+    /// account's owner can do this.
     #[oai(
         path = "/users/:id/password",
         method = "post",
@@ -447,9 +474,13 @@ impl AccountsApi {
 
     /// Start changing your email address.
     ///
-    /// Sends a 6-digit code to the new address; the change happens when the code comes
-    /// back to `POST /v1/users/{id}/email/confirm`. An address another account has
-    /// answers 409. Only the account's owner can do this.
+    /// Needs the current password (a wrong one answers 400 naming `current_password`
+    /// and counts as a failed sign-in). Sends a 6-digit code to the new address; the
+    /// change happens when the code comes back to `POST /v1/users/{id}/email/confirm`,
+    /// and the old address is told. At most 3 codes an hour per account and per new
+    /// address (then 429). An address another account has answers the same 202, and
+    /// that account's owner is mailed instead of a code. An address at a disposable
+    /// email provider answers 400. Only the account's owner can do this.
     #[oai(
         path = "/users/:id/email",
         method = "post",
@@ -459,13 +490,18 @@ impl AccountsApi {
         &self,
         auth: SessionAuth,
         Data(state): Data<&AppState>,
+        req: &Request,
         #[oai(validator(max_length = 64))] id: Path<String>,
-        body: Json<EmailRequest>,
+        body: Json<EmailChangeRequest>,
     ) -> Result<Accepted, ApiFailure> {
         let user = own_account(&auth.0, &id.0)?;
-        state
-            .accounts()
-            .request_email_change(user, &body.0.email, state.now())
+        let (meta, now) = (request_meta(req), state.now());
+        let accounts = state.accounts();
+        let proof = accounts
+            .confirm_password(user, &body.0.current_password, &meta, now)
+            .await?;
+        accounts
+            .request_email_change(user, &proof, &body.0.email, &meta, now)
             .await?;
         Ok(Accepted::Accepted(Json(AcceptedResponse {
             message: format!(
@@ -501,6 +537,8 @@ impl AccountsApi {
 
     /// Start changing your phone number.
     ///
+    /// Needs the current password (a wrong one answers 400 naming `current_password`
+    /// and counts as a failed sign-in).
     /// Sends a 6-digit code to the new number (E.164, e.g. `+14155550123`): a voice call
     /// that reads it out when your `contact_preference` is `voice`, a text message
     /// otherwise. The change happens when the code comes back to
@@ -508,8 +546,8 @@ impl AccountsApi {
     /// works, and 5 wrong tries use it up. At most 3 codes an hour (then 429). A number
     /// that is not in E.164 form, is already yours, or cannot receive the code answers
     /// 400 naming `phone_number`. To remove your number, which needs no code, send
-    /// `phone_number` = `""` to `PATCH /v1/users/{id}`. Only the account's owner can do
-    /// this.
+    /// `phone_number` = `""` with `current_password` to `PATCH /v1/users/{id}`. Only the
+    /// account's owner can do this.
     #[oai(
         path = "/users/:id/phone",
         method = "post",
@@ -524,9 +562,13 @@ impl AccountsApi {
         body: Json<PhoneRequest>,
     ) -> Result<PhoneCodeSent, ApiFailure> {
         let user = own_account(&auth.0, &id.0)?;
-        let channel = state
-            .accounts()
-            .request_phone_change(user, &body.0.phone_number, &request_meta(req), state.now())
+        let (meta, now) = (request_meta(req), state.now());
+        let accounts = state.accounts();
+        let proof = accounts
+            .confirm_password(user, &body.0.current_password, &meta, now)
+            .await?;
+        let channel = accounts
+            .request_phone_change(user, &proof, &body.0.phone_number, &meta, now)
             .await?;
         let (how, channel) = match channel {
             Channel::Text => ("by text message", PhoneChannelDto::Text),
@@ -589,8 +631,10 @@ impl AccountsApi {
     /// sign-in page to reactivate). Sending `email`, `password` or a new `phone_number`
     /// answers 400 pointing to their own operations (a new email address or phone number
     /// is confirmed with a code sent to it); `role`, `email_verified` and other states
-    /// answer 403. Administrators may change every field. Someone
-    /// else's account answers 404.
+    /// answer 403. Changing `contact_preference` or removing the phone number needs
+    /// `current_password`: without it 400, a wrong one 400 naming `current_password`
+    /// (counted as a failed sign-in; too many from one client address answer 429).
+    /// Administrators may change every field. Someone else's account answers 404.
     #[oai(path = "/users/:id", method = "patch", operation_id = "updateAccount")]
     async fn update(
         &self,
@@ -671,33 +715,42 @@ impl AccountsApi {
             }
         };
         let profile = body.profile.map(Profile::from);
+        let contact_preference: Option<ContactPreference> = body.contact_preference.map(Into::into);
+        let accounts = state.accounts();
+        let needs_password =
+            remove_phone || contact_preference.is_some_and(|p| p != user.contact_preference);
+        let proof = match (needs_password, body.current_password.as_deref()) {
+            (false, _) => None,
+            (true, None) => {
+                return Err(ApiFailure::bad_request(
+                    "current_password: is needed to change contact_preference or remove your phone number",
+                ));
+            }
+            (true, Some(password)) => Some(
+                accounts
+                    .confirm_password(&user, password, &meta, now)
+                    .await?,
+            ),
+        };
         let mut user = user;
-        if body.username.is_some() || body.contact_preference.is_some() || profile.is_some() {
+        if body.username.is_some() || contact_preference.is_some() || profile.is_some() {
             let changes = UserChanges {
                 username: body.username,
-                contact_preference: body.contact_preference.map(Into::into),
+                contact_preference,
                 profile: profile.unwrap_or_default(),
                 ..Default::default()
             };
-            user = users::update_user(
-                &state.store,
-                &state.passwords,
-                &state.password_rules,
-                &user.id,
-                changes,
-                &meta,
-                now,
-            )
-            .await?;
+            user = accounts
+                .update_own_account(&user, changes, proof.as_ref(), &meta, now)
+                .await?;
         }
-        if remove_phone {
-            user = state
-                .accounts()
-                .remove_phone_number(&user, &meta, now)
+        if let Some(proof) = proof.as_ref().filter(|_| remove_phone) {
+            user = accounts
+                .remove_phone_number(&user, proof, &meta, now)
                 .await?;
         }
         if deactivate {
-            user = state.accounts().deactivate(&user, &meta, now).await?;
+            user = accounts.deactivate(&user, &meta, now).await?;
         }
         Ok(AccountFound::Ok(Json(user.into())))
     }

@@ -11,7 +11,7 @@ use super::{failure, password_rules_text, signed_in};
 use crate::domain::DomainError;
 use crate::domain::audit::{self, AuditAction, AuditEvent};
 use crate::domain::sessions::{self, BrowserSession};
-use crate::domain::users::{self, ContactPreference, Profile, User, UserChanges};
+use crate::domain::users::{ContactPreference, Profile, User, UserChanges};
 use crate::http::request_meta;
 use crate::sms::Channel;
 use crate::state::AppState;
@@ -131,6 +131,8 @@ pub struct ProfileForm {
     timezone: Option<String>,
     locale: Option<String>,
     contact_preference: Option<String>,
+    /// Needed only when the contact preference changes.
+    current_password: Option<String>,
 }
 
 #[handler]
@@ -142,11 +144,23 @@ pub async fn save_profile(
 ) -> Response {
     let csrf = form.csrf_token.clone();
     account_action(state, jar, &csrf, |_, user| async move {
+        let (meta, now) = (request_meta(req), state.now());
+        let accounts = state.accounts();
         let contact_preference = match form.contact_preference.as_deref() {
             None => None,
             Some(text) => Some(ContactPreference::parse(text).ok_or_else(|| {
                 DomainError::invalid("contact_preference", "must be text, voice or email")
             })?),
+        };
+        let proof = match form.current_password.as_deref().filter(|p| !p.is_empty()) {
+            Some(password) if contact_preference.is_some_and(|p| p != user.contact_preference) => {
+                Some(
+                    accounts
+                        .confirm_password(&user, password, &meta, now)
+                        .await?,
+                )
+            }
+            _ => None,
         };
         let changes = UserChanges {
             contact_preference,
@@ -163,16 +177,9 @@ pub async fn save_profile(
             },
             ..Default::default()
         };
-        users::update_user(
-            &state.store,
-            &state.passwords,
-            &state.password_rules,
-            &user.id,
-            changes,
-            &request_meta(req),
-            state.now(),
-        )
-        .await?;
+        accounts
+            .update_own_account(&user, changes, proof.as_ref(), &meta, now)
+            .await?;
         Ok("Profile saved.".to_string())
     })
     .await
@@ -184,18 +191,25 @@ pub struct EmailForm {
     csrf_token: String,
     #[serde(default)]
     email: String,
+    #[serde(default)]
+    current_password: String,
 }
 
 #[handler]
 pub async fn request_email_change(
     Data(state): Data<&AppState>,
+    req: &Request,
     jar: &CookieJar,
     Form(form): Form<EmailForm>,
 ) -> Response {
     account_action(state, jar, &form.csrf_token, |_, user| async move {
-        state
-            .accounts()
-            .request_email_change(&user, &form.email, state.now())
+        let (meta, now) = (request_meta(req), state.now());
+        let accounts = state.accounts();
+        let proof = accounts
+            .confirm_password(&user, &form.current_password, &meta, now)
+            .await?;
+        accounts
+            .request_email_change(&user, &proof, &form.email, &meta, now)
             .await?;
         Ok(format!(
             "We sent a code to {}. Type it below to switch to that address.",
@@ -236,6 +250,8 @@ pub struct PhoneForm {
     csrf_token: String,
     #[serde(default)]
     phone_number: String,
+    #[serde(default)]
+    current_password: String,
 }
 
 #[handler]
@@ -246,9 +262,13 @@ pub async fn request_phone_change(
     Form(form): Form<PhoneForm>,
 ) -> Response {
     account_action(state, jar, &form.csrf_token, |_, user| async move {
-        let channel = state
-            .accounts()
-            .request_phone_change(&user, &form.phone_number, &request_meta(req), state.now())
+        let (meta, now) = (request_meta(req), state.now());
+        let accounts = state.accounts();
+        let proof = accounts
+            .confirm_password(&user, &form.current_password, &meta, now)
+            .await?;
+        let channel = accounts
+            .request_phone_change(&user, &proof, &form.phone_number, &meta, now)
             .await?;
         let how = match channel {
             Channel::Text => "texted a code to",
@@ -287,9 +307,11 @@ pub async fn confirm_phone_change(
 }
 
 #[derive(Debug, Deserialize)]
-pub struct CsrfForm {
+pub struct RemovePhoneForm {
     #[serde(default)]
     csrf_token: String,
+    #[serde(default)]
+    current_password: String,
 }
 
 #[handler]
@@ -297,12 +319,16 @@ pub async fn remove_phone_number(
     Data(state): Data<&AppState>,
     req: &Request,
     jar: &CookieJar,
-    Form(form): Form<CsrfForm>,
+    Form(form): Form<RemovePhoneForm>,
 ) -> Response {
     account_action(state, jar, &form.csrf_token, |_, user| async move {
-        state
-            .accounts()
-            .remove_phone_number(&user, &request_meta(req), state.now())
+        let (meta, now) = (request_meta(req), state.now());
+        let accounts = state.accounts();
+        let proof = accounts
+            .confirm_password(&user, &form.current_password, &meta, now)
+            .await?;
+        accounts
+            .remove_phone_number(&user, &proof, &meta, now)
             .await?;
         Ok("Your phone number was removed.".to_string())
     })
