@@ -285,15 +285,19 @@ async fn open_registration_then_verification_by_code_then_sign_in() {
     assert_eq!(me.status, StatusCode::OK, "{}", me.body);
     assert_eq!(me.body["username"], username.as_str());
 
-    // Taken username or address: 409 naming which.
+    // A taken username answers 409; a taken address answers as a new one would (issue
+    // 11: registration does not reveal who has an account) and its owner is mailed.
     let taken = api.register(&username, &unique_address("x"), None).await;
     assert_eq!(taken.status, StatusCode::CONFLICT);
     assert_eq!(taken.body["message"], "username is already taken");
     let taken = api
         .register("someone_else", &email.to_uppercase(), None)
         .await;
-    assert_eq!(taken.status, StatusCode::CONFLICT);
-    assert_eq!(taken.body["message"], "email is already taken");
+    assert_eq!(taken.status, StatusCode::CREATED, "{}", taken.body);
+    assert_eq!(
+        mail_sink().wait_for_mail(&email).await.subject,
+        "Someone tried to use your email address on Latchkey"
+    );
 }
 
 #[tokio::test]
@@ -730,6 +734,7 @@ async fn what_a_user_may_change_on_their_own_account() {
     let changed = patch(json!({
         "username": "alice2",
         "contact_preference": "voice",
+        "current_password": PASSWORD,
         "profile": { "display_name": "Alice", "website": "https://alice.example" }
     }))
     .await;
@@ -924,7 +929,7 @@ async fn changing_the_email_address_needs_the_code_sent_to_it() {
             Method::POST,
             &format!("/v1/users/{id}/email"),
             Some(&token),
-            Some(json!({ "email": new_email })),
+            Some(json!({ "email": new_email, "current_password": PASSWORD })),
         )
         .await;
     assert_eq!(requested.status, StatusCode::ACCEPTED, "{}", requested.body);
@@ -948,7 +953,7 @@ async fn changing_the_email_address_needs_the_code_sent_to_it() {
             Method::POST,
             &format!("/v1/users/{id}/email"),
             Some(&admin),
-            Some(json!({ "email": unique_address("admin") })),
+            Some(json!({ "email": unique_address("admin"), "current_password": PASSWORD })),
         )
         .await;
     assert_eq!(answer.status, StatusCode::FORBIDDEN);

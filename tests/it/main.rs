@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod account_hardening;
 mod accounts;
 mod admin_api;
 mod admin_effects;

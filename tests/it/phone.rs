@@ -92,7 +92,7 @@ impl Fixture {
             Method::POST,
             &format!("/v1/users/{}/phone", user.id),
             &user.token,
-            Some(json!({ "phone_number": number })),
+            Some(json!({ "phone_number": number, "current_password": PASSWORD })),
         )
         .await
     }
@@ -347,7 +347,7 @@ async fn a_user_who_prefers_calls_gets_a_call() {
             Method::PATCH,
             &format!("/v1/users/{}", user.id),
             &user.token,
-            Some(json!({ "contact_preference": "voice" })),
+            Some(json!({ "contact_preference": "voice", "current_password": PASSWORD })),
         )
         .await;
     assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
@@ -442,7 +442,8 @@ async fn patch_removes_but_does_not_set_ones_own_number() {
         answer.body
     );
 
-    // Set it through the code, then remove it with PATCH: no code needed.
+    // Set it through the code, then remove it with PATCH: no code needed, but the
+    // current password is (issue 11).
     let number = unique_number();
     f.request_change(&user, &number).await;
     let code = f.sink.wait_for(&number).await.six_digit_code();
@@ -452,7 +453,7 @@ async fn patch_removes_but_does_not_set_ones_own_number() {
             Method::PATCH,
             &path,
             &user.token,
-            Some(json!({ "phone_number": "" })),
+            Some(json!({ "phone_number": "", "current_password": PASSWORD })),
         )
         .await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
@@ -476,7 +477,7 @@ async fn patch_removes_but_does_not_set_ones_own_number() {
             Method::POST,
             &format!("/v1/users/{}/phone", user.id),
             &admin,
-            Some(json!({ "phone_number": unique_number() })),
+            Some(json!({ "phone_number": unique_number(), "current_password": PASSWORD })),
         )
         .await;
     assert_eq!(answer.status, StatusCode::FORBIDDEN);
@@ -488,7 +489,7 @@ async fn patch_removes_but_does_not_set_ones_own_number() {
             Method::POST,
             &format!("/v1/users/{}/phone", user.id),
             &other.token,
-            Some(json!({ "phone_number": unique_number() })),
+            Some(json!({ "phone_number": unique_number(), "current_password": PASSWORD })),
         )
         .await;
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
@@ -541,7 +542,13 @@ async fn the_account_page_changes_and_removes_the_number() {
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
     assert!(f.sink.is_empty(&number));
 
-    let (status, html) = submit(&f, &browser, "/account/phone", &[("phone_number", &number)]).await;
+    let (status, html) = submit(
+        &f,
+        &browser,
+        "/account/phone",
+        &[("phone_number", &number), ("current_password", PASSWORD)],
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{html}");
     assert!(html.contains("We texted a code to"), "{html}");
     let code = f.sink.wait_for(&number).await.six_digit_code();
@@ -569,7 +576,13 @@ async fn the_account_page_changes_and_removes_the_number() {
         Some(number.as_str())
     );
 
-    let (status, html) = submit(&f, &browser, "/account/phone/remove", &[]).await;
+    let (status, html) = submit(
+        &f,
+        &browser,
+        "/account/phone/remove",
+        &[("current_password", PASSWORD)],
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{html}");
     assert!(html.contains("Your phone number was removed."), "{html}");
     assert!(!html.contains("id=\"current-phone\""), "{html}");
@@ -581,7 +594,10 @@ async fn the_account_page_changes_and_removes_the_number() {
             &f,
             &browser,
             "/account/phone",
-            &[("phone_number", &unique_number())],
+            &[
+                ("phone_number", &unique_number()),
+                ("current_password", PASSWORD),
+            ],
         )
         .await;
         assert_eq!(status, StatusCode::OK);
@@ -590,7 +606,10 @@ async fn the_account_page_changes_and_removes_the_number() {
         &f,
         &browser,
         "/account/phone",
-        &[("phone_number", &unique_number())],
+        &[
+            ("phone_number", &unique_number()),
+            ("current_password", PASSWORD),
+        ],
     )
     .await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{html}");

@@ -778,7 +778,7 @@ async fn email_change_needs_the_code_sent_to_the_new_address() {
         &browser,
         "/account",
         "/account/email",
-        &[("email", &new)],
+        &[("email", &new), ("current_password", PASSWORD)],
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{html}");
@@ -814,17 +814,23 @@ async fn email_change_needs_the_code_sent_to_the_new_address() {
     assert_eq!(user.email, new);
     assert!(user.email_verified);
 
-    // Someone else's address is refused before any mail goes out.
+    // Someone else's address gets the same answer (issue 11: no enumeration), no code
+    // goes out, and its owner is told instead.
     let taken = registered_and_verified(&server, "cleo").await;
-    let (status, _) = submit(
+    let (status, html) = submit(
         &server,
         &browser,
         "/account",
         "/account/email",
-        &[("email", &taken)],
+        &[("email", &taken), ("current_password", PASSWORD)],
     )
     .await;
-    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let notice = mail_sink().wait_for_mail(&taken).await;
+    assert_eq!(
+        notice.subject,
+        "Someone tried to use your email address on Latchkey"
+    );
 }
 
 #[tokio::test]
@@ -842,6 +848,7 @@ async fn profile_edits_are_checked_and_saved() {
             ("first_name", "Dora"),
             ("website", "javascript:alert(1)"),
             ("contact_preference", "voice"),
+            ("current_password", PASSWORD),
         ],
     )
     .await;
@@ -856,6 +863,7 @@ async fn profile_edits_are_checked_and_saved() {
             ("first_name", "Dora"),
             ("website", "https://dora.example"),
             ("contact_preference", "voice"),
+            ("current_password", PASSWORD),
         ],
     )
     .await;
