@@ -498,6 +498,62 @@ mod tests {
     }
 
     #[test]
+    fn reset_done_names_what_can_still_sign_in_escaped() {
+        let passkeys = vec!["<i>Blue key</i>".to_string()];
+        let linked = vec!["github (a@b.example)".to_string()];
+        let rendered = mailer()
+            .render(&Message::PasswordResetDone {
+                username: "erin",
+                passkeys: &passkeys,
+                linked_accounts: &linked,
+            })
+            .unwrap();
+        assert_eq!(rendered.subject, "Your Latchkey password was reset");
+        assert!(
+            rendered.text.contains("  - <i>Blue key</i>"),
+            "{}",
+            rendered.text
+        );
+        assert!(rendered.text.contains("github (a@b.example)"));
+        assert!(rendered.html.contains("&lt;i&gt;Blue key&lt;/i&gt;"));
+        assert!(!rendered.html.contains("<i>Blue"));
+        for path in [
+            "/account/passkeys",
+            "/account/connections",
+            "/account/security",
+        ] {
+            assert!(rendered.text.contains(path) && rendered.html.contains(path));
+        }
+        let none = mailer()
+            .render(&Message::PasswordResetDone {
+                username: "erin",
+                passkeys: &[],
+                linked_accounts: &[],
+            })
+            .unwrap();
+        assert!(none.text.contains("No passkeys or connected accounts"));
+    }
+
+    #[test]
+    fn account_notices_render_in_both_parts() {
+        for message in [
+            Message::AccountChanged {
+                username: "finn",
+                change: "your email address is now f@x.example",
+            },
+            Message::AddressInUse {
+                username: "finn",
+                attempt: "create a new account",
+            },
+        ] {
+            let rendered = mailer().render(&message).unwrap();
+            assert!(rendered.text.contains("Hello finn,"));
+            assert!(rendered.html.contains("Hello finn,"));
+            assert!(rendered.text.contains("/forgot-password"));
+        }
+    }
+
+    #[test]
     fn html_has_no_external_resources() {
         let rendered = mailer()
             .render(&Message::PasswordReset {

@@ -616,6 +616,11 @@ async fn reset_links_expire_and_reset_ends_every_session() {
         StatusCode::SEE_OTHER,
         "the old session ended"
     );
+    // The owner is told the reset went through (issue 11).
+    assert_eq!(
+        mail_sink().wait_for_mail(&email).await.subject,
+        "Your Latchkey password was reset"
+    );
 
     server.clock.advance(Duration::minutes(5));
     accounts
