@@ -374,8 +374,7 @@ impl Accounts<'_> {
         // taken, so both answers are the same and take the same time.
         let (user, email_normalized) = users::build_user(self.hasher, self.rules, new, now).await?;
         if let Some(owner) = owner {
-            self.address_in_use(&owner, "create a new account", meta, now)
-                .await;
+            self.address_in_use(&owner, "create a new account", meta, now);
             return Ok(user);
         }
         let inserted = match invite_key.filter(|_| invite.is_some()) {
@@ -402,8 +401,7 @@ impl Accounts<'_> {
             // Registered by a concurrent request since the look-up above.
             Err(DomainError::Conflict("email")) => {
                 if let Some(owner) = self.store.find_user_by_login(&email_normalized).await? {
-                    self.address_in_use(&owner, "create a new account", meta, now)
-                        .await;
+                    self.address_in_use(&owner, "create a new account", meta, now);
                 }
                 return Ok(user);
             }
@@ -421,17 +419,14 @@ impl Accounts<'_> {
                 "role": user.role.as_str(),
                 "invite": invite.as_ref().map(|i| i.id.clone()),
             }));
-        audit::record(self.store, meta, event, now).await;
         // The account exists whether or not the mail goes out; "send again" recovers.
-        if let Err(err) = self.send_verification(&user, now).await {
-            tracing::error!(error = %err, user_id = %user.id, "could not send the verification email");
-        }
+        self.send_verification_later(&user, Some(event), meta, now);
         Ok(user)
     }
 
     /// Someone tried to take `owner`'s address (`attempt` completes "Someone tried to
-    /// …"): audited, and the owner is mailed after the answer.
-    async fn address_in_use(
+    /// …"): audited and the owner mailed, both after the answer.
+    fn address_in_use(
         &self,
         owner: &User,
         attempt: &'static str,
@@ -444,9 +439,10 @@ impl Accounts<'_> {
             format!("someone tried to {attempt} with this account's email address"),
         )
         .by(owner.id.clone());
-        audit::record(self.store, meta, event, now).await;
+        let (store, meta) = (self.store.clone(), meta.clone());
         let (to, username) = (owner.email.clone(), owner.username.clone());
         self.mail_later(move |mailer| async move {
+            audit::record(&store, &meta, event, now).await;
             mailer
                 .send(
                     &to,
@@ -459,41 +455,58 @@ impl Accounts<'_> {
         });
     }
 
-    /// Issues a verification code and link and mails them after the answer.
-    async fn send_verification(&self, user: &User, now: DateTime<Utc>) -> Result<(), DomainError> {
-        let lifetime = self.code_lifetime();
-        let issued = codes::issue(
-            self.store,
-            self.master,
-            &user.id,
-            CodePurpose::EmailVerification,
-            None,
-            true,
-            true,
-            lifetime,
-            now,
-        )
-        .await?;
-        let link = self.link(
-            "/verify-email",
-            issued.link_token.as_deref().unwrap_or_default(),
-        );
-        let (to, username, code) = (user.email.clone(), user.username.clone(), issued.code);
-        let expires_minutes = lifetime.num_minutes();
-        self.mail_later(move |mailer| async move {
-            mailer
-                .send(
-                    &to,
-                    Message::VerifyEmail {
-                        username: &username,
-                        link: &link,
-                        code: &code,
-                        expires_minutes,
-                    },
-                )
-                .await
+    /// Records `event` (if any), issues a verification code and link, and mails them:
+    /// all on a background task after the answer, so neither the database writes nor the
+    /// mail tell a caller whether an account was made (or is pending).
+    fn send_verification_later(
+        &self,
+        user: &User,
+        event: Option<AuditEvent>,
+        meta: &RequestMeta,
+        now: DateTime<Utc>,
+    ) {
+        let (store, master, mailer) =
+            (self.store.clone(), self.master.clone(), self.mailer.clone());
+        let (meta, lifetime) = (meta.clone(), self.code_lifetime());
+        let (user_id, to, username) = (user.id.clone(), user.email.clone(), user.username.clone());
+        let link_base = format!("{}/verify-email", self.config.issuer());
+        tokio::spawn(async move {
+            if let Some(event) = event {
+                audit::record(&store, &meta, event, now).await;
+            }
+            let issued = codes::issue(
+                &store,
+                &master,
+                &user_id,
+                CodePurpose::EmailVerification,
+                None,
+                true,
+                true,
+                lifetime,
+                now,
+            )
+            .await;
+            let issued = match issued {
+                Ok(issued) => issued,
+                Err(err) => {
+                    tracing::error!(error = %err, user_id, "could not issue a verification code");
+                    return;
+                }
+            };
+            let link = format!(
+                "{link_base}?token={}",
+                issued.link_token.as_deref().unwrap_or_default()
+            );
+            let message = Message::VerifyEmail {
+                username: &username,
+                link: &link,
+                code: &issued.code,
+                expires_minutes: lifetime.num_minutes(),
+            };
+            if let Err(err) = mailer.send(&to, message).await {
+                tracing::error!(error = %err, user_id, "could not send the verification email");
+            }
         });
-        Ok(())
     }
 
     /// Sends a new verification email, at most 3 an hour (R023). The answer is the same
@@ -537,10 +550,7 @@ impl Accounts<'_> {
             format!("user:{}", user.id),
         )
         .by(user.id.clone());
-        audit::record(self.store, meta, event, now).await;
-        if let Err(err) = self.send_verification(&user, now).await {
-            tracing::error!(error = %err, user_id = %user.id, "could not send the verification email");
-        }
+        self.send_verification_later(&user, Some(event), meta, now);
         Ok(())
     }
 
@@ -916,8 +926,7 @@ impl Accounts<'_> {
             .with(serde_json::json!({ "email_change_requested": email }));
         audit::record(self.store, meta, event, now).await;
         if let Some(owner) = self.store.find_user_by_login(&normalized).await? {
-            self.address_in_use(&owner, "make it the address of another account", meta, now)
-                .await;
+            self.address_in_use(&owner, "make it the address of another account", meta, now);
             return Ok(());
         }
         let lifetime = self.code_lifetime();
