@@ -12,6 +12,7 @@ use super::codes::{self, CodePurpose};
 use super::invites;
 use super::passwords::{PasswordCheck, PasswordHasher};
 use super::sessions;
+use super::signin;
 use super::users::{
     self, AccountStatus, ContactPreference, NewUser, PASSWORD_HISTORY_KEPT, PasswordRules, Profile,
     Role, User,
