@@ -315,7 +315,7 @@ impl Accounts<'_> {
         }
         if super::over_limit(
             self.store,
-            &format!("ip:{}", meta.ip_address),
+            &meta.address_key(),
             "registration",
             REGISTRATION_WINDOW,
             MAX_REGISTRATIONS_PER_ADDRESS,
@@ -649,7 +649,9 @@ impl Accounts<'_> {
         let user = self.store.find_user_by_login(&normalized).await?;
         let event = AuditEvent::success(AuditAction::PasswordResetRequest, "password_reset");
         let Some(user) = user.filter(|u| {
-            u.email_verified && matches!(u.status, AccountStatus::Active | AccountStatus::Locked)
+            // An admin's lock (no end) is not lifted by whoever reads the mailbox.
+            let failure_lockout = u.status == AccountStatus::Locked && u.locked_until.is_some();
+            u.email_verified && (u.status == AccountStatus::Active || failure_lockout)
         }) else {
             audit::record(
                 self.store,
@@ -844,10 +846,10 @@ impl Accounts<'_> {
         let hash =
             users::hash_new_password(self.store, self.hasher, self.rules, user, new_password)
                 .await?;
-        self.store
-            .set_password(&user.id, &hash, PASSWORD_HISTORY_KEPT, now)
+        let ended = self
+            .store
+            .change_own_password(&user.id, &hash, PASSWORD_HISTORY_KEPT, keep_session_id, now)
             .await?;
-        let ended = sessions::end_user_sessions(self.store, &user.id, keep_session_id, now).await?;
         let event = AuditEvent::success(AuditAction::PasswordChange, format!("user:{}", user.id))
             .by(user.id.clone())
             .with(serde_json::json!({ "sessions_ended": ended }));

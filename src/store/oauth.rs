@@ -9,7 +9,8 @@ use entity::{
 };
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    TransactionTrait,
 };
 
 use super::{Store, StoreError, UniqueLookup, from_millis, json_list, to_json_list, to_millis};
@@ -438,14 +439,30 @@ pub(super) async fn revoke_all_grants_of_user(
     user_id: &str,
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
-    Ok(grants::Entity::update_many()
+    revoke_grants_of_user_except(db, user_id, None, now).await
+}
+
+/// Revokes every grant of the user except those made in the session `except` (grants
+/// without a session, such as offline ones from elsewhere, are revoked too).
+pub(super) async fn revoke_grants_of_user_except(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    except: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let mut update = grants::Entity::update_many()
         .set(grants::ActiveModel {
             revoked_at: Set(Some(to_millis(now))),
             ..Default::default()
         })
         .filter(grants::Column::UserId.eq(user_id))
-        .filter(grants::Column::RevokedAt.is_null())
-        .exec(db)
-        .await?
-        .rows_affected)
+        .filter(grants::Column::RevokedAt.is_null());
+    if let Some(kept) = except {
+        update = update.filter(
+            Condition::any()
+                .add(grants::Column::SessionId.ne(kept))
+                .add(grants::Column::SessionId.is_null()),
+        );
+    }
+    Ok(update.exec(db).await?.rows_affected)
 }

@@ -145,14 +145,25 @@ pub(super) async fn revoke_all_sessions_of_user(
     user_id: &str,
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
-    Ok(browser_sessions::Entity::update_many()
+    revoke_sessions_of_user_except(db, user_id, None, now).await
+}
+
+/// Ends every live session of the user but `except`; returns how many ended.
+pub(super) async fn revoke_sessions_of_user_except(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    except: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let mut update = browser_sessions::Entity::update_many()
         .set(browser_sessions::ActiveModel {
             revoked_at: Set(Some(to_millis(now))),
             ..Default::default()
         })
         .filter(browser_sessions::Column::UserId.eq(user_id))
-        .filter(browser_sessions::Column::RevokedAt.is_null())
-        .exec(db)
-        .await?
-        .rows_affected)
+        .filter(browser_sessions::Column::RevokedAt.is_null());
+    if let Some(kept) = except {
+        update = update.filter(browser_sessions::Column::Id.ne(kept));
+    }
+    Ok(update.exec(db).await?.rows_affected)
 }

@@ -278,27 +278,6 @@ impl Store {
         Ok(result.rows_affected == 1)
     }
 
-    /// Lifts a lockout (after a password reset); true if the account was locked.
-    pub async fn unlock_account(
-        &self,
-        user_id: &str,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<bool, StoreError> {
-        let result = users::Entity::update_many()
-            .set(users::ActiveModel {
-                account_status: Set("active".into()),
-                locked_until: Set(None),
-                login_attempts: Set(0),
-                updated_at: Set(to_millis(now)),
-                ..Default::default()
-            })
-            .filter(users::Column::Id.eq(user_id))
-            .filter(users::Column::AccountStatus.eq("locked"))
-            .exec(&self.db)
-            .await?;
-        Ok(result.rows_affected == 1)
-    }
-
     /// Records a successful sign-in (`completed`: also resets the consecutive-failure
     /// count) and, when given, a re-hashed password.
     pub async fn record_login(
@@ -327,31 +306,30 @@ impl Store {
         Ok(())
     }
 
-    /// Sets a new password hash and keeps it in the history, trimmed to the newest `keep`
-    /// entries (R007), in one transaction.
-    pub async fn set_password(
+    /// A signed-in user's own password change (R011), in one transaction: the new hash
+    /// and its history (R007), every other session ended, every grant not tied to the
+    /// kept session revoked (offline ones too, so a thief's refresh tokens die) and
+    /// remembered devices forgotten. Returns how many sessions ended.
+    pub async fn change_own_password(
         &self,
         user_id: &str,
         password_hash: &str,
         keep: u64,
+        keep_session_id: Option<&str>,
         now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<u64, StoreError> {
         let (user_id, password_hash) = (user_id.to_string(), password_hash.to_string());
+        let keep_session_id = keep_session_id.map(str::to_string);
         self.transaction(|tx| {
             Box::pin(async move {
-                let updated = users::Entity::update_many()
-                    .set(users::ActiveModel {
-                        password_hash: Set(Some(password_hash.clone())),
-                        updated_at: Set(to_millis(now)),
-                        ..Default::default()
-                    })
-                    .filter(users::Column::Id.eq(user_id.as_str()))
-                    .exec(tx)
-                    .await?;
-                if updated.rows_affected == 0 {
-                    return Err(StoreError::NotFound);
-                }
-                record_password(tx, &user_id, &password_hash, keep, now).await
+                let kept = keep_session_id.as_deref();
+                set_password_in(tx, &user_id, &password_hash, keep, now).await?;
+                let ended =
+                    super::sessions::revoke_sessions_of_user_except(tx, &user_id, kept, now)
+                        .await?;
+                super::oauth::revoke_grants_of_user_except(tx, &user_id, kept, now).await?;
+                super::mfa::forget_remembered_devices_in(tx, &user_id, None).await?;
+                Ok(ended)
             })
         })
         .await
@@ -645,8 +623,9 @@ pub(super) async fn set_password_in(
     record_password(db, user_id, password_hash, keep, now).await
 }
 
-/// Lifts a lockout; true if the account was locked. A step that can run inside a
-/// transaction.
+/// Lifts a lockout for failed sign-ins (R005); true if the account was so locked. An
+/// admin's lock has no end (`locked_until` NULL) and stays. A step that can run inside
+/// a transaction.
 pub(super) async fn unlock_account_in(
     db: &impl ConnectionTrait,
     user_id: &str,
@@ -662,6 +641,7 @@ pub(super) async fn unlock_account_in(
         })
         .filter(users::Column::Id.eq(user_id))
         .filter(users::Column::AccountStatus.eq("locked"))
+        .filter(users::Column::LockedUntil.is_not_null())
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)

@@ -809,3 +809,37 @@ async fn disposable_addresses_are_refused() {
     .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
+
+/// A password reset lifts a lockout for failed sign-ins, never an admin's lock: whoever
+/// reads the mailbox of a user an admin locked out gets no reset link.
+#[tokio::test]
+async fn a_password_reset_never_lifts_an_admin_lock() {
+    let server = server().await;
+    let admin = server.admin_token().await;
+    let locked = user(&server, true).await;
+    let control = user(&server, true).await;
+    let response = reqwest::Client::new()
+        .patch(server.url(&format!("/api/admin/v1/users/{}", locked.id)))
+        .bearer_auth(&admin)
+        .json(&json!({ "account_status": "locked" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    for email in [&locked.email, &control.email] {
+        let (status, _) = post(
+            &server,
+            "/v1/password-reset",
+            None,
+            json!({ "email": email }),
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+    }
+    // Once the control's link is here, the locked account's would be too.
+    mail_sink().wait_for_mail(&control.email).await;
+    assert!(
+        mail_sink().mailbox_is_empty(&locked.email),
+        "no reset link for an account an admin locked"
+    );
+}

@@ -612,3 +612,23 @@ async fn two_first_factors_at_once_give_one_working_set_of_backup_codes() {
         assert!(stored.two_factor_enabled && stored.sign_in_codes_enabled);
     }
 }
+
+/// R011 after a compromise: the owner's own password change ends every other session,
+/// and the refresh tokens handed out in them (offline ones too) die with it; the session
+/// that made the change stays.
+#[tokio::test]
+async fn changing_your_own_password_ends_the_other_sessions_and_their_refresh_tokens() {
+    let server = TestServer::start().await;
+    let rp = register(&server, |_| {}).await;
+    let victim = Victim::new(&server, &rp, "changer").await;
+    let (status, body) = call(
+        &server,
+        Method::POST,
+        &format!("/api/v1/users/{}/password", victim.id),
+        &victim.session_token,
+        Some(json!({ "current_password": PASSWORD, "new_password": NEW_PASSWORD })),
+    )
+    .await;
+    assert!(status.is_success(), "{status} {body}");
+    assert_eq!(victim.still_working(&server, &rp).await, ["api session"]);
+}
