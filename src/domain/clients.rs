@@ -552,6 +552,65 @@ mod tests {
         }
     }
 
+    fn rotated_client(
+        rotated_at: DateTime<Utc>,
+        grace_end: Option<DateTime<Utc>>,
+        before: Option<DateTime<Utc>>,
+    ) -> Client {
+        Client {
+            id: "c".into(),
+            name: "c".into(),
+            secret_hash: Some("new".into()),
+            auth_method: AuthMethod::ClientSecretBasic,
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            grant_types: vec![GrantType::ClientCredentials],
+            scopes: vec![],
+            first_party: false,
+            require_mfa: false,
+            id_token_signed_response_alg: SigningAlg::Rs256,
+            access_token_lifetime_secs: None,
+            refresh_token_lifetime_secs: None,
+            require_pkce: true,
+            introspection_allowed: false,
+            previous_secret: grace_end.map(|until| ("old".into(), until)),
+            secret_rotated_at: Some(rotated_at),
+            previous_secret_rotated_at: before,
+            created_at: rotated_at,
+            updated_at: rotated_at,
+        }
+    }
+
+    #[test]
+    fn rotation_ends_client_tokens_with_their_secret() {
+        let at = |ms: i64| DateTime::from_timestamp_millis(ms).unwrap();
+        // Rotated at 1000.5 s without grace: a token from second 1000 may have come from
+        // the old secret, so it is dead; one from 1001 is not.
+        let client = rotated_client(at(1_000_500), None, None);
+        assert!(!client.secret_backs_token(1_000, at(1_000_600)));
+        assert!(!client.secret_backs_token(999, at(1_000_600)));
+        assert!(client.secret_backs_token(1_001, at(1_001_000)));
+        assert_eq!(client.client_token_deadline(at(1_000_600)), None);
+        // Rotated at exactly 1000 s: a token issued at 1000 is not older.
+        let client = rotated_client(at(1_000_000), None, None);
+        assert!(client.secret_backs_token(1_000, at(1_000_000)));
+        assert!(!client.secret_backs_token(999, at(1_000_000)));
+        // With a grace period until 1060 s: older tokens live until then.
+        let client = rotated_client(at(1_000_000), Some(at(1_060_000)), None);
+        assert!(client.secret_backs_token(999, at(1_059_999)));
+        assert!(!client.secret_backs_token(999, at(1_060_000)));
+        assert_eq!(
+            client.client_token_deadline(at(1_010_000)),
+            Some(at(1_060_000))
+        );
+        assert_eq!(client.client_token_deadline(at(1_060_000)), None);
+        // A token from before the rotation before that is dead, grace or not.
+        let client = rotated_client(at(2_000_000), Some(at(2_060_000)), Some(at(1_000_000)));
+        assert!(!client.secret_backs_token(999, at(2_000_001)));
+        assert!(client.secret_backs_token(1_500, at(2_000_001)));
+        assert!(client.secret_backs_token(2_000, at(2_070_000)));
+    }
+
     #[test]
     fn scopes() {
         assert!(validate_scope("openid").is_ok());
