@@ -268,7 +268,8 @@ pub enum ClientCommand {
         json: bool,
     },
     /// Give a confidential client a new secret, printed once. The old one stops working
-    /// at once, or after --grace-secs.
+    /// at once, or after --grace-secs, and so do the client_credentials tokens issued
+    /// before the rotation.
     RotateSecret {
         #[arg(allow_hyphen_values = true)]
         client_id: String,

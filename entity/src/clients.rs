@@ -34,6 +34,12 @@ pub struct Model {
     /// SHA-256 of the secret before the last rotation, valid until the expiry below.
     pub previous_secret_hash: Option<String>,
     pub previous_secret_expires_at: Option<i64>,
+    /// When the secret was last rotated: client_credentials tokens issued before it live
+    /// only until the previous secret's grace period ends.
+    pub secret_rotated_at: Option<i64>,
+    /// When the secret was rotated the time before: client_credentials tokens issued
+    /// before it are dead.
+    pub previous_secret_rotated_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

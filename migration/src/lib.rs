@@ -12,6 +12,7 @@ mod m20261122_000005_create_two_factor;
 mod m20261122_000006_create_webauthn;
 mod m20261122_000007_create_federation;
 mod m20261130_100400_add_client_hardening;
+mod m20261130_100800_add_client_secret_rotated_at;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000006_create_webauthn::Migration),
             Box::new(m20261122_000007_create_federation::Migration),
             Box::new(m20261130_100400_add_client_hardening::Migration),
+            Box::new(m20261130_100800_add_client_secret_rotated_at::Migration),
         ]
     }
 }

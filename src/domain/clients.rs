@@ -53,6 +53,12 @@ pub struct Client {
     pub introspection_allowed: bool,
     /// The secret before the last rotation (SHA-256) and until when it still works.
     pub previous_secret: Option<(String, DateTime<Utc>)>,
+    /// When the secret was last rotated: client_credentials tokens issued before it live
+    /// only until the previous secret's grace period ends.
+    pub secret_rotated_at: Option<DateTime<Utc>>,
+    /// When it was rotated the time before: client_credentials tokens issued before that
+    /// are dead, whatever grace the last rotation gave.
+    pub previous_secret_rotated_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -79,6 +85,41 @@ impl Client {
             .as_ref()
             .is_some_and(|(hash, until)| matches(hash) && *until > now);
         current | previous
+    }
+
+    /// Until when a client_credentials token minted now may live at the longest: while a
+    /// rotated-out secret still works, until it stops. The token does not record which
+    /// secret minted it, so one minted with the old secret must not outlive that secret.
+    pub fn client_token_deadline(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.previous_secret
+            .as_ref()
+            .map(|(_, until)| *until)
+            .filter(|until| *until > now)
+    }
+
+    /// Whether a client_credentials token issued at `iat` (Unix seconds) is still backed
+    /// by a secret that works. A token from before the last rotation lives until the old
+    /// secret's grace period ends (at once without one); a token from before the rotation
+    /// before that was minted with a secret that stopped working at the last rotation, so
+    /// it is dead. (Tokens minted during a grace period expire when it ends, see
+    /// [`Self::client_token_deadline`].) `iat` has whole seconds: a token from the second
+    /// of a rotation counts as older, so none minted with the old secret outlives it.
+    pub fn secret_backs_token(&self, iat: i64, now: DateTime<Utc>) -> bool {
+        let issued_before =
+            |at: DateTime<Utc>| iat < at.timestamp() + i64::from(at.timestamp_subsec_nanos() > 0);
+        if self.previous_secret_rotated_at.is_some_and(issued_before) {
+            return false;
+        }
+        match self.secret_rotated_at {
+            Some(rotated_at) if issued_before(rotated_at) => {
+                let grace_end = self
+                    .previous_secret
+                    .as_ref()
+                    .map_or(rotated_at, |(_, until)| *until);
+                now < grace_end
+            }
+            _ => true,
+        }
     }
 }
 
@@ -298,6 +339,8 @@ pub async fn create_client(
         require_pkce: settings.require_pkce.unwrap_or(true),
         introspection_allowed: settings.introspection_allowed.unwrap_or(false),
         previous_secret: None,
+        secret_rotated_at: None,
+        previous_secret_rotated_at: None,
         created_at: now,
         updated_at: now,
     };
@@ -395,7 +438,9 @@ pub async fn update_client(
 
 /// Replaces a confidential client's secret and returns the new one, once. With a grace
 /// period the old secret keeps working until it ends, so the client's deployments can
-/// switch over; without one it stops at once. Tokens already issued stay valid.
+/// switch over; without one it stops at once. client_credentials tokens issued before
+/// the rotation die when the old secret does (see [`Client::secret_backs_token`]); tokens
+/// of users' grants are not minted with the secret and stay valid.
 #[tracing::instrument(skip_all, fields(client_id = %id))]
 pub async fn rotate_secret(
     store: &Store,
@@ -428,6 +473,10 @@ pub async fn rotate_secret(
             now + chrono::Duration::seconds(grace_secs),
         )
     });
+    // Tokens from before the last rotation were minted with a secret that now stops
+    // working at once, so they stop too; tokens from before this one follow the grace.
+    client.previous_secret_rotated_at = client.secret_rotated_at;
+    client.secret_rotated_at = Some(now);
     client.updated_at = now;
     // Only if nobody rotated it since we read it: two racing rotations cannot both hand
     // out a secret that works.
@@ -501,6 +550,65 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    fn rotated_client(
+        rotated_at: DateTime<Utc>,
+        grace_end: Option<DateTime<Utc>>,
+        before: Option<DateTime<Utc>>,
+    ) -> Client {
+        Client {
+            id: "c".into(),
+            name: "c".into(),
+            secret_hash: Some("new".into()),
+            auth_method: AuthMethod::ClientSecretBasic,
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            grant_types: vec![GrantType::ClientCredentials],
+            scopes: vec![],
+            first_party: false,
+            require_mfa: false,
+            id_token_signed_response_alg: SigningAlg::Rs256,
+            access_token_lifetime_secs: None,
+            refresh_token_lifetime_secs: None,
+            require_pkce: true,
+            introspection_allowed: false,
+            previous_secret: grace_end.map(|until| ("old".into(), until)),
+            secret_rotated_at: Some(rotated_at),
+            previous_secret_rotated_at: before,
+            created_at: rotated_at,
+            updated_at: rotated_at,
+        }
+    }
+
+    #[test]
+    fn rotation_ends_client_tokens_with_their_secret() {
+        let at = |ms: i64| DateTime::from_timestamp_millis(ms).unwrap();
+        // Rotated at 1000.5 s without grace: a token from second 1000 may have come from
+        // the old secret, so it is dead; one from 1001 is not.
+        let client = rotated_client(at(1_000_500), None, None);
+        assert!(!client.secret_backs_token(1_000, at(1_000_600)));
+        assert!(!client.secret_backs_token(999, at(1_000_600)));
+        assert!(client.secret_backs_token(1_001, at(1_001_000)));
+        assert_eq!(client.client_token_deadline(at(1_000_600)), None);
+        // Rotated at exactly 1000 s: a token issued at 1000 is not older.
+        let client = rotated_client(at(1_000_000), None, None);
+        assert!(client.secret_backs_token(1_000, at(1_000_000)));
+        assert!(!client.secret_backs_token(999, at(1_000_000)));
+        // With a grace period until 1060 s: older tokens live until then.
+        let client = rotated_client(at(1_000_000), Some(at(1_060_000)), None);
+        assert!(client.secret_backs_token(999, at(1_059_999)));
+        assert!(!client.secret_backs_token(999, at(1_060_000)));
+        assert_eq!(
+            client.client_token_deadline(at(1_010_000)),
+            Some(at(1_060_000))
+        );
+        assert_eq!(client.client_token_deadline(at(1_060_000)), None);
+        // A token from before the rotation before that is dead, grace or not.
+        let client = rotated_client(at(2_000_000), Some(at(2_060_000)), Some(at(1_000_000)));
+        assert!(!client.secret_backs_token(999, at(2_000_001)));
+        assert!(client.secret_backs_token(1_500, at(2_000_001)));
+        assert!(client.secret_backs_token(2_000, at(2_070_000)));
     }
 
     #[test]

@@ -553,7 +553,8 @@ fn open_successor(
 }
 
 /// The `client_credentials` grant (RFC 6749 §4.4): confidential clients only; an access
-/// token about the client itself, no ID token, no refresh token.
+/// token about the client itself, no ID token, no refresh token. During a secret
+/// rotation's grace period the token expires when the grace period ends.
 #[tracing::instrument(skip_all, fields(client_id = %client.id))]
 pub fn client_credentials(
     ctx: &TokenContext<'_>,
@@ -581,7 +582,12 @@ pub fn client_credentials(
             ));
         }
     }
-    let lifetime = access_lifetime(ctx, client);
+    let mut lifetime = access_lifetime(ctx, client);
+    if let Some(deadline) = client.client_token_deadline(ctx.now) {
+        // Whole seconds, rounded down: the token never outlives the old secret.
+        let left = deadline.timestamp() - ctx.now.timestamp();
+        lifetime = lifetime.min(Duration::seconds(left));
+    }
     let issuer = ctx.config.issuer().to_string();
     let claims = AccessTokenClaims {
         iss: issuer.clone(),
@@ -633,7 +639,8 @@ pub struct LiveAccessToken {
 /// Checks an access token on every use, not only its signature: its client must still
 /// exist; a user's token needs its grant unrevoked and its user active (a suspended,
 /// locked, deactivated, pending or deleted user's tokens are dead); a client_credentials
-/// token needs its client still allowed that grant and every scope it carries.
+/// token needs its client still allowed that grant and every scope it carries, and the
+/// secret it was minted with not rotated out (see [`Client::secret_backs_token`]).
 pub async fn verify_live_access_token(
     store: &Store,
     keys: &KeySet,
@@ -677,7 +684,8 @@ pub async fn verify_live_access_token(
         None => {
             let allowed = claims.sub == client.id
                 && client.grant_types.contains(&GrantType::ClientCredentials)
-                && claims.scopes().iter().all(|s| client.scopes.contains(s));
+                && claims.scopes().iter().all(|s| client.scopes.contains(s))
+                && client.secret_backs_token(claims.iat, now);
             if !allowed {
                 return Ok(None);
             }

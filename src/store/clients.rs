@@ -47,6 +47,8 @@ impl TryFrom<clients::Model> for Client {
             previous_secret: m
                 .previous_secret_hash
                 .zip(m.previous_secret_expires_at.map(from_millis)),
+            secret_rotated_at: m.secret_rotated_at.map(from_millis),
+            previous_secret_rotated_at: m.previous_secret_rotated_at.map(from_millis),
             created_at: from_millis(m.created_at),
             updated_at: from_millis(m.updated_at),
         })
@@ -77,6 +79,8 @@ fn active_model(c: &Client) -> clients::ActiveModel {
         introspection_allowed: Set(c.introspection_allowed),
         previous_secret_hash: Set(c.previous_secret.as_ref().map(|(hash, _)| hash.clone())),
         previous_secret_expires_at: Set(c.previous_secret.as_ref().map(|(_, at)| to_millis(*at))),
+        secret_rotated_at: Set(c.secret_rotated_at.map(to_millis)),
+        previous_secret_rotated_at: Set(c.previous_secret_rotated_at.map(to_millis)),
         created_at: Set(to_millis(c.created_at)),
         updated_at: Set(to_millis(c.updated_at)),
     }
@@ -90,6 +94,8 @@ fn settings_model(c: &Client) -> clients::ActiveModel {
         secret_hash: NotSet,
         previous_secret_hash: NotSet,
         previous_secret_expires_at: NotSet,
+        secret_rotated_at: NotSet,
+        previous_secret_rotated_at: NotSet,
         created_at: NotSet,
         ..active_model(c)
     }
@@ -186,8 +192,8 @@ impl Store {
         Ok((clients, total))
     }
 
-    /// Writes the client's new secret (and the previous one, with its grace period),
-    /// provided the current secret is still `expected_hash`. False when another rotation
+    /// Writes the client's new secret (and the previous one, with its grace period) and
+    /// the rotation times that end the tokens minted with older secrets, provided the current secret is still `expected_hash`. False when another rotation
     /// got there first, or the client is gone.
     pub async fn replace_client_secret(
         &self,
@@ -202,6 +208,8 @@ impl Store {
                     .previous_secret
                     .as_ref()
                     .map(|(_, at)| to_millis(*at))),
+                secret_rotated_at: Set(client.secret_rotated_at.map(to_millis)),
+                previous_secret_rotated_at: Set(client.previous_secret_rotated_at.map(to_millis)),
                 updated_at: Set(to_millis(client.updated_at)),
                 ..Default::default()
             })

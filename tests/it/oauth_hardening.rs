@@ -657,3 +657,86 @@ async fn new_clients_require_pkce() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body["message"].as_str().unwrap().contains("require_pkce"));
 }
+
+/// A client_credentials token minted with a secret that was rotated out (perhaps because
+/// it leaked) dies with that secret: at once without a grace period, when the grace
+/// period ends with one. Checked on every use: the admin API and introspection.
+#[tokio::test]
+async fn rotating_a_secret_ends_the_client_credentials_tokens_minted_with_the_old_one() {
+    let server = TestServer::start().await;
+    let admin_token = server.admin_token().await;
+    let mut rp = register(&server, machine(&["latchkey:admin"])).await;
+    let calls_admin_api = |token: String| {
+        let server = &server;
+        async move { admin(server, &token, Method::GET, "/clients", None).await.0 }
+    };
+    let rotate = |rp: Rp, grace: i64| {
+        let (server, admin_token) = (&server, &admin_token);
+        async move {
+            let (status, body) = admin(
+                server,
+                admin_token,
+                Method::POST,
+                &format!("/clients/{}/secret", rp.client.id),
+                Some(json!({ "grace_secs": grace })),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            Rp {
+                secret: Some(body["client_secret"].as_str().unwrap().to_string()),
+                ..rp
+            }
+        }
+    };
+
+    // Without a grace period: dead at once.
+    let leaked = client_credentials(&server, &rp, "latchkey:admin").await;
+    assert_eq!(calls_admin_api(leaked.clone()).await, StatusCode::OK);
+    server.clock.advance(Duration::seconds(1));
+    rp = rotate(rp, 0).await;
+    assert_eq!(
+        calls_admin_api(leaked.clone()).await,
+        StatusCode::UNAUTHORIZED,
+        "a token minted with the rotated-out secret"
+    );
+    assert_eq!(introspect(&server, &rp, &leaked).await["active"], false);
+    server.clock.advance(Duration::seconds(1));
+    let fresh = client_credentials(&server, &rp, "latchkey:admin").await;
+    assert_eq!(calls_admin_api(fresh.clone()).await, StatusCode::OK);
+    assert_eq!(introspect(&server, &rp, &fresh).await["active"], true);
+
+    // With a grace period: alive until it ends, like the old secret, and so is a token
+    // the old secret mints during the grace period.
+    server.clock.advance(Duration::seconds(1));
+    let old = Rp {
+        client: rp.client.clone(),
+        secret: rp.secret.clone(),
+    };
+    rp = rotate(rp, 60).await;
+    let during_grace = client_credentials(&server, &old, "latchkey:admin").await;
+    let exp = introspect(&server, &rp, &during_grace).await["exp"]
+        .as_i64()
+        .unwrap();
+    assert!(
+        exp <= server.clock.now_utc().timestamp() + 60,
+        "a token minted during the grace period expires with it"
+    );
+    server.clock.advance(Duration::seconds(59));
+    for token in [&fresh, &during_grace] {
+        assert_eq!(calls_admin_api(token.clone()).await, StatusCode::OK);
+        assert_eq!(introspect(&server, &rp, token).await["active"], true);
+    }
+    server.clock.advance(Duration::seconds(2));
+    for token in [&fresh, &during_grace] {
+        assert_eq!(
+            calls_admin_api(token.clone()).await,
+            StatusCode::UNAUTHORIZED,
+            "a token from before the grace period ended"
+        );
+        assert_eq!(introspect(&server, &rp, token).await["active"], false);
+    }
+    let after = client_credentials(&server, &rp, "latchkey:admin").await;
+    assert_eq!(calls_admin_api(after).await, StatusCode::OK);
+    // The first token stays dead after a second rotation.
+    assert_eq!(calls_admin_api(leaked).await, StatusCode::UNAUTHORIZED);
+}

@@ -330,8 +330,10 @@ impl ClientsApi {
     }
 
     /// Rotate a confidential client's secret. The new secret is in the response, once.
-    /// With `grace_secs` the previous secret keeps working until the grace period ends;
-    /// tokens already issued are not affected. 400 for a public client (it has no
+    /// With `grace_secs` the previous secret keeps working until the grace period ends.
+    /// client_credentials access tokens issued before the rotation stop working when the
+    /// old secret does, and those issued during the grace period expire when it ends;
+    /// tokens of users' grants are not affected. 400 for a public client (it has no
     /// secret); 403 when another rotation of the same client ran at the same moment.
     #[oai(
         path = "/clients/:id/secret",
