@@ -127,12 +127,48 @@ async fn count_name_failure(
     Ok(true)
 }
 
+/// R022 before the check: counts this attempt against the address first, and refuses
+/// (taking it back) when that goes over the limit, so racing guesses from one address
+/// cannot all be compared. A reservation whose password turns out right is taken back
+/// with [`release_address_attempt`]: the count stays one of failures.
+async fn reserve_address_attempt(
+    store: &Store,
+    meta: &RequestMeta,
+    now: DateTime<Utc>,
+) -> Result<bool, DomainError> {
+    count_address_failure(store, meta, now).await?;
+    if store
+        .attempts_in_window(&address_key(meta), LOGIN_ACTION, now)
+        .await?
+        > MAX_FAILURES_PER_IP
+    {
+        release_address_attempt(store, meta, now).await?;
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+async fn release_address_attempt(
+    store: &Store,
+    meta: &RequestMeta,
+    now: DateTime<Utc>,
+) -> Result<(), DomainError> {
+    store
+        .uncount_attempt(&address_key(meta), LOGIN_ACTION, now)
+        .await?;
+    Ok(())
+}
+
 /// Checks a password, the first factor (003 §5.1, R004, R005, R022). The answer to a
 /// wrong password is the same whoever the name belongs to, or if it belongs to nobody:
 /// "wrong credentials", or "locked" from the fifth failure in a row (names nobody owns
 /// lock too). What the account's state is (suspended, deactivated, pending, locked by
 /// an administrator) is told only after the right password. With `reactivate`, a
 /// deactivated account whose owner gave the right password is active again and signs in.
+///
+/// Both limits are reserved before the password is compared (conditional updates whose
+/// row count decides), so racing guesses get at most the limit's worth of compares, and
+/// a lock that wins a race answers like a lock whatever the password.
 #[tracing::instrument(skip_all)]
 pub async fn sign_in_with_password(
     store: &Store,
@@ -143,7 +179,7 @@ pub async fn sign_in_with_password(
     meta: &RequestMeta,
     now: DateTime<Utc>,
 ) -> Result<SignInOutcome, DomainError> {
-    if address_blocked(store, meta, now).await? {
+    if !reserve_address_attempt(store, meta, now).await? {
         let event = AuditEvent::failure(
             AuditAction::RateLimitExceeded,
             "login",
@@ -152,7 +188,46 @@ pub async fn sign_in_with_password(
         audit::record(store, meta, event, now).await;
         return Ok(SignInOutcome::TooManyAttempts);
     }
-    let user = store.find_user_by_login(login).await?;
+    let mut user = store.find_user_by_login(login).await?;
+    if let Some(user) = user.as_mut() {
+        if user.status == AccountStatus::Locked && store.unlock_if_expired(&user.id, now).await? {
+            user.status = AccountStatus::Active;
+            user.locked_until = None;
+            let event =
+                AuditEvent::success(AuditAction::AccountUnlocked, format!("user:{}", user.id))
+                    .by(user.id.clone())
+                    .with(serde_json::json!({ "reason": "lockout expired" }));
+            audit::record(store, meta, event, now).await;
+        }
+    }
+    // Which lock answers before any compare: a lockout after failures (R004), a spent
+    // budget of an active account, or the key lock of an account that is not active.
+    let lock = match user.as_ref() {
+        None => None,
+        Some(u) if u.status == AccountStatus::Locked && u.locked_until.is_some() => {
+            Some(u.locked_until)
+        }
+        Some(u) if u.status == AccountStatus::Active => {
+            if reserve_account_attempt(store, &u.id, meta, now).await? {
+                None
+            } else {
+                Some(locked_until_now(store, &u.id, now).await?)
+            }
+        }
+        Some(u) => key_locked(store, &account_key(u), now)
+            .await?
+            .then_some(Some(now + LOCKOUT)),
+    };
+    if let (Some(until), Some(u)) = (lock, user.as_ref()) {
+        // No password is compared under a lock (it takes the same time all the same), and
+        // no failure is counted: a right password and a wrong one get the same answer.
+        let _ = hasher.verify(password, None).await?;
+        release_address_attempt(store, meta, now).await?;
+        let event = AuditEvent::failure(AuditAction::LoginFailure, "login", "account locked")
+            .by(u.id.clone());
+        audit::record(store, meta, event, now).await;
+        return Ok(SignInOutcome::Locked { until });
+    }
     // Always hash, so that what follows takes the same time whoever the user is.
     let check = hasher
         .verify(
@@ -162,8 +237,8 @@ pub async fn sign_in_with_password(
         .await?;
     let wrong = check == PasswordCheck::Wrong;
     let Some(mut user) = user else {
-        if wrong {
-            count_address_failure(store, meta, now).await?;
+        if !wrong {
+            release_address_attempt(store, meta, now).await?;
         }
         let event = AuditEvent::failure(AuditAction::LoginFailure, "login", "unknown user")
             .with(serde_json::json!({ "login": login }));
@@ -177,41 +252,11 @@ pub async fn sign_in_with_password(
         }
         return Ok(SignInOutcome::WrongCredentials);
     };
-    if user.status == AccountStatus::Locked && store.unlock_if_expired(&user.id, now).await? {
-        user.status = AccountStatus::Active;
-        let event = AuditEvent::success(AuditAction::AccountUnlocked, format!("user:{}", user.id))
-            .by(user.id.clone())
-            .with(serde_json::json!({ "reason": "lockout expired" }));
-        audit::record(store, meta, event, now).await;
-    }
-    // A lockout after failures (R004) answers whatever the password: a right one must
-    // not show through it, or the lock would be no lock.
-    if user.status == AccountStatus::Locked && user.locked_until.is_some() {
-        if wrong {
-            count_address_failure(store, meta, now).await?;
-        }
-        let event = AuditEvent::failure(AuditAction::LoginFailure, "login", "account locked")
-            .by(user.id.clone());
-        audit::record(store, meta, event, now).await;
-        return Ok(SignInOutcome::Locked {
-            until: user.locked_until,
-        });
-    }
-    // An account that is not active locks under its own key, since its status stays.
     let inactive = user.status != AccountStatus::Active;
-    if inactive && key_locked(store, &account_key(&user), now).await? {
-        if wrong {
-            count_address_failure(store, meta, now).await?;
-        }
-        return Ok(SignInOutcome::Locked {
-            until: Some(now + LOCKOUT),
-        });
-    }
     if wrong {
-        count_address_failure(store, meta, now).await?;
         let details = serde_json::json!({ "reason": "wrong password" });
         return Ok(
-            match count_account_failure(store, &user.id, details, meta, now).await? {
+            match count_account_failure(store, &user.id, !inactive, details, meta, now).await? {
                 Some(until) => {
                     if inactive {
                         start_key_lock(store, &account_key(&user), now).await?;
@@ -222,6 +267,7 @@ pub async fn sign_in_with_password(
             },
         );
     }
+    release_address_attempt(store, meta, now).await?;
     if reactivate && user.status == AccountStatus::Deactivated {
         user.status = AccountStatus::Active;
         if store.reactivate_user(&user.id, now).await? {
@@ -256,32 +302,83 @@ pub async fn sign_in_with_password(
     } else {
         None
     };
-    // With a second factor still to come, the consecutive-failure count (R004) stays:
-    // a right password must not wipe out wrong codes, or codes could be guessed forever.
+    // With a second factor still to come, the consecutive-failure count (R004) stays
+    // (this attempt's reservation is given back): a right password must not wipe out
+    // wrong codes, or codes could be guessed forever.
     let completes_sign_in = !user.two_factor_enabled;
-    store
+    if !completes_sign_in && !inactive {
+        store.release_login_attempt(&user.id).await?;
+    }
+    let counted = store
         .record_login(&user.id, rehash.as_deref(), completes_sign_in, now)
         .await?;
+    let still_active = counted
+        && store
+            .find_user(&user.id)
+            .await?
+            .is_some_and(|u| u.status == AccountStatus::Active);
+    if !still_active {
+        // A lock won the race with this (right) password: the answer is the lock's,
+        // as for any password.
+        let event = AuditEvent::failure(AuditAction::LoginFailure, "login", "account locked")
+            .by(user.id.clone());
+        audit::record(store, meta, event, now).await;
+        return Ok(SignInOutcome::Locked {
+            until: Some(
+                locked_until_now(store, &user.id, now)
+                    .await?
+                    .unwrap_or(now + LOCKOUT),
+            ),
+        });
+    }
     Ok(SignInOutcome::SignedIn(Box::new(user)))
 }
 
-/// Counts a failed sign-in step (a wrong password or second factor) against the account
-/// (R004) and records LOGIN_FAILURE with `details`; at the limit the account is locked
-/// for `LOCKOUT` (R005). Returns the lock's end when the account is now locked.
-pub(crate) async fn count_account_failure(
+/// The end of an R004 lock as stored now (or a fresh one's, for an account whose budget
+/// is spent without a lock yet).
+async fn locked_until_now(
     store: &Store,
     user_id: &str,
-    mut details: serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, DomainError> {
+    Ok(Some(
+        store
+            .find_user(user_id)
+            .await?
+            .and_then(|u| u.locked_until)
+            .unwrap_or(now + LOCKOUT),
+    ))
+}
+
+/// R004 before a factor is compared (a password, a second factor): takes one attempt
+/// from an active account's budget. False means the account is locked (or its budget is
+/// spent by racing attempts): do not compare, answer as locked. A spent budget on an
+/// account still active (a request died between its reservation and its count) is
+/// locked here, so it does not stay blocked without an end.
+pub(crate) async fn reserve_account_attempt(
+    store: &Store,
+    user_id: &str,
+    meta: &RequestMeta,
+    now: DateTime<Utc>,
+) -> Result<bool, DomainError> {
+    if store
+        .reserve_login_attempt(user_id, MAX_CONSECUTIVE_FAILURES)
+        .await?
+    {
+        return Ok(true);
+    }
+    lock_if_spent(store, user_id, meta, now).await?;
+    Ok(false)
+}
+
+/// Locks an active account whose consecutive failures reached the limit (R004, R005).
+async fn lock_if_spent(
+    store: &Store,
+    user_id: &str,
     meta: &RequestMeta,
     now: DateTime<Utc>,
 ) -> Result<Option<DateTime<Utc>>, DomainError> {
-    let failures = store.add_failed_login(user_id).await?;
-    let reason = details["reason"].as_str().unwrap_or("failed").to_string();
-    details["consecutive_failures"] = serde_json::json!(failures);
-    let event = AuditEvent::failure(AuditAction::LoginFailure, "login", reason)
-        .by(user_id.to_string())
-        .with(details);
-    audit::record(store, meta, event, now).await;
+    let failures = store.login_attempts(user_id).await?;
     if failures < MAX_CONSECUTIVE_FAILURES {
         return Ok(None);
     }
@@ -293,6 +390,40 @@ pub(crate) async fn count_account_failure(
         audit::record(store, meta, event, now).await;
     }
     Ok(Some(until))
+}
+
+/// Counts a failed sign-in step (a wrong password or second factor) against the account
+/// (R004) and records LOGIN_FAILURE with `details`; at the limit the account is locked
+/// for `LOCKOUT` (R005). `reserved`: the attempt was already taken with
+/// [`reserve_account_attempt`] (an active account); otherwise it is added now. Returns
+/// the lock's end when the account is now locked.
+pub(crate) async fn count_account_failure(
+    store: &Store,
+    user_id: &str,
+    reserved: bool,
+    mut details: serde_json::Value,
+    meta: &RequestMeta,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, DomainError> {
+    let failures = if reserved {
+        store.login_attempts(user_id).await?
+    } else {
+        store.add_failed_login(user_id).await?
+    };
+    let reason = details["reason"].as_str().unwrap_or("failed").to_string();
+    details["consecutive_failures"] = serde_json::json!(failures);
+    let event = AuditEvent::failure(AuditAction::LoginFailure, "login", reason)
+        .by(user_id.to_string())
+        .with(details);
+    audit::record(store, meta, event, now).await;
+    if failures < MAX_CONSECUTIVE_FAILURES {
+        return Ok(None);
+    }
+    Ok(Some(
+        lock_if_spent(store, user_id, meta, now)
+            .await?
+            .unwrap_or(now + LOCKOUT),
+    ))
 }
 
 /// LOGIN_SUCCESS, recorded once the whole sign-in (password and any second factor) is done.
@@ -455,6 +586,14 @@ impl SignIn<'_> {
         meta: &RequestMeta,
         now: DateTime<Utc>,
     ) -> Result<Step, DomainError> {
+        // The user as stored now: a suspension, lock or deletion made while the last
+        // factor was being answered ends this sign-in.
+        let user = self
+            .store
+            .find_user(&user.id)
+            .await?
+            .filter(|u| u.status == AccountStatus::Active)
+            .ok_or_else(|| DomainError::NotAllowed("This account cannot sign in.".into()))?;
         let overdue = mfa::enrolment_overdue(&user, self.enrolment_grace, now);
         if overdue && matches!(channel, Channel::Api) {
             return Ok(Step::EnrolmentRequired(None));

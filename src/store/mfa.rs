@@ -298,6 +298,7 @@ impl Store {
         challenge: &Challenge,
         token_hash: &str,
     ) -> Result<(), StoreError> {
+        close_challenges_of_user(&self.db, &challenge.user_id).await?;
         mfa_challenges::Entity::insert(mfa_challenges::ActiveModel {
             id: Set(challenge.id.clone()),
             token_hash: Set(token_hash.to_string()),
@@ -592,6 +593,24 @@ async fn replace_codes(
     });
     backup_codes::Entity::insert_many(rows)
         .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// Closes every live challenge of a user (a new one begins, or the account's standing
+/// changed).
+pub(super) async fn close_challenges_of_user(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+) -> Result<(), StoreError> {
+    mfa_challenges::Entity::update_many()
+        .set(mfa_challenges::ActiveModel {
+            active: Set(false),
+            ..Default::default()
+        })
+        .filter(mfa_challenges::Column::UserId.eq(user_id))
+        .filter(mfa_challenges::Column::Active.eq(true))
+        .exec(db)
         .await?;
     Ok(())
 }

@@ -36,6 +36,28 @@ impl Store {
             .map(|r| (r.attempts, from_millis(r.window_end))))
     }
 
+    /// Takes back one attempt counted in the current window (a reservation that turned
+    /// out not to be a failure).
+    pub async fn uncount_attempt(
+        &self,
+        identifier: &str,
+        endpoint: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        rate_limits::Entity::update_many()
+            .col_expr(
+                rate_limits::Column::Attempts,
+                Expr::col(rate_limits::Column::Attempts).sub(1),
+            )
+            .filter(rate_limits::Column::Identifier.eq(identifier))
+            .filter(rate_limits::Column::Endpoint.eq(endpoint))
+            .filter(rate_limits::Column::WindowEnd.gt(to_millis(now)))
+            .filter(rate_limits::Column::Attempts.gt(0))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
     /// Counts one attempt: adds to the current window, or starts a new one of `window`.
     /// Each step is a single statement, so concurrent attempts are all counted.
     pub async fn count_attempt(

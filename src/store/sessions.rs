@@ -85,12 +85,16 @@ impl Store {
         if let Some(hash) = new_token_hash {
             change.token_hash = Set(hash.to_string());
         }
-        browser_sessions::Entity::update_many()
+        let result = browser_sessions::Entity::update_many()
             .set(change)
             .filter(browser_sessions::Column::Id.eq(s.id.as_str()))
             .filter(browser_sessions::Column::RevokedAt.is_null())
             .exec(&self.db)
             .await?;
+        if result.rows_affected == 0 {
+            // Revoked (or gone) meanwhile: nothing was re-authenticated.
+            return Err(StoreError::NotFound);
+        }
         Ok(())
     }
 

@@ -222,6 +222,47 @@ impl Store {
     }
 
     /// Adds one failed sign-in to the user's consecutive count and returns the new count.
+    /// R004: takes one sign-in attempt from an active account's budget of `max`
+    /// consecutive failures BEFORE the factor is checked, so however many guesses race,
+    /// at most `max` are compared. False when the account is not active or the budget
+    /// is spent (treat as locked).
+    pub async fn reserve_login_attempt(&self, user_id: &str, max: i32) -> Result<bool, StoreError> {
+        let result = users::Entity::update_many()
+            .col_expr(
+                users::Column::LoginAttempts,
+                Expr::col(users::Column::LoginAttempts).add(1),
+            )
+            .filter(users::Column::Id.eq(user_id))
+            .filter(users::Column::AccountStatus.eq("active"))
+            .filter(users::Column::LoginAttempts.lt(max))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    /// Gives back a reserved attempt that turned out right (a password with a second
+    /// factor still to come: it is no failure, and no success yet).
+    pub async fn release_login_attempt(&self, user_id: &str) -> Result<(), StoreError> {
+        users::Entity::update_many()
+            .col_expr(
+                users::Column::LoginAttempts,
+                Expr::col(users::Column::LoginAttempts).sub(1),
+            )
+            .filter(users::Column::Id.eq(user_id))
+            .filter(users::Column::LoginAttempts.gt(0))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// The account's consecutive failures now.
+    pub async fn login_attempts(&self, user_id: &str) -> Result<i32, StoreError> {
+        Ok(users::Entity::find_by_id(user_id.to_string())
+            .unique(&self.db)
+            .await?
+            .map_or(0, |u| u.login_attempts))
+    }
+
     pub async fn add_failed_login(&self, user_id: &str) -> Result<i32, StoreError> {
         users::Entity::update_many()
             .col_expr(
@@ -279,14 +320,15 @@ impl Store {
     }
 
     /// Records a successful sign-in (`completed`: also resets the consecutive-failure
-    /// count) and, when given, a re-hashed password.
+    /// count) and, when given, a re-hashed password. A completed sign-in counts only
+    /// while the account is active: false when it is not (locked by a racing failure).
     pub async fn record_login(
         &self,
         user_id: &str,
         new_password_hash: Option<&str>,
         completed: bool,
         at: chrono::DateTime<chrono::Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let mut change = users::ActiveModel::default();
         if completed {
             change.last_login_at = Set(Some(to_millis(at)));
@@ -296,14 +338,15 @@ impl Store {
             change.password_hash = Set(Some(hash.to_string()));
         }
         if !completed && new_password_hash.is_none() {
-            return Ok(());
+            return Ok(true);
         }
-        users::Entity::update_many()
+        let mut update = users::Entity::update_many()
             .set(change)
-            .filter(users::Column::Id.eq(user_id))
-            .exec(&self.db)
-            .await?;
-        Ok(())
+            .filter(users::Column::Id.eq(user_id));
+        if completed {
+            update = update.filter(users::Column::AccountStatus.eq("active"));
+        }
+        Ok(update.exec(&self.db).await?.rows_affected == 1)
     }
 
     /// A signed-in user's own password change (R011), in one transaction: the new hash
@@ -575,6 +618,8 @@ pub(super) async fn end_everything(
 ) -> Result<(), StoreError> {
     super::sessions::revoke_all_sessions_of_user(db, user_id, now).await?;
     super::oauth::revoke_all_grants_of_user(db, user_id, now).await?;
+    super::mfa::close_challenges_of_user(db, user_id).await?;
+    super::mfa::forget_remembered_devices_in(db, user_id, None).await?;
     if admin_tokens {
         super::admin_tokens::revoke_all_admin_tokens_of_user(db, user_id, now).await?;
     }

@@ -491,9 +491,10 @@ async fn wrong_passwords_on_reactivation_count_towards_the_lockout() {
         .unwrap()
         .unwrap();
     assert_eq!(stored.status, AccountStatus::Deactivated);
-    // R022: the address's failures count too.
-    for _ in 0..5 {
-        attempt_form(&server, 99, "sleeper", "guess", true).await;
+    // R022: the address's failures count too (wrong passwords that were compared: a
+    // guess at a locked account is not compared, so names nobody has fill it here).
+    for n in 0..5 {
+        attempt_form(&server, 99, &format!("nobody{n}"), "guess", true).await;
     }
     let (status, _) = attempt_form(&server, 99, "sleeper", PASSWORD, true).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
@@ -877,4 +878,247 @@ async fn racing_first_sign_ins_of_one_upstream_identity_make_one_account() {
             user.username
         );
     }
+}
+
+// ---- Limits reserved before the compare (issue 11 review, items 1–3) ----
+
+/// LOGIN_FAILURE entries of `user_id` whose reason is `reason`: compares that failed.
+async fn failures(server: &TestServer, user_id: &str, reason: &str) -> usize {
+    server
+        .state
+        .store
+        .list_audit(Some(user_id), Some("login_failure"), 1000)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.error_message.as_deref() == Some(reason))
+        .count()
+}
+
+async fn set_status(server: &TestServer, user: &User, status: AccountStatus) {
+    users::update_user(
+        &server.state.store,
+        &server.state.passwords,
+        &fixture_password_rules(),
+        &user.id,
+        UserChanges {
+            status: Some(status),
+            ..Default::default()
+        },
+        &TestServer::meta(),
+        server.clock.now_utc(),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn racing_guesses_get_at_most_five_compares_and_a_lock_hides_the_right_password() {
+    let server = TestServer::start().await;
+    let user = user_with(&server, "racer", "racer@example.com", Role::Explorer, true).await;
+    // 30 wrong guesses at once, each from its own address (R022 stays out of it).
+    let guesses = (0..30u8).map(|n| attempt(&server, 100 + n, "racer", "wrong guess"));
+    let answers = futures::future::join_all(guesses).await;
+    assert_eq!(
+        failures(&server, &user.id, "wrong password").await,
+        5,
+        "only five passwords compared: {:?}",
+        answers.iter().map(|a| a.0).collect::<Vec<_>>()
+    );
+    let stored = server
+        .state
+        .store
+        .find_user(&user.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, AccountStatus::Locked);
+    // Under the lock, the right password answers exactly as a wrong one.
+    let (wrong_status, wrong_html) = attempt(&server, 140, "racer", "wrong again").await;
+    let (right_status, right_html) = attempt(&server, 141, "racer", PASSWORD).await;
+    assert_eq!(wrong_status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        (right_status, error_of(&right_html)),
+        (wrong_status, error_of(&wrong_html))
+    );
+    assert_eq!(failures(&server, &user.id, "wrong password").await, 5);
+
+    // After the lock: the right password raced by wrong ones either signs in (it got a
+    // slot before the lock) or answers exactly as the lock does; never a third answer.
+    server.clock.advance(Duration::minutes(16));
+    let mut racing: Vec<_> = (0..12u8)
+        .map(|n| attempt(&server, 150 + n, "racer", "wrong guess"))
+        .collect();
+    racing.insert(6, attempt(&server, 170, "racer", PASSWORD));
+    let answers = futures::future::join_all(racing).await;
+    let (status, html) = &answers[6];
+    if *status != StatusCode::SEE_OTHER {
+        assert_eq!(*status, StatusCode::FORBIDDEN, "{html}");
+        assert_eq!(error_of(html), error_of(&wrong_html));
+    }
+}
+
+#[tokio::test]
+async fn the_address_limit_is_reserved_before_the_compare_and_counts_only_failures() {
+    let server = TestServer::start().await;
+    user_with(&server, "addr", "addr@example.com", Role::Explorer, true).await;
+    // Right passwords from one address do not use up its failures.
+    for _ in 0..6 {
+        let (status, _) = attempt(&server, 180, "addr", PASSWORD).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+    }
+    // 20 wrong guesses at once from one address (names nobody has, so no account
+    // lock): at most five are compared; the rest hear "too many".
+    let guesses = (0..20).map(|n| {
+        let server = &server;
+        async move { attempt(server, 181, &format!("ghost{n}"), "wrong guess").await }
+    });
+    let answers = futures::future::join_all(guesses).await;
+    let compared = answers
+        .iter()
+        .filter(|(s, _)| *s != StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert!(compared <= 5, "{compared} compared");
+}
+
+/// The password step in a browser from 127.0.0.`from`; returns the browser and where
+/// it was sent for the second factor.
+async fn password_step(server: &TestServer, from: u8, login: &str) -> (reqwest::Client, String) {
+    let browser = browser_from(from);
+    let html = browser
+        .get(server.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let response = browser
+        .post(server.url("/login"))
+        .form(&[
+            ("username", login),
+            ("password", PASSWORD),
+            ("csrf_token", csrf_token(&html).as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let to = location(&response);
+    assert!(to.starts_with("/login/2fa"), "{to}");
+    (browser, to)
+}
+
+#[tokio::test]
+async fn second_factor_guesses_share_the_accounts_five_across_challenges() {
+    let server = TestServer::start().await;
+    let user = user_with(&server, "twofa", "twofa@example.com", Role::Explorer, true).await;
+    let secret = enrol_totp(&server, &user).await;
+    let right = totp_code(&secret, server.clock.now_utc());
+    let wrong = if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    // Three challenges, opened one after another with the known password.
+    let mut forms = Vec::new();
+    for n in 0..3u8 {
+        let (browser, to) = password_step(&server, 190 + n, "twofa").await;
+        let html = browser
+            .get(server.url(&to))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let mut form = vec![
+            ("csrf_token", csrf_token(&html)),
+            ("method", "totp".to_string()),
+            ("code", wrong.to_string()),
+        ];
+        if let Some(next) = oidc::hidden(&html, "next") {
+            form.push(("next", next));
+        }
+        forms.push((browser, form));
+    }
+    // Five wrong answers on each, all at once.
+    let server = &server;
+    let posts = forms.iter().flat_map(|(browser, form)| {
+        (0..5).map(move |_| async move {
+            browser
+                .post(server.url("/login/2fa"))
+                .form(form)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    });
+    futures::future::join_all(posts).await;
+    let compared = failures(&server, &user.id, "wrong second factor").await;
+    assert!(compared <= 5, "{compared} second factors compared");
+    let stored = server
+        .state
+        .store
+        .find_user(&user.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, AccountStatus::Locked);
+}
+
+#[tokio::test]
+async fn an_admin_status_change_between_the_factors_ends_the_challenge() {
+    let server = TestServer::start().await;
+    let user = user_with(
+        &server,
+        "between",
+        "between@example.com",
+        Role::Explorer,
+        true,
+    )
+    .await;
+    let secret = enrol_totp(&server, &user).await;
+    let (browser, to) = password_step(&server, 200, "between").await;
+    // Suspended and restored while the second factor is being typed.
+    set_status(&server, &user, AccountStatus::Suspended).await;
+    set_status(&server, &user, AccountStatus::Active).await;
+    let html = browser
+        .get(server.url(&to))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    if html.contains("Two-step verification") {
+        let mut form = vec![
+            ("csrf_token", csrf_token(&html)),
+            ("method", "totp".to_string()),
+            ("code", totp_code(&secret, server.clock.now_utc())),
+        ];
+        if let Some(next) = oidc::hidden(&html, "next") {
+            form.push(("next", next));
+        }
+        let done = browser
+            .post(server.url("/login/2fa"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(
+            done.headers().get("location").and_then(|l| l.to_str().ok()),
+            Some("/account"),
+            "the old challenge must not sign in"
+        );
+    }
+    assert!(
+        server
+            .state
+            .store
+            .live_session_ids(&user.id, server.clock.now_utc())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::super::audit::{self, AuditAction, AuditEvent};
 use super::super::codes::{self, CodePurpose, CodeRejected};
-use super::super::signin::count_account_failure;
+use super::super::signin::{count_account_failure, reserve_account_attempt};
 use super::super::users::{ContactPreference, User, string_enum};
 use super::super::{DomainError, RequestMeta, over_limit};
 use super::{
@@ -317,6 +317,12 @@ impl SecondFactor<'_> {
         {
             return Ok(Err(Refused::ChallengeOver));
         }
+        // R004 before the compare: the account's budget is shared by every challenge
+        // and the password, so racing answers get at most its worth of compares.
+        if !reserve_account_attempt(self.store, user_id, meta, now).await? {
+            self.store.finish_challenge(&challenge.id, now).await?;
+            return Ok(Err(Refused::ChallengeOver));
+        }
         let proved: Option<&'static str> = match answer {
             Answer::Totp(code) => totp::verify(self.store, self.master, user_id, code, now)
                 .await?
@@ -377,7 +383,10 @@ impl SecondFactor<'_> {
             // Another request finished (or killed) this challenge first.
             return Ok(Err(Refused::ChallengeOver));
         }
-        self.store.record_login(user_id, None, true, now).await?;
+        if !self.store.record_login(user_id, None, true, now).await? {
+            // Locked (or suspended) while this answer was checked.
+            return Ok(Err(Refused::ChallengeOver));
+        }
         let event = AuditEvent::success(AuditAction::TwoFactorVerified, "login")
             .by(user_id.to_string())
             .with(serde_json::json!({ "method": method.as_str() }));
@@ -402,7 +411,7 @@ impl SecondFactor<'_> {
         let on_challenge = self.store.challenge_attempts(&challenge.id).await?;
         let details =
             serde_json::json!({ "reason": "wrong second factor", "method": method.as_str() });
-        let locked = count_account_failure(self.store, user_id, details, meta, now).await?;
+        let locked = count_account_failure(self.store, user_id, true, details, meta, now).await?;
         if locked.is_some() || on_challenge >= MAX_FAILED_ANSWERS {
             self.store.finish_challenge(&challenge.id, now).await?;
             return Ok(Refused::ChallengeOver);
