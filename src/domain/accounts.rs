@@ -158,7 +158,7 @@ impl Accounts<'_> {
     ) -> Result<bool, DomainError> {
         super::over_limit(
             self.store,
-            &format!("email:{email_normalized}"),
+            &super::input_key("email", email_normalized),
             action,
             window,
             max,

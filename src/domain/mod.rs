@@ -32,6 +32,13 @@ pub struct RequestMeta {
     pub actor_user_id: Option<String>,
 }
 
+/// The rate-limit key of something a client typed (a sign-in name, an email address, a
+/// phone number): `kind:` and the SHA-256 of the value, so any length fits the column
+/// and no personal data sits in the rate-limit table. Normalise `value` first.
+pub(crate) fn input_key(kind: &str, value: &str) -> String {
+    format!("{kind}:{}", crate::crypto::sha256_hex(value.as_bytes()))
+}
+
 /// Counts one request under `key` for `action` and tells whether that went over `max`
 /// in the window (003 §4.5). Counted in the database, so every node sees it.
 pub(crate) async fn over_limit(

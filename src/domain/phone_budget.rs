@@ -32,7 +32,7 @@ pub async fn spend(
             .with(serde_json::json!({ "to": crate::sms::mask_number(phone) }));
         (event, DomainError::TooManyRequests(message.to_string()))
     };
-    let key = format!("phone:{phone}");
+    let key = super::input_key("phone", phone);
     let refused = if over_limit(
         store,
         &key,

@@ -85,7 +85,7 @@ const NAME_LOCK: &str = "login_name_lock";
 const NAME_MEMORY: Duration = Duration::hours(24);
 
 fn name_key(login: &str) -> String {
-    format!("name:{}", login.trim().to_lowercase())
+    super::input_key("name", &login.trim().to_lowercase())
 }
 
 /// The lock of an account that cannot take an R004 lockout in its row (suspended,

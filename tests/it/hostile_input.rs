@@ -391,3 +391,33 @@ async fn rp_logout_by_cross_site_post_ends_the_session() {
     assert_eq!(page.status(), StatusCode::OK);
     assert!(page.text().await.unwrap().contains("csrf_token"));
 }
+
+/// Names and addresses longer than the rate-limit column (128) are keyed by their hash:
+/// a wrong sign-in with a 300-character name answers 401, never 500 (PostgreSQL and
+/// MariaDB refuse an over-long key).
+#[tokio::test]
+async fn over_long_names_are_rate_limited_by_hash() {
+    let server = TestServer::start().await;
+    let browser = server.browser();
+    let html = browser
+        .get(server.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = crate::common::csrf_token(&html);
+    let name = "n".repeat(300);
+    let response = browser
+        .post(server.url("/login"))
+        .form(&[
+            ("username", name.as_str()),
+            ("password", "wrong password"),
+            ("csrf_token", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
