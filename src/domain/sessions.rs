@@ -81,8 +81,23 @@ pub async fn sign_in(
             session.amr = amr;
             session.remember_me |= remember_me;
             session.expires_at = now + lifetime;
-            let token = new_level(store, &session).await?;
-            return Ok((session, token));
+            match new_level(store, &session).await {
+                Ok(token) => return Ok((session, token)),
+                // Ended meanwhile (signed out elsewhere): a new session instead.
+                Err(DomainError::NotFound(_)) => {
+                    return start_session(
+                        store,
+                        user_id,
+                        session.amr.clone(),
+                        remember_me,
+                        meta,
+                        lifetime,
+                        now,
+                    )
+                    .await;
+                }
+                Err(other) => return Err(other),
+            }
         }
         if live {
             end_session_by_id(store, &session.id, now).await?;

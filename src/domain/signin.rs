@@ -189,16 +189,16 @@ pub async fn sign_in_with_password(
         return Ok(SignInOutcome::TooManyAttempts);
     }
     let mut user = store.find_user_by_login(login).await?;
-    if let Some(user) = user.as_mut() {
-        if user.status == AccountStatus::Locked && store.unlock_if_expired(&user.id, now).await? {
-            user.status = AccountStatus::Active;
-            user.locked_until = None;
-            let event =
-                AuditEvent::success(AuditAction::AccountUnlocked, format!("user:{}", user.id))
-                    .by(user.id.clone())
-                    .with(serde_json::json!({ "reason": "lockout expired" }));
-            audit::record(store, meta, event, now).await;
-        }
+    if let Some(user) = user.as_mut()
+        && user.status == AccountStatus::Locked
+        && store.unlock_if_expired(&user.id, now).await?
+    {
+        user.status = AccountStatus::Active;
+        user.locked_until = None;
+        let event = AuditEvent::success(AuditAction::AccountUnlocked, format!("user:{}", user.id))
+            .by(user.id.clone())
+            .with(serde_json::json!({ "reason": "lockout expired" }));
+        audit::record(store, meta, event, now).await;
     }
     // Which lock answers before any compare: a lockout after failures (R004), a spent
     // budget of an active account, or the key lock of an account that is not active.

@@ -1055,7 +1055,7 @@ async fn second_factor_guesses_share_the_accounts_five_across_challenges() {
         })
     });
     futures::future::join_all(posts).await;
-    let compared = failures(&server, &user.id, "wrong second factor").await;
+    let compared = failures(server, &user.id, "wrong second factor").await;
     assert!(compared <= 5, "{compared} second factors compared");
     let stored = server
         .state
