@@ -251,7 +251,8 @@ impl Accounts<'_> {
             signin::count_address_failure(self.store, meta, now).await?;
             let details = serde_json::json!({ "reason": "wrong current password" });
             let locked =
-                signin::count_account_failure(self.store, &user.id, details, meta, now).await?;
+                signin::count_account_failure(self.store, &user.id, false, details, meta, now)
+                    .await?;
             if locked.is_some() {
                 return Err(DomainError::NotAllowed(
                     "too many wrong passwords: the account is locked for 15 minutes".into(),
@@ -916,7 +917,7 @@ impl Accounts<'_> {
         self.change_limited(
             user,
             "email_change",
-            Some(format!("email:{normalized}")),
+            Some(super::input_key("email", &normalized)),
             EMAIL_CHANGE_SEND_WINDOW,
             MAX_EMAIL_CHANGE_SENDS,
             "at most 3 codes to a new email address an hour",
