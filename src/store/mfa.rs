@@ -450,12 +450,7 @@ impl Store {
         user_id: &str,
         id: Option<&str>,
     ) -> Result<u64, StoreError> {
-        let mut delete = remembered_devices::Entity::delete_many()
-            .filter(remembered_devices::Column::UserId.eq(user_id));
-        if let Some(id) = id {
-            delete = delete.filter(remembered_devices::Column::Id.eq(id));
-        }
-        Ok(delete.exec(&self.db).await?.rows_affected)
+        forget_remembered_devices_in(&self.db, user_id, id).await
     }
 
     pub async fn purge_remembered_devices(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {

@@ -258,15 +258,6 @@ impl Store {
         Ok(())
     }
 
-    /// Revokes every grant of a user, offline ones included (a password reset).
-    pub async fn revoke_user_grants(
-        &self,
-        user_id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
-        revoke_all_grants_of_user(&self.db, user_id, now).await
-    }
-
     pub async fn grants_of_session(&self, session_id: &str) -> Result<Vec<Grant>, StoreError> {
         Ok(grants::Entity::find()
             .filter(grants::Column::SessionId.eq(session_id))
