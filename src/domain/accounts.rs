@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::audit::{self, AuditAction, AuditEvent};
 use super::codes::{self, CodePurpose};
 use super::invites;
-use super::passwords::{PasswordCheck, PasswordHasher};
+use super::passwords::PasswordHasher;
 use super::sessions;
 use super::signin;
 use super::users::{
@@ -232,37 +232,15 @@ impl Accounts<'_> {
         meta: &RequestMeta,
         now: DateTime<Utc>,
     ) -> Result<PasswordConfirmed, DomainError> {
-        if user.password_hash.is_none() {
-            return Err(DomainError::invalid(
-                "current_password",
-                "your account has no password yet; set one with \"Forgot your password?\" on the sign-in page first",
-            ));
-        }
-        if signin::address_blocked(self.store, meta, now).await? {
-            return Err(DomainError::TooManyRequests(
-                "Too many failed sign-ins from your network. Try again in a few minutes.".into(),
-            ));
-        }
-        let check = self
-            .hasher
-            .verify(current_password, user.password_hash.as_deref())
-            .await?;
-        if check == PasswordCheck::Wrong {
-            signin::count_address_failure(self.store, meta, now).await?;
-            let details = serde_json::json!({ "reason": "wrong current password" });
-            let locked =
-                signin::count_account_failure(self.store, &user.id, false, details, meta, now)
-                    .await?;
-            if locked.is_some() {
-                return Err(DomainError::NotAllowed(
-                    "too many wrong passwords: the account is locked for 15 minutes".into(),
-                ));
-            }
-            return Err(DomainError::invalid(
-                "current_password",
-                "is not your current password",
-            ));
-        }
+        signin::confirm_current_password(
+            self.store,
+            self.hasher,
+            user,
+            current_password,
+            meta,
+            now,
+        )
+        .await?;
         Ok(PasswordConfirmed {
             user_id: user.id.clone(),
         })

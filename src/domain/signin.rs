@@ -52,30 +52,6 @@ pub(crate) fn address_key(meta: &RequestMeta) -> String {
     meta.address_key()
 }
 
-/// Whether the request's address has used up its failed sign-ins (R022). Every check
-/// of a password (sign-in, reactivation) goes through this and `count_address_failure`.
-pub(crate) async fn address_blocked(
-    store: &Store,
-    meta: &RequestMeta,
-    now: DateTime<Utc>,
-) -> Result<bool, DomainError> {
-    Ok(store
-        .attempts_in_window(&address_key(meta), LOGIN_ACTION, now)
-        .await?
-        >= MAX_FAILURES_PER_IP)
-}
-
-pub(crate) async fn count_address_failure(
-    store: &Store,
-    meta: &RequestMeta,
-    now: DateTime<Utc>,
-) -> Result<(), DomainError> {
-    store
-        .count_attempt(&address_key(meta), LOGIN_ACTION, IP_WINDOW, now)
-        .await?;
-    Ok(())
-}
-
 /// Failures remembered per normalised name that matches no account (R004 for names
 /// nobody owns), and how many locks it has had: unknown names lock like accounts do, so
 /// the answers cannot tell them apart (issue 11 §8).
@@ -127,25 +103,24 @@ async fn count_name_failure(
     Ok(true)
 }
 
-/// R022 before the check: counts this attempt against the address first, and refuses
-/// (taking it back) when that goes over the limit, so racing guesses from one address
-/// cannot all be compared. A reservation whose password turns out right is taken back
-/// with [`release_address_attempt`]: the count stays one of failures.
+/// R022 before the check: counts this attempt against the address only while it is
+/// under the limit (one conditional update), so racing guesses from one address cannot
+/// all be compared. A reservation whose password turns out right is taken back with
+/// [`release_address_attempt`]: the count stays one of failures.
 async fn reserve_address_attempt(
     store: &Store,
     meta: &RequestMeta,
     now: DateTime<Utc>,
 ) -> Result<bool, DomainError> {
-    count_address_failure(store, meta, now).await?;
-    if store
-        .attempts_in_window(&address_key(meta), LOGIN_ACTION, now)
-        .await?
-        > MAX_FAILURES_PER_IP
-    {
-        release_address_attempt(store, meta, now).await?;
-        return Ok(false);
-    }
-    Ok(true)
+    Ok(store
+        .reserve_attempt(
+            &address_key(meta),
+            LOGIN_ACTION,
+            MAX_FAILURES_PER_IP,
+            IP_WINDOW,
+            now,
+        )
+        .await?)
 }
 
 async fn release_address_attempt(
@@ -332,6 +307,61 @@ pub async fn sign_in_with_password(
         });
     }
     Ok(SignInOutcome::SignedIn(Box::new(user)))
+}
+
+/// Checks the current password of a signed-in user before a sensitive change (R017,
+/// 003 §5.3): the one check behind every "current password" field. Both limits are
+/// reserved before the compare, as at sign-in, and a wrong password counts as a failed
+/// sign-in against the account (R004: the fifth in a row locks it) and the address (R022).
+pub(crate) async fn confirm_current_password(
+    store: &Store,
+    hasher: &PasswordHasher,
+    user: &User,
+    password: &str,
+    meta: &RequestMeta,
+    now: DateTime<Utc>,
+) -> Result<(), DomainError> {
+    if user.password_hash.is_none() {
+        return Err(DomainError::invalid(
+            "current_password",
+            "your account has no password yet; set one with \"Forgot your password?\" on the sign-in page first",
+        ));
+    }
+    if !reserve_address_attempt(store, meta, now).await? {
+        return Err(DomainError::TooManyRequests(
+            "Too many wrong passwords from your network. Try again in a few minutes.".into(),
+        ));
+    }
+    let active = user.status == AccountStatus::Active;
+    if active && !reserve_account_attempt(store, &user.id, meta, now).await? {
+        release_address_attempt(store, meta, now).await?;
+        return Err(locked_for_wrong_passwords());
+    }
+    let check = hasher
+        .verify(password, user.password_hash.as_deref())
+        .await?;
+    if check == PasswordCheck::Wrong {
+        let details = serde_json::json!({ "reason": "wrong current password" });
+        if count_account_failure(store, &user.id, active, details, meta, now)
+            .await?
+            .is_some()
+        {
+            return Err(locked_for_wrong_passwords());
+        }
+        return Err(DomainError::invalid(
+            "current_password",
+            "is not your current password",
+        ));
+    }
+    release_address_attempt(store, meta, now).await?;
+    if active {
+        store.release_login_attempt(&user.id).await?;
+    }
+    Ok(())
+}
+
+fn locked_for_wrong_passwords() -> DomainError {
+    DomainError::NotAllowed("too many wrong passwords: the account is locked for 15 minutes".into())
 }
 
 /// The end of an R004 lock as stored now (or a fresh one's, for an account whose budget

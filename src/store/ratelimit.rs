@@ -67,8 +67,24 @@ impl Store {
         window: chrono::Duration,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        self.reserve_attempt(identifier, endpoint, i32::MAX, window, now)
+            .await?;
+        Ok(())
+    }
+
+    /// Counts one attempt only while the current window holds fewer than `max`, and
+    /// tells whether it was counted. The increment is conditional (`attempts < max` in
+    /// the UPDATE), so of racing callers exactly as many as fit get `true`.
+    pub async fn reserve_attempt(
+        &self,
+        identifier: &str,
+        endpoint: &str,
+        max: i32,
+        window: chrono::Duration,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         let at = to_millis(now);
-        for _ in 0..2 {
+        for _ in 0..3 {
             let added = rate_limits::Entity::update_many()
                 .col_expr(
                     rate_limits::Column::Attempts,
@@ -77,10 +93,14 @@ impl Store {
                 .filter(rate_limits::Column::Identifier.eq(identifier))
                 .filter(rate_limits::Column::Endpoint.eq(endpoint))
                 .filter(rate_limits::Column::WindowEnd.gt(at))
+                .filter(rate_limits::Column::Attempts.lt(max))
                 .exec(&self.db)
                 .await?;
             if added.rows_affected > 0 {
-                return Ok(());
+                return Ok(true);
+            }
+            if self.attempts_in_window(identifier, endpoint, now).await? >= max {
+                return Ok(false);
             }
             let restarted = rate_limits::Entity::update_many()
                 .set(rate_limits::ActiveModel {
@@ -95,7 +115,7 @@ impl Store {
                 .exec(&self.db)
                 .await?;
             if restarted.rows_affected > 0 {
-                return Ok(());
+                return Ok(true);
             }
             let inserted = rate_limits::Entity::insert(rate_limits::ActiveModel {
                 identifier: Set(identifier.to_string()),
@@ -107,7 +127,7 @@ impl Store {
             .exec_without_returning(&self.db)
             .await;
             match inserted {
-                Ok(_) => return Ok(()),
+                Ok(_) => return Ok(true),
                 // Someone inserted the row first: count against it on the next pass.
                 Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
                     continue;
@@ -115,7 +135,8 @@ impl Store {
                 Err(err) => return Err(err.into()),
             }
         }
-        Ok(())
+        // Three passes lost to racing writers: refuse rather than count unchecked.
+        Ok(false)
     }
 
     pub async fn purge_rate_limits(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {

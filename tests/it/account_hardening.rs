@@ -412,6 +412,67 @@ async fn wrong_current_passwords_count_as_failed_sign_ins() {
     );
 }
 
+#[tokio::test]
+async fn racing_wrong_current_passwords_are_compared_at_most_five_times() {
+    let server = server().await;
+    let alice = user(&server, true).await;
+    let token = session(&server, &alice.username).await;
+    // Ten at once, half of them at a second-factor endpoint: every current-password
+    // field is the same check, and both limits are taken before the compare.
+    let guesses = (0..10).map(|n| {
+        let (path, body) = if n % 2 == 0 {
+            (
+                format!("/v1/users/{}/password", alice.id),
+                json!({ "current_password": "wrong-password-1", "new_password": NEW_PASSWORD }),
+            )
+        } else {
+            (
+                format!("/v1/users/{}/2fa/totp", alice.id),
+                json!({ "current_password": "wrong-password-2" }),
+            )
+        };
+        let (server, token) = (&server, token.clone());
+        async move { post(server, &path, Some(&token), body).await }
+    });
+    let answers = join_all(guesses).await;
+    assert!(
+        answers.iter().all(|(status, _)| matches!(
+            *status,
+            StatusCode::BAD_REQUEST | StatusCode::FORBIDDEN | StatusCode::TOO_MANY_REQUESTS
+        )),
+        "{answers:?}"
+    );
+    let compared = server
+        .state
+        .store
+        .list_audit(Some(&alice.id), None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| {
+            e.action == "LOGIN_FAILURE" && e.details.to_string().contains("wrong current password")
+        })
+        .count();
+    assert!(compared <= 5, "{compared} wrong passwords were compared");
+    let after = server
+        .state
+        .store
+        .find_user(&alice.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(after.login_attempts <= 5, "{}", after.login_attempts);
+    assert_eq!(
+        server
+            .state
+            .store
+            .attempts_in_window("ip:127.0.0.1", "login", server.clock.now_utc())
+            .await
+            .unwrap(),
+        5
+    );
+}
+
 /// Registers through the API and answers the address and the emailed code.
 async fn pending_registration(server: &TestServer) -> (String, String) {
     let email = unique_address("reg");

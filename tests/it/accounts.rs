@@ -192,6 +192,35 @@ async fn concurrent_failures_are_all_counted() {
 }
 
 #[tokio::test]
+async fn racing_reservations_take_exactly_the_limit() {
+    let server = TestServer::start().await;
+    let now = server.clock.now_utc();
+    let store = &server.state.store;
+    let racing = (0..20).map(|_| {
+        store.reserve_attempt(
+            "ip:192.0.2.9",
+            "login",
+            5,
+            chrono::Duration::minutes(15),
+            now,
+        )
+    });
+    let taken = futures::future::join_all(racing)
+        .await
+        .into_iter()
+        .filter(|r| *r.as_ref().unwrap())
+        .count();
+    assert_eq!(taken, 5);
+    assert_eq!(
+        store
+            .attempts_in_window("ip:192.0.2.9", "login", now)
+            .await
+            .unwrap(),
+        5
+    );
+}
+
+#[tokio::test]
 async fn an_admin_unlocks_and_suspends() {
     let server = TestServer::start().await;
     let user = server.create_user("olaf", PASSWORD, Role::Explorer).await;

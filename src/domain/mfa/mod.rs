@@ -12,7 +12,7 @@ pub mod webauthn;
 use chrono::{DateTime, Duration, Utc};
 
 use super::audit::{self, AuditAction, AuditEvent};
-use super::passwords::{PasswordCheck, PasswordHasher};
+use super::passwords::PasswordHasher;
 use super::signin;
 use super::users::{Role, User};
 use super::{DomainError, RequestMeta};
@@ -33,8 +33,8 @@ pub const AMR_FEDERATED: &str = "fed";
 /// `acr_values` (OIDC Core §3.1.2.1).
 pub const ACR_MFA: &str = "urn:latchkey:acr:mfa";
 
-/// R017: setting up or changing second factors needs the current password. Wrong
-/// guesses count against the address's sign-in limit (R022), like any password check.
+/// R017: setting up or changing second factors needs the current password, checked
+/// the one way every current-password field is ([`signin::confirm_current_password`]).
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn confirm_password(
     store: &Store,
@@ -44,22 +44,7 @@ pub async fn confirm_password(
     meta: &RequestMeta,
     now: DateTime<Utc>,
 ) -> Result<(), DomainError> {
-    if signin::address_blocked(store, meta, now).await? {
-        return Err(DomainError::TooManyRequests(
-            "Too many wrong passwords from your network. Try again in a few minutes.".into(),
-        ));
-    }
-    let check = hasher
-        .verify(password, user.password_hash.as_deref())
-        .await?;
-    if check == PasswordCheck::Wrong || user.password_hash.is_none() {
-        signin::count_address_failure(store, meta, now).await?;
-        return Err(DomainError::invalid(
-            "current_password",
-            "is not your current password",
-        ));
-    }
-    Ok(())
+    signin::confirm_current_password(store, hasher, user, password, meta, now).await
 }
 
 /// Turns one-time codes by text, voice or email (the contact preference) on or off as a
