@@ -13,6 +13,8 @@ pub struct Model {
     /// Space-separated RFC 8176 methods proved so far.
     pub amr: String,
     pub remember_me: bool,
+    /// Answering it reactivates the owner's deactivated account.
+    pub reactivate: bool,
     pub failed_attempts: i32,
     pub active: bool,
     pub created_at: i64,

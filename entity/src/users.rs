@@ -19,6 +19,8 @@ pub struct Model {
     pub password_hash: Option<String>,
     pub role: String,
     pub account_status: String,
+    /// The account is `deactivated` by an administrator: its owner cannot reactivate it.
+    pub deactivated_by_admin: bool,
     pub phone_number: Option<String>,
     pub contact_preference: String,
     pub two_factor_enabled: bool,

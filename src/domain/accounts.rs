@@ -1188,6 +1188,7 @@ impl Accounts<'_> {
         }
         let changes = users::UserChanges {
             status: Some(AccountStatus::Deactivated),
+            by_owner: true,
             ..Default::default()
         };
         let updated = users::update_user(

@@ -363,6 +363,14 @@ pub struct ParkedRequest {
     pub created_at: DateTime<Utc>,
 }
 
+impl ParkedRequest {
+    /// The relying party asked for a fresh sign-in (OIDC Core §3.1.2.1 `prompt=login`,
+    /// `max_age`): a remembered device does not then stand in for the second factor.
+    pub fn wants_fresh_sign_in(&self) -> bool {
+        self.request.prompt_login || self.request.max_age.is_some()
+    }
+}
+
 pub async fn park(
     store: &Store,
     config: &Config,

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::audit::{self, AuditAction, AuditEvent};
-use super::mfa::challenge::{Method, SecondFactor};
+use super::mfa::challenge::{Challenge, Method, SecondFactor};
 use super::mfa::{self, AMR_MULTIPLE_FACTORS, devices};
 use super::passwords::{PasswordCheck, PasswordHasher};
 use super::sessions::{self, BrowserSession};
@@ -27,6 +27,10 @@ const LOGIN_ACTION: &str = "login";
 /// alike (the lock ends after `LOCKOUT`).
 pub const LOCKED_OUT: &str = "Too many failed sign-ins: this account is locked. Try again in 15 minutes, or reset your password.";
 
+/// The answer to the owner of an account an administrator deactivated.
+pub const DEACTIVATED_BY_ADMIN: &str =
+    "This account has been deactivated by an administrator. Contact your administrator.";
+
 /// How a password check ended. `SignedIn` means the password was right; the caller
 /// still asks for a second factor when the user has one. Only `SignedIn` and
 /// `WrongCredentials` depend on the password; every other answer is given whatever
@@ -41,7 +45,10 @@ pub enum SignInOutcome {
         until: Option<DateTime<Utc>>,
     },
     Suspended,
-    Deactivated,
+    /// Deactivated; `by_admin`: by an administrator, so the owner cannot reactivate it.
+    Deactivated {
+        by_admin: bool,
+    },
     Pending,
     /// Too many failures from this address; the password was not checked.
     TooManyAttempts,
@@ -211,7 +218,7 @@ pub async fn sign_in_with_password(
         )
         .await?;
     let wrong = check == PasswordCheck::Wrong;
-    let Some(mut user) = user else {
+    let Some(user) = user else {
         if !wrong {
             release_address_attempt(store, meta, now).await?;
         }
@@ -243,23 +250,21 @@ pub async fn sign_in_with_password(
         );
     }
     release_address_attempt(store, meta, now).await?;
-    if reactivate && user.status == AccountStatus::Deactivated {
-        user.status = AccountStatus::Active;
-        if store.reactivate_user(&user.id, now).await? {
-            let event =
-                AuditEvent::success(AuditAction::AccountReactivated, format!("user:{}", user.id))
-                    .by(user.id.clone())
-                    .with(serde_json::json!({ "from": "deactivated", "by": "owner" }));
-            audit::record(store, meta, event, now).await;
-        }
-    }
+    // "Reactivate my account": the owner of an account they deactivated goes on through
+    // the whole sign-in; the account is active again only when that completes
+    // ([`SignIn::complete`]), after any second factor.
+    let reactivating =
+        reactivate && user.status == AccountStatus::Deactivated && may_continue(&user, true);
     let refused = match user.status {
         AccountStatus::Active => None,
+        AccountStatus::Deactivated if reactivating => None,
         AccountStatus::Locked => Some(SignInOutcome::Locked {
             until: user.locked_until,
         }),
         AccountStatus::Suspended => Some(SignInOutcome::Suspended),
-        AccountStatus::Deactivated => Some(SignInOutcome::Deactivated),
+        AccountStatus::Deactivated => Some(SignInOutcome::Deactivated {
+            by_admin: user.deactivated_by_admin,
+        }),
         AccountStatus::Pending => Some(SignInOutcome::Pending),
     };
     if let Some(outcome) = refused {
@@ -281,18 +286,18 @@ pub async fn sign_in_with_password(
     // (this attempt's reservation is given back): a right password must not wipe out
     // wrong codes, or codes could be guessed forever.
     let completes_sign_in = !user.two_factor_enabled;
-    if !completes_sign_in && !inactive {
+    if user.two_factor_enabled && !inactive {
         store.release_login_attempt(&user.id).await?;
     }
     let counted = store
         .record_login(&user.id, rehash.as_deref(), completes_sign_in, now)
         .await?;
-    let still_active = counted
+    let may_go_on = counted
         && store
             .find_user(&user.id)
             .await?
-            .is_some_and(|u| u.status == AccountStatus::Active);
-    if !still_active {
+            .is_some_and(|u| may_continue(&u, reactivating));
+    if !may_go_on {
         // A lock won the race with this (right) password: the answer is the lock's,
         // as for any password.
         let event = AuditEvent::failure(AuditAction::LoginFailure, "login", "account locked")
@@ -362,6 +367,13 @@ pub(crate) async fn confirm_current_password(
 
 fn locked_for_wrong_passwords() -> DomainError {
     DomainError::NotAllowed("too many wrong passwords: the account is locked for 15 minutes".into())
+}
+
+/// Whether a sign-in of `user` may go on: an active account, or, when the sign-in
+/// reactivates it, one its owner (not an administrator) deactivated.
+pub(crate) fn may_continue(user: &User, reactivating: bool) -> bool {
+    user.status == AccountStatus::Active
+        || (reactivating && user.status == AccountStatus::Deactivated && !user.deactivated_by_admin)
 }
 
 /// The end of an R004 lock as stored now (or a fresh one's, for an account whose budget
@@ -493,6 +505,9 @@ pub struct Proved {
     /// A relying party asked for a fresh sign-in (`prompt=login`, `max_age`): a
     /// remembered device does not skip the second factor.
     pub fresh: bool,
+    /// "Reactivate my account": the owner's deactivated account is active again when
+    /// the sign-in completes (after any second factor), not before.
+    pub reactivate: bool,
 }
 
 /// A session just started or re-authenticated, with the token to hand out.
@@ -547,15 +562,11 @@ impl SignIn<'_> {
             amr,
             remember_me,
             fresh,
+            reactivate,
         } = proved;
         // The user as stored now: a factor proved a moment ago does not outlive a
         // suspension made meanwhile, and two_factor_enabled is current.
-        let user = self
-            .store
-            .find_user(&user.id)
-            .await?
-            .filter(|u| u.status == AccountStatus::Active)
-            .ok_or_else(|| DomainError::NotAllowed("This account cannot sign in.".into()))?;
+        let user = self.current_user(&user.id, reactivate).await?;
         let has_two = amr.iter().any(|m| m == AMR_MULTIPLE_FACTORS);
         if user.two_factor_enabled && !has_two {
             let remembered = match channel {
@@ -568,11 +579,22 @@ impl SignIn<'_> {
                 _ => false,
             };
             if !remembered {
-                return self.challenge(&user, amr, remember_me, now).await;
+                return self
+                    .challenge(&user, amr, remember_me, reactivate, now)
+                    .await;
             }
         }
-        self.complete(user, amr, remember_me, channel, meta, now)
+        self.finish(user, amr, remember_me, reactivate, channel, meta, now)
             .await
+    }
+
+    /// The user as stored now, if the sign-in may go on ([`may_continue`]).
+    async fn current_user(&self, id: &str, reactivating: bool) -> Result<User, DomainError> {
+        self.store
+            .find_user(id)
+            .await?
+            .filter(|u| may_continue(u, reactivating))
+            .ok_or_else(|| DomainError::NotAllowed("This account cannot sign in.".into()))
     }
 
     /// Step-up of a live session (a relying party asked for two factors, say): the
@@ -583,7 +605,7 @@ impl SignIn<'_> {
         user: &User,
         now: DateTime<Utc>,
     ) -> Result<Step, DomainError> {
-        self.challenge(user, session.amr.clone(), session.remember_me, now)
+        self.challenge(user, session.amr.clone(), session.remember_me, false, now)
             .await
     }
 
@@ -592,10 +614,14 @@ impl SignIn<'_> {
         user: &User,
         amr: Vec<String>,
         remember_me: bool,
+        reactivate: bool,
         now: DateTime<Utc>,
     ) -> Result<Step, DomainError> {
         let methods = self.second.factors(user).await?.methods();
-        let (_, token) = self.second.begin(&user.id, amr, remember_me, now).await?;
+        let (_, token) = self
+            .second
+            .begin(&user.id, amr, remember_me, reactivate, now)
+            .await?;
         Ok(Step::SecondFactor {
             token,
             methods,
@@ -606,7 +632,6 @@ impl SignIn<'_> {
     /// Every factor is in (`amr`): records LOGIN_SUCCESS once and starts the session,
     /// or, in a browser already signed in as this user, re-authenticates it (same `sid`,
     /// new token).
-    #[tracing::instrument(skip_all, fields(user_id = %user.id))]
     pub async fn complete(
         &self,
         user: User,
@@ -616,14 +641,63 @@ impl SignIn<'_> {
         meta: &RequestMeta,
         now: DateTime<Utc>,
     ) -> Result<Step, DomainError> {
+        self.finish(user, amr, remember_me, false, channel, meta, now)
+            .await
+    }
+
+    /// A second-factor challenge answered (`amr` now holds its factor): completes the
+    /// sign-in it belongs to, reactivating the account when it began with that.
+    pub async fn complete_challenge(
+        &self,
+        challenge: &Challenge,
+        user: User,
+        amr: Vec<String>,
+        channel: Channel<'_>,
+        meta: &RequestMeta,
+        now: DateTime<Utc>,
+    ) -> Result<Step, DomainError> {
+        let remember_me = challenge.remember_me;
+        self.finish(
+            user,
+            amr,
+            remember_me,
+            challenge.reactivate,
+            channel,
+            meta,
+            now,
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[tracing::instrument(skip_all, fields(user_id = %user.id))]
+    async fn finish(
+        &self,
+        user: User,
+        amr: Vec<String>,
+        remember_me: bool,
+        reactivate: bool,
+        channel: Channel<'_>,
+        meta: &RequestMeta,
+        now: DateTime<Utc>,
+    ) -> Result<Step, DomainError> {
         // The user as stored now: a suspension, lock or deletion made while the last
         // factor was being answered ends this sign-in.
-        let user = self
-            .store
-            .find_user(&user.id)
-            .await?
-            .filter(|u| u.status == AccountStatus::Active)
-            .ok_or_else(|| DomainError::NotAllowed("This account cannot sign in.".into()))?;
+        let mut user = self.current_user(&user.id, reactivate).await?;
+        if user.status == AccountStatus::Deactivated {
+            // Conditional on the state read, so an administrator's change made since wins.
+            if !self.store.reactivate_user(&user.id, now).await? {
+                return Err(DomainError::NotAllowed(
+                    "This account cannot sign in.".into(),
+                ));
+            }
+            user.status = AccountStatus::Active;
+            let event =
+                AuditEvent::success(AuditAction::AccountReactivated, format!("user:{}", user.id))
+                    .by(user.id.clone())
+                    .with(serde_json::json!({ "from": "deactivated", "by": "owner" }));
+            audit::record(self.store, meta, event, now).await;
+        }
         let overdue = mfa::enrolment_overdue(&user, self.enrolment_grace, now);
         if overdue && matches!(channel, Channel::Api) {
             return Ok(Step::EnrolmentRequired(None));

@@ -83,6 +83,8 @@ pub struct User {
     pub password_hash: Option<String>,
     pub role: Role,
     pub status: AccountStatus,
+    /// `Deactivated` by an administrator, not by the owner: the owner cannot reactivate it.
+    pub deactivated_by_admin: bool,
     pub phone_number: Option<String>,
     pub contact_preference: ContactPreference,
     pub two_factor_enabled: bool,
@@ -139,6 +141,9 @@ pub struct UserChanges {
     pub phone_number: Option<String>,
     pub contact_preference: Option<ContactPreference>,
     pub profile: Profile,
+    /// The change is the owner's own (self-service), not an administrator's: a
+    /// deactivation they make they may undo by signing in.
+    pub by_owner: bool,
 }
 
 /// The columns one change writes, already checked; `None` leaves a column alone, so
@@ -153,6 +158,8 @@ pub struct UserPatch {
     pub role: Option<Role>,
     /// `Active` also clears a lockout.
     pub status: Option<AccountStatus>,
+    /// With `status`: an administrator set it (only `Deactivated` keeps this).
+    pub status_by_admin: bool,
     /// `Some(None)` removes the number.
     pub phone_number: Option<Option<String>>,
     pub contact_preference: Option<ContactPreference>,
@@ -418,6 +425,7 @@ pub async fn build_user(
         phone_number: new.phone_number,
         contact_preference: new.contact_preference,
         two_factor_enabled: false,
+        deactivated_by_admin: false,
         sign_in_codes_enabled: false,
         login_attempts: 0,
         locked_until: None,
@@ -567,6 +575,7 @@ pub async fn update_user(
     }
     if let Some(status) = changes.status {
         patch.status = Some(status);
+        patch.status_by_admin = !changes.by_owner;
         changed.push("account_status");
     }
     validate_profile(&changes.profile)?;

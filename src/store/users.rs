@@ -34,6 +34,7 @@ impl TryFrom<users::Model> for User {
             phone_number: m.phone_number,
             two_factor_enabled: m.two_factor_enabled,
             sign_in_codes_enabled: m.sign_in_codes_enabled,
+            deactivated_by_admin: m.deactivated_by_admin,
             login_attempts: m.login_attempts,
             locked_until: m.locked_until.map(from_millis),
             last_login_at: m.last_login_at.map(from_millis),
@@ -89,6 +90,7 @@ pub(super) fn active_model(user: &User, email_normalized: &str) -> users::Active
         // Written only by the reminder job; NotSet leaves it alone on update.
         two_factor_reminder_sent_at: sea_orm::ActiveValue::NotSet,
         sign_in_codes_enabled: Set(user.sign_in_codes_enabled),
+        deactivated_by_admin: Set(user.deactivated_by_admin),
         created_at: Set(to_millis(user.created_at)),
         updated_at: Set(to_millis(user.updated_at)),
     }
@@ -222,10 +224,11 @@ impl Store {
     }
 
     /// Adds one failed sign-in to the user's consecutive count and returns the new count.
-    /// R004: takes one sign-in attempt from an active account's budget of `max`
-    /// consecutive failures BEFORE the factor is checked, so however many guesses race,
-    /// at most `max` are compared. False when the account is not active or the budget
-    /// is spent (treat as locked).
+    /// R004: takes one sign-in attempt from an account's budget of `max` consecutive
+    /// failures BEFORE the factor is checked, so however many guesses race, at most
+    /// `max` are compared. The account is active, or deactivated while its owner's
+    /// reactivating sign-in answers its second factor. False when it is in another state
+    /// or the budget is spent (treat as locked).
     pub async fn reserve_login_attempt(&self, user_id: &str, max: i32) -> Result<bool, StoreError> {
         let result = users::Entity::update_many()
             .col_expr(
@@ -233,7 +236,7 @@ impl Store {
                 Expr::col(users::Column::LoginAttempts).add(1),
             )
             .filter(users::Column::Id.eq(user_id))
-            .filter(users::Column::AccountStatus.eq("active"))
+            .filter(users::Column::AccountStatus.is_in(["active", "deactivated"]))
             .filter(users::Column::LoginAttempts.lt(max))
             .exec(&self.db)
             .await?;
@@ -321,7 +324,8 @@ impl Store {
 
     /// Records a successful sign-in (`completed`: also resets the consecutive-failure
     /// count) and, when given, a re-hashed password. A completed sign-in counts only
-    /// while the account is active: false when it is not (locked by a racing failure).
+    /// while the account is active (or deactivated, for the owner's reactivating
+    /// sign-in): false when it is not (locked by a racing failure).
     pub async fn record_login(
         &self,
         user_id: &str,
@@ -344,7 +348,8 @@ impl Store {
             .set(change)
             .filter(users::Column::Id.eq(user_id));
         if completed {
-            update = update.filter(users::Column::AccountStatus.eq("active"));
+            // Deactivated: the owner's reactivating sign-in, which reactivates next.
+            update = update.filter(users::Column::AccountStatus.is_in(["active", "deactivated"]));
         }
         Ok(update.exec(&self.db).await?.rows_affected == 1)
     }
@@ -443,6 +448,7 @@ impl Store {
             })
             .filter(users::Column::Id.eq(user_id))
             .filter(users::Column::AccountStatus.eq("deactivated"))
+            .filter(users::Column::DeactivatedByAdmin.eq(false))
             .exec(&self.db)
             .await?;
         Ok(result.rows_affected == 1)
@@ -540,6 +546,7 @@ fn patch_model(patch: &UserPatch, now: DateTime<Utc>) -> users::ActiveModel {
     }
     if let Some(status) = patch.status {
         m.account_status = Set(status.as_str().to_string());
+        m.deactivated_by_admin = Set(status == AccountStatus::Deactivated && patch.status_by_admin);
         if status == AccountStatus::Active {
             m.login_attempts = Set(0);
             m.locked_until = Set(None);

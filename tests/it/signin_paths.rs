@@ -458,6 +458,7 @@ async fn wrong_passwords_on_reactivation_count_towards_the_lockout() {
         &user.id,
         UserChanges {
             status: Some(AccountStatus::Deactivated),
+            by_owner: true,
             ..Default::default()
         },
         &TestServer::meta(),
@@ -984,6 +985,17 @@ async fn the_address_limit_is_reserved_before_the_compare_and_counts_only_failur
 /// The password step in a browser from 127.0.0.`from`; returns the browser and where
 /// it was sent for the second factor.
 async fn password_step(server: &TestServer, from: u8, login: &str) -> (reqwest::Client, String) {
+    password_step_with(server, from, login, &[]).await
+}
+
+/// The password step with more form fields (`reactivate`, say); it must lead to the
+/// second step.
+async fn password_step_with(
+    server: &TestServer,
+    from: u8,
+    login: &str,
+    extra: &[(&str, &str)],
+) -> (reqwest::Client, String) {
     let browser = browser_from(from);
     let html = browser
         .get(server.url("/login"))
@@ -993,19 +1005,112 @@ async fn password_step(server: &TestServer, from: u8, login: &str) -> (reqwest::
         .text()
         .await
         .unwrap();
+    let csrf = csrf_token(&html);
+    let mut form = vec![
+        ("username", login),
+        ("password", PASSWORD),
+        ("csrf_token", csrf.as_str()),
+    ];
+    form.extend_from_slice(extra);
     let response = browser
         .post(server.url("/login"))
-        .form(&[
-            ("username", login),
-            ("password", PASSWORD),
-            ("csrf_token", csrf_token(&html).as_str()),
-        ])
+        .form(&form)
         .send()
         .await
         .unwrap();
     let to = location(&response);
     assert!(to.starts_with("/login/2fa"), "{to}");
     (browser, to)
+}
+
+async fn deactivate(server: &TestServer, user: &User, by_owner: bool) {
+    users::update_user(
+        &server.state.store,
+        &server.state.passwords,
+        &fixture_password_rules(),
+        &user.id,
+        UserChanges {
+            status: Some(AccountStatus::Deactivated),
+            by_owner,
+            ..Default::default()
+        },
+        &TestServer::meta(),
+        server.clock.now_utc(),
+    )
+    .await
+    .unwrap();
+}
+
+async fn status_of(server: &TestServer, user: &User) -> AccountStatus {
+    server
+        .state
+        .store
+        .find_user(&user.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .status
+}
+
+/// Reactivation is a way in like any other: the right password alone does not make
+/// the account active again while its second factor is still to come.
+#[tokio::test]
+async fn reactivation_waits_for_the_second_factor() {
+    let server = TestServer::start().await;
+    let user = user_with(&server, "dozer", "dozer@example.com", Role::Explorer, true).await;
+    let secret = enrol_totp(&server, &user).await;
+    deactivate(&server, &user, true).await;
+
+    // Someone with only the password: asked for the factor, and the account stays
+    // deactivated (and signed out everywhere) when they go no further.
+    let (_, to) = password_step_with(&server, 210, "dozer", &[("reactivate", "1")]).await;
+    assert!(to.starts_with("/login/2fa"), "{to}");
+    assert_eq!(status_of(&server, &user).await, AccountStatus::Deactivated);
+
+    // The owner answers the factor: active again and signed in.
+    let (browser, to) = password_step_with(&server, 211, "dozer", &[("reactivate", "1")]).await;
+    let done = answer_totp(&server, &browser, &to, &secret).await;
+    let status = done.status();
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        done.text().await.unwrap()
+    );
+    assert_eq!(location(&done), "/account");
+    assert_eq!(status_of(&server, &user).await, AccountStatus::Active);
+    let log = server
+        .state
+        .store
+        .list_audit(Some(&user.id), Some("account_reactivated"), 10)
+        .await
+        .unwrap();
+    assert_eq!(log.len(), 1, "{log:?}");
+}
+
+/// What an administrator deactivated, only an administrator reactivates.
+#[tokio::test]
+async fn an_owner_cannot_undo_an_administrators_deactivation() {
+    let server = TestServer::start().await;
+    let user = user_with(
+        &server,
+        "benched",
+        "benched@example.com",
+        Role::Explorer,
+        true,
+    )
+    .await;
+    deactivate(&server, &user, false).await;
+    let (status, html) = attempt_form(&server, 212, "benched", PASSWORD, true).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(error_of(&html).contains("administrator"), "{html}");
+    assert_eq!(status_of(&server, &user).await, AccountStatus::Deactivated);
+    // Their own deactivation they may undo.
+    set_status(&server, &user, AccountStatus::Active).await;
+    deactivate(&server, &user, true).await;
+    let (status, _) = attempt_form(&server, 213, "benched", PASSWORD, true).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(status_of(&server, &user).await, AccountStatus::Active);
 }
 
 #[tokio::test]

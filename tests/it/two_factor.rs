@@ -894,20 +894,40 @@ async fn a_remembered_device_skips_the_second_step_until_forgotten() {
     let response = server.sign_in(&other, &user.username, PASSWORD).await;
     assert!(location(&response).starts_with("/login/2fa"));
 
-    // A relying party's prompt=login asks for a fresh factor even here.
-    let html = get_html(&server, &browser, "/login?prompt=login").await;
-    let response = browser
-        .post(server.url("/login"))
-        .form(&[
-            ("username", user.username.as_str()),
-            ("password", PASSWORD),
-            ("csrf_token", &csrf_token(&html)),
-            ("reauth", "1"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert!(location(&response).starts_with("/login/2fa"));
+    // A relying party's prompt=login asks for a fresh factor even here: the sign-in
+    // page learns it from the parked request, not from anything the browser sends.
+    let rp = crate::oidc::register(&server, |_| {}).await;
+    let (_, challenge) = crate::oidc::pkce();
+    // The request comes after the sign-in, so prompt=login is not already satisfied.
+    server.clock.advance(chrono::Duration::seconds(30));
+    for extra in [("prompt", "login"), ("max_age", "3600")] {
+        if extra.0 == "max_age" {
+            // Signed out first, so that max_age asks for a sign-in at all.
+            let html = get_html(&server, &browser, "/account").await;
+            browser
+                .post(server.url("/logout"))
+                .form(&[("csrf_token", csrf_token(&html))])
+                .send()
+                .await
+                .unwrap();
+        }
+        let params = crate::oidc::auth_params(&rp, &challenge, &[extra]);
+        let landing = crate::oidc::flow(
+            &server,
+            &browser,
+            &params,
+            Some((user.username.as_str(), PASSWORD)),
+            None,
+        )
+        .await;
+        let crate::oidc::Landing::Page(_, html) = landing else {
+            panic!("{extra:?}: expected the two-step page, got {landing:?}");
+        };
+        assert!(html.contains("Two-step verification"), "{extra:?}: {html}");
+    }
+    // Without either, this browser still skips it.
+    let response = server.sign_in(&browser, &user.username, PASSWORD).await;
+    assert_eq!(location(&response), "/account");
 
     // Forgotten from the security page: asked again.
     let html = get_html(&server, &browser, "/account/security").await;

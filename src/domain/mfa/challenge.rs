@@ -34,6 +34,9 @@ pub struct Challenge {
     /// RFC 8176 methods proved so far (`pwd` after a password).
     pub amr: Vec<String>,
     pub remember_me: bool,
+    /// Answering it reactivates the owner's deactivated account (the sign-in began
+    /// with "Reactivate my account").
+    pub reactivate: bool,
     pub failed_attempts: i32,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
@@ -173,6 +176,7 @@ impl SecondFactor<'_> {
         user_id: &str,
         amr: Vec<String>,
         remember_me: bool,
+        reactivate: bool,
         now: DateTime<Utc>,
     ) -> Result<(Challenge, String), DomainError> {
         let token = crypto::random_token(32)?;
@@ -181,6 +185,7 @@ impl SecondFactor<'_> {
             user_id: user_id.to_string(),
             amr,
             remember_me,
+            reactivate,
             failed_attempts: 0,
             created_at: now,
             expires_at: now + self.challenge_lifetime,
@@ -191,7 +196,8 @@ impl SecondFactor<'_> {
         Ok((challenge, token))
     }
 
-    /// The live challenge behind a token, with its user (who must still be active).
+    /// The live challenge behind a token, with its user (who must still be active, or
+    /// deactivated by themselves when answering it reactivates the account).
     pub async fn find(
         &self,
         token: &str,
@@ -208,7 +214,7 @@ impl SecondFactor<'_> {
             return Ok(None);
         };
         match self.store.find_user(&challenge.user_id).await? {
-            Some(user) if user.status == super::super::users::AccountStatus::Active => {
+            Some(user) if crate::domain::signin::may_continue(&user, challenge.reactivate) => {
                 Ok(Some((challenge, user)))
             }
             _ => Ok(None),

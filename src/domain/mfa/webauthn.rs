@@ -119,7 +119,8 @@ pub struct Registered {
 pub enum PasswordlessOutcome {
     SignedIn(Box<User>),
     /// The account cannot sign in in its current state.
-    Refused(AccountStatus),
+    /// The account's state, and whether an administrator deactivated it.
+    Refused(AccountStatus, bool),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -588,7 +589,10 @@ pub async fn finish_passwordless(
     if user.status != AccountStatus::Active {
         let reason = format!("account {}", user.status.as_str());
         audit::record(store, meta, failure(&reason).by(user.id.clone()), now).await;
-        return Ok(PasswordlessOutcome::Refused(user.status));
+        return Ok(PasswordlessOutcome::Refused(
+            user.status,
+            user.deactivated_by_admin,
+        ));
     }
     store.record_login(&user.id, None, true, now).await?;
     let details = serde_json::json!({

@@ -660,6 +660,7 @@ impl AccountsApi {
                 phone_number: body.phone_number,
                 contact_preference: body.contact_preference.map(Into::into),
                 profile: body.profile.map(Profile::from).unwrap_or_default(),
+                by_owner: false,
             };
             let user = users::update_user(
                 &state.store,

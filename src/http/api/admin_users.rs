@@ -255,6 +255,7 @@ impl From<UpdateUserRequest> for UserChanges {
             phone_number: body.phone_number,
             contact_preference: body.contact_preference.map(Into::into),
             profile: body.profile.map(Profile::from).unwrap_or_default(),
+            by_owner: false,
         }
     }
 }

@@ -250,7 +250,10 @@ impl SessionsApi {
                     "This account is suspended. Contact your administrator.",
                 ));
             }
-            SignInOutcome::Deactivated => {
+            SignInOutcome::Deactivated { by_admin: true } => {
+                return Err(ApiFailure::forbidden(signin::DEACTIVATED_BY_ADMIN));
+            }
+            SignInOutcome::Deactivated { by_admin: false } => {
                 return Err(ApiFailure::forbidden(
                     "This account has been deactivated. Sign in on the sign-in page with \"Reactivate my account\" ticked to reactivate it.",
                 ));
@@ -271,6 +274,7 @@ impl SessionsApi {
             amr: vec![AMR_PASSWORD.into()],
             remember_me: false,
             fresh: false,
+            reactivate: false,
         };
         logged_in(
             state
@@ -329,7 +333,7 @@ impl SessionsApi {
             Ok(amr) => logged_in(
                 state
                     .sign_in()
-                    .complete(user, amr, false, Channel::Api, &meta, state.now())
+                    .complete_challenge(&challenge, user, amr, Channel::Api, &meta, state.now())
                     .await?,
             ),
             Err(Refused::Wrong { attempts_left }) => Err(ApiFailure::unauthorized(format!(

@@ -128,6 +128,7 @@ pub async fn callback(
                 amr: vec![AMR_FEDERATED.to_string()],
                 remember_me: false,
                 fresh: false,
+                reactivate: false,
             };
             let cookies = BrowserCookies::of(state, jar);
             let step = state

@@ -10,8 +10,10 @@ use serde::Deserialize;
 use super::{safe_next, signed_in};
 use crate::domain::DomainError;
 use crate::domain::accounts::RegistrationMode;
+use crate::domain::authorization::find_parked;
 use crate::domain::mfa::AMR_PASSWORD;
 use crate::domain::signin::{self, Proved, SignInOutcome};
+use crate::http::oidc::authorize;
 use crate::http::request_meta;
 use crate::http::signin::{self as http_signin, BrowserCookies};
 use crate::state::AppState;
@@ -42,9 +44,6 @@ pub struct LoginForm {
     remember_me: Option<String>,
     /// "Reactivate my account", offered after a deactivated account's sign-in.
     reactivate: Option<String>,
-    /// Set when a relying party asked for a fresh sign-in (`prompt=login`, `max_age`):
-    /// a remembered device then does not skip the second factor.
-    reauth: Option<String>,
 }
 
 /// The enabled upstream providers, as the sign-in page's buttons.
@@ -62,6 +61,20 @@ async fn provider_buttons(state: &AppState) -> Vec<minijinja::Value> {
     }
 }
 
+/// Whether this sign-in resumes an authorization request that asked for a fresh one
+/// (`prompt=login`, `max_age`): then a remembered device does not skip the second
+/// factor. Read from the parked request on the server, never from the form.
+async fn fresh_sign_in_wanted(state: &AppState, next: Option<&str>) -> bool {
+    let Some(id) = next.and_then(authorize::parked_request_id) else {
+        return false;
+    };
+    match find_parked(&state.store, id, state.now()).await {
+        Ok(parked) => parked.is_some_and(|p| p.wants_fresh_sign_in()),
+        // Unknown: ask for every factor.
+        Err(_) => true,
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn form_page(
     state: &AppState,
@@ -69,7 +82,6 @@ fn form_page(
     status: StatusCode,
     username: &str,
     next: Option<&str>,
-    reauth: bool,
     providers: &[minijinja::Value],
     notice: Option<&str>,
     error: Option<&str>,
@@ -81,7 +93,6 @@ fn form_page(
             csrf_token => state.pages.csrf_token(jar),
             username => username,
             next => next,
-            reauth => reauth,
             providers => providers,
             notice => notice,
             error => error,
@@ -129,7 +140,6 @@ pub async fn show(
         StatusCode::OK,
         &hint,
         next.as_deref(),
-        forced,
         &provider_buttons(state).await,
         notice.as_deref(),
         None,
@@ -145,7 +155,6 @@ pub async fn submit(
 ) -> Response {
     let next = safe_next(form.next.as_deref());
     let login: String = form.username.trim().chars().take(MAX_LOGIN_LEN).collect();
-    let reauth = form.reauth.is_some();
     let providers = provider_buttons(state).await;
     let page = |status: StatusCode, message: &str| {
         form_page(
@@ -154,7 +163,6 @@ pub async fn submit(
             status,
             &login,
             next.as_deref(),
-            reauth,
             &providers,
             None,
             Some(message),
@@ -204,7 +212,10 @@ pub async fn submit(
                 "This account is suspended. Contact your administrator.",
             );
         }
-        Ok(SignInOutcome::Deactivated) => {
+        Ok(SignInOutcome::Deactivated { by_admin: true }) => {
+            return page(StatusCode::FORBIDDEN, signin::DEACTIVATED_BY_ADMIN);
+        }
+        Ok(SignInOutcome::Deactivated { by_admin: false }) => {
             return page(StatusCode::FORBIDDEN, DEACTIVATED);
         }
         Ok(SignInOutcome::Pending) => {
@@ -225,7 +236,8 @@ pub async fn submit(
         user: *user,
         amr: vec![AMR_PASSWORD.to_string()],
         remember_me: form.remember_me.is_some(),
-        fresh: reauth,
+        fresh: fresh_sign_in_wanted(state, next.as_deref()).await,
+        reactivate: form.reactivate.is_some(),
     };
     let cookies = BrowserCookies::of(state, jar);
     let step = state

@@ -262,14 +262,7 @@ pub async fn submit(
             let cookies = BrowserCookies::of(state, jar);
             let step = state
                 .sign_in()
-                .complete(
-                    user,
-                    amr,
-                    challenge.remember_me,
-                    cookies.channel(),
-                    &meta,
-                    now,
-                )
+                .complete_challenge(&challenge, user, amr, cookies.channel(), &meta, now)
                 .await;
             signin::render(state, jar, step, &meta, next.as_deref()).await
         }

@@ -556,8 +556,8 @@ pub async fn finish_passwordless(
     .await;
     let user = match outcome {
         Ok(PasswordlessOutcome::SignedIn(user)) => user,
-        Ok(PasswordlessOutcome::Refused(status)) => {
-            return page(StatusCode::FORBIDDEN, refused_status(status));
+        Ok(PasswordlessOutcome::Refused(status, by_admin)) => {
+            return page(StatusCode::FORBIDDEN, refused_status(status, by_admin));
         }
         Err(DomainError::Invalid { message, .. }) => {
             tracing::info!(reason = %message, "passwordless sign-in refused");
@@ -575,6 +575,7 @@ pub async fn finish_passwordless(
         amr: vec![AMR_HARDWARE_KEY.into(), AMR_MULTIPLE_FACTORS.into()],
         remember_me: false,
         fresh: false,
+        reactivate: false,
     };
     let cookies = BrowserCookies::of(state, jar);
     let step = state
@@ -584,8 +585,11 @@ pub async fn finish_passwordless(
     signin::render(state, jar, step, &meta, next.as_deref()).await
 }
 
-fn refused_status(status: AccountStatus) -> &'static str {
+fn refused_status(status: AccountStatus, deactivated_by_admin: bool) -> &'static str {
     match status {
+        AccountStatus::Deactivated if deactivated_by_admin => {
+            crate::domain::signin::DEACTIVATED_BY_ADMIN
+        }
         AccountStatus::Locked => {
             "This account is locked. Try again later or contact your administrator."
         }
