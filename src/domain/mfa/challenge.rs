@@ -226,6 +226,7 @@ impl SecondFactor<'_> {
     pub async fn send_code(
         &self,
         user: &User,
+        meta: &RequestMeta,
         now: DateTime<Utc>,
     ) -> Result<CodeChannel, DomainError> {
         if !user.sign_in_codes_enabled {
@@ -251,8 +252,7 @@ impl SecondFactor<'_> {
         let channel = CodeChannel::of(user);
         if matches!(channel, CodeChannel::Text | CodeChannel::Voice) {
             let phone = user.phone_number.as_deref().unwrap_or_default();
-            let meta = RequestMeta::default();
-            crate::domain::phone_budget::spend(self.store, self.sms, phone, &user.id, &meta, now)
+            crate::domain::phone_budget::spend(self.store, self.sms, phone, &user.id, meta, now)
                 .await?;
         }
         let issued = codes::issue(

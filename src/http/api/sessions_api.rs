@@ -359,10 +359,14 @@ impl SessionsApi {
     async fn send_code(
         &self,
         Data(state): Data<&AppState>,
+        req: &Request,
         body: Json<ChallengeRequest>,
     ) -> Result<CodeSendResponse, ApiFailure> {
         let (_, user) = live_challenge(state, &body.0.challenge_id).await?;
-        let channel = state.second_factor().send_code(&user, state.now()).await?;
+        let channel = state
+            .second_factor()
+            .send_code(&user, &request_meta(req), state.now())
+            .await?;
         Ok(CodeSendResponse::Accepted(Json(CodeSent {
             channel: channel.as_str().to_string(),
         })))

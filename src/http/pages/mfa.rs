@@ -158,6 +158,7 @@ pub async fn show(
 #[handler]
 pub async fn send_code(
     Data(state): Data<&AppState>,
+    req: &Request,
     jar: &CookieJar,
     Form(form): Form<ChallengeForm>,
 ) -> Response {
@@ -169,7 +170,11 @@ pub async fn send_code(
     if !state.pages.csrf_valid(jar, &form.csrf_token) {
         return challenge_page(state, jar, &user, next.as_deref(), expired_form()).await;
     }
-    match state.second_factor().send_code(&user, state.now()).await {
+    match state
+        .second_factor()
+        .send_code(&user, &request_meta(req), state.now())
+        .await
+    {
         Ok(_) => {
             let minutes = (state.config.one_time_code_lifetime_secs / 60).max(1);
             let notice = format!("We sent you a code. It works for {minutes} minutes.");
