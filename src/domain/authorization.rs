@@ -366,6 +366,7 @@ pub struct ParkedRequest {
 impl ParkedRequest {
     /// The relying party asked for a fresh sign-in (OIDC Core §3.1.2.1 `prompt=login`,
     /// `max_age`): a remembered device does not then stand in for the second factor.
+    /// Decided here, on the server's copy of the request, for every way in.
     pub fn wants_fresh_sign_in(&self) -> bool {
         self.request.prompt_login || self.request.max_age.is_some()
     }
@@ -429,7 +430,8 @@ pub enum NextStep {
 /// `max_age`, so the flow does not loop.
 ///
 /// Step-up: a session without a second factor gets one asked for when `acr_values`
-/// names the multi-factor level or the client requires it. A user with no factor is
+/// names the multi-factor level, the client requires it, or the request wants a fresh
+/// sign-in of a user who has one (a remembered browser skipped it at the sign-in). A user with no factor is
 /// sent to set one up when the client requires it or an enterprise deadline has passed
 /// (R006); for `acr_values` alone the request goes on, and `acr` says what was done
 /// (the parameter is voluntary, OIDC Core §5.5.1.1).
@@ -469,7 +471,9 @@ pub fn next_step(
     }
     let has_second_factor = session.amr.iter().any(|m| m == AMR_MULTIPLE_FACTORS);
     if !has_second_factor {
-        if user.two_factor_enabled && (request.mfa_requested || client.require_mfa) {
+        if user.two_factor_enabled
+            && (request.mfa_requested || client.require_mfa || parked.wants_fresh_sign_in())
+        {
             return NextStep::SecondFactor;
         }
         if client.require_mfa || mfa::enrolment_overdue(user, enterprise_grace, now) {

@@ -73,8 +73,18 @@ fn name_key(login: &str) -> String {
 
 /// The lock of an account that cannot take an R004 lockout in its row (suspended,
 /// deactivated, pending: only an active account's status can turn `locked`).
-fn account_key(user: &User) -> String {
-    format!("user:{}", user.id)
+fn account_key(user_id: &str) -> String {
+    format!("user:{user_id}")
+}
+
+/// Whether an account that is not active is locked under its key (see `account_key`):
+/// a reactivating sign-in's second factor is refused meanwhile.
+pub(crate) async fn inactive_account_locked(
+    store: &Store,
+    user_id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, DomainError> {
+    key_locked(store, &account_key(user_id), now).await
 }
 
 /// Whether a name nobody owns, or an account kept under `key`, is "locked" now.
@@ -196,7 +206,7 @@ pub async fn sign_in_with_password(
                 Some(locked_until_now(store, &u.id, now).await?)
             }
         }
-        Some(u) => key_locked(store, &account_key(u), now)
+        Some(u) => key_locked(store, &account_key(&u.id), now)
             .await?
             .then_some(Some(now + LOCKOUT)),
     };
@@ -239,12 +249,7 @@ pub async fn sign_in_with_password(
         let details = serde_json::json!({ "reason": "wrong password" });
         return Ok(
             match count_account_failure(store, &user.id, !inactive, details, meta, now).await? {
-                Some(until) => {
-                    if inactive {
-                        start_key_lock(store, &account_key(&user), now).await?;
-                    }
-                    SignInOutcome::Locked { until: Some(until) }
-                }
+                Some(until) => SignInOutcome::Locked { until: Some(until) },
                 None => SignInOutcome::WrongCredentials,
             },
         );
@@ -413,7 +418,10 @@ pub(crate) async fn reserve_account_attempt(
     Ok(false)
 }
 
-/// Locks an active account whose consecutive failures reached the limit (R004, R005).
+/// Locks an account whose consecutive failures reached the limit (R004, R005): an
+/// active one in its row; one that cannot take that lock (deactivated, suspended,
+/// pending) under its key, its count starting again as an expired lock's would, so its
+/// owner is not shut out for ever (a reactivating sign-in's codes count here too).
 async fn lock_if_spent(
     store: &Store,
     user_id: &str,
@@ -430,6 +438,13 @@ async fn lock_if_spent(
             .by(user_id.to_string())
             .with(serde_json::json!({ "locked_until": until, "failures": failures }));
         audit::record(store, meta, event, now).await;
+    } else if store
+        .find_user(user_id)
+        .await?
+        .is_some_and(|u| !matches!(u.status, AccountStatus::Active | AccountStatus::Locked))
+    {
+        start_key_lock(store, &account_key(user_id), now).await?;
+        store.reset_login_attempts(user_id).await?;
     }
     Ok(Some(until))
 }
@@ -502,9 +517,6 @@ pub struct Proved {
     pub amr: Vec<String>,
     /// "Keep me signed in".
     pub remember_me: bool,
-    /// A relying party asked for a fresh sign-in (`prompt=login`, `max_age`): a
-    /// remembered device does not skip the second factor.
-    pub fresh: bool,
     /// "Reactivate my account": the owner's deactivated account is active again when
     /// the sign-in completes (after any second factor), not before.
     pub reactivate: bool,
@@ -547,8 +559,9 @@ pub struct SignIn<'a> {
 
 impl SignIn<'_> {
     /// After a first factor: a second one when the user has any (unless this browser is
-    /// remembered and no fresh sign-in was asked for, or the factor proved two already),
-    /// else the session.
+    /// remembered, or the factor proved two already), else the session. A remembered
+    /// browser's session proves one factor: a relying party that asks for a fresh
+    /// sign-in gets the second asked for as a step-up (`authorization::next_step`).
     #[tracing::instrument(skip_all, fields(user_id = %proved.user.id))]
     pub async fn after_first_factor(
         &self,
@@ -561,7 +574,6 @@ impl SignIn<'_> {
             user,
             amr,
             remember_me,
-            fresh,
             reactivate,
         } = proved;
         // The user as stored now: a factor proved a moment ago does not outlive a
@@ -573,9 +585,7 @@ impl SignIn<'_> {
                 Channel::Browser {
                     device_cookie: Some(cookie),
                     ..
-                } if !fresh => {
-                    devices::is_remembered(self.store, self.master, cookie, &user.id, now).await?
-                }
+                } => devices::is_remembered(self.store, self.master, cookie, &user.id, now).await?,
                 _ => false,
             };
             if !remembered {

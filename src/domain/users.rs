@@ -160,6 +160,9 @@ pub struct UserPatch {
     pub status: Option<AccountStatus>,
     /// With `status`: an administrator set it (only `Deactivated` keeps this).
     pub status_by_admin: bool,
+    /// Write only while the account is still in this state: an owner's own status
+    /// change must not overwrite an administrator's made since it was read.
+    pub expected_status: Option<AccountStatus>,
     /// `Some(None)` removes the number.
     pub phone_number: Option<Option<String>>,
     pub contact_preference: Option<ContactPreference>,
@@ -576,6 +579,10 @@ pub async fn update_user(
     if let Some(status) = changes.status {
         patch.status = Some(status);
         patch.status_by_admin = !changes.by_owner;
+        if changes.by_owner {
+            // Owners change their state only from active (deactivating themselves).
+            patch.expected_status = Some(AccountStatus::Active);
+        }
         changed.push("account_status");
     }
     validate_profile(&changes.profile)?;

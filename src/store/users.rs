@@ -125,12 +125,21 @@ impl Store {
                 if patch.takes_admin_away() {
                     guard_last_admin(tx, &id).await?;
                 }
-                let result = users::Entity::update_many()
+                let mut update = users::Entity::update_many()
                     .set(patch_model(&patch, now))
-                    .filter(users::Column::Id.eq(id.as_str()))
+                    .filter(users::Column::Id.eq(id.as_str()));
+                if let Some(expected) = patch.expected_status {
+                    update = update.filter(users::Column::AccountStatus.eq(expected.as_str()));
+                }
+                let result = update
                     .exec(tx)
                     .await
                     .map_err(|e| conflict_or(e, USER_UNIQUE))?;
+                if result.rows_affected == 0 && patch.expected_status.is_some() {
+                    return Err(StoreError::Refused(
+                        "the account's state changed meanwhile; reload and try again",
+                    ));
+                }
                 if result.rows_affected == 0 {
                     return Err(StoreError::NotFound);
                 }
@@ -279,6 +288,16 @@ impl Store {
             .unique(&self.db)
             .await?
             .map_or(0, |u| u.login_attempts))
+    }
+
+    /// Starts the consecutive-failure count (R004) again.
+    pub async fn reset_login_attempts(&self, user_id: &str) -> Result<(), StoreError> {
+        users::Entity::update_many()
+            .col_expr(users::Column::LoginAttempts, Expr::value(0))
+            .filter(users::Column::Id.eq(user_id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
     }
 
     /// Locks an active account until `until`. False if it was not active (already

@@ -1088,6 +1088,78 @@ async fn reactivation_waits_for_the_second_factor() {
     assert_eq!(log.len(), 1, "{log:?}");
 }
 
+/// Failures while an account is deactivated lock it under its key for 15 minutes and
+/// then start again, so nobody who knows the name can shut its owner out for good.
+#[tokio::test]
+async fn failures_on_a_deactivated_account_lock_it_for_a_while_not_for_ever() {
+    let server = TestServer::start().await;
+    let user = user_with(
+        &server,
+        "napper",
+        "napper@example.com",
+        Role::Explorer,
+        true,
+    )
+    .await;
+    let secret = enrol_totp(&server, &user).await;
+    deactivate(&server, &user, true).await;
+    for n in 0..5u8 {
+        attempt_form(&server, 220 + n, "napper", "guess", true).await;
+    }
+    let (status, html) = attempt_form(&server, 226, "napper", PASSWORD, true).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{html}");
+    assert!(error_of(&html).contains("locked"), "{html}");
+
+    // The owner's own wrong codes count too: a reactivating challenge cannot guess on.
+    server.clock.advance(Duration::minutes(16));
+    let (browser, to) = password_step_with(&server, 227, "napper", &[("reactivate", "1")]).await;
+    let html = browser
+        .get(server.url(&to))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        browser
+            .post(server.url("/login/2fa"))
+            .form(&[
+                ("csrf_token", csrf_token(&html).as_str()),
+                ("method", "totp"),
+                ("code", "000000"),
+            ])
+            .send()
+            .await
+            .unwrap();
+    }
+    assert_eq!(status_of(&server, &user).await, AccountStatus::Deactivated);
+
+    // After the lock the owner is let back in.
+    server.clock.advance(Duration::minutes(16));
+    let (browser, to) = password_step_with(&server, 228, "napper", &[("reactivate", "1")]).await;
+    let done = answer_totp(&server, &browser, &to, &secret).await;
+    assert_eq!(location(&done), "/account");
+    assert_eq!(status_of(&server, &user).await, AccountStatus::Active);
+}
+
+/// An owner's deactivation made from a stale view does not overwrite an administrator's
+/// suspension (which the owner could then undo by signing in).
+#[tokio::test]
+async fn an_owners_deactivation_does_not_overwrite_a_suspension() {
+    let server = TestServer::start().await;
+    let user = user_with(&server, "racer", "racer@example.com", Role::Explorer, true).await;
+    set_status(&server, &user, AccountStatus::Suspended).await;
+    let stale = user.clone();
+    let refused = server
+        .state
+        .accounts()
+        .deactivate(&stale, &TestServer::meta(), server.clock.now_utc())
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
+    assert_eq!(status_of(&server, &user).await, AccountStatus::Suspended);
+}
+
 /// What an administrator deactivated, only an administrator reactivates.
 #[tokio::test]
 async fn an_owner_cannot_undo_an_administrators_deactivation() {

@@ -42,6 +42,17 @@ async fn new_user(server: &TestServer, role: Role) -> User {
     .unwrap()
 }
 
+async fn sign_out(server: &TestServer, browser: &reqwest::Client) {
+    let html = get_html(server, browser, "/account").await;
+    let response = browser
+        .post(server.url("/logout"))
+        .form(&[("csrf_token", csrf_token(&html))])
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_redirection() || response.status().is_success());
+}
+
 async fn get_html(server: &TestServer, browser: &reqwest::Client, path: &str) -> String {
     let response = browser.get(server.url(path)).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK, "GET {path}");
@@ -903,13 +914,7 @@ async fn a_remembered_device_skips_the_second_step_until_forgotten() {
     for extra in [("prompt", "login"), ("max_age", "3600")] {
         if extra.0 == "max_age" {
             // Signed out first, so that max_age asks for a sign-in at all.
-            let html = get_html(&server, &browser, "/account").await;
-            browser
-                .post(server.url("/logout"))
-                .form(&[("csrf_token", csrf_token(&html))])
-                .send()
-                .await
-                .unwrap();
+            sign_out(&server, &browser).await;
         }
         let params = crate::oidc::auth_params(&rp, &challenge, &[extra]);
         let landing = crate::oidc::flow(
@@ -925,7 +930,43 @@ async fn a_remembered_device_skips_the_second_step_until_forgotten() {
         };
         assert!(html.contains("Two-step verification"), "{extra:?}: {html}");
     }
+    // Signing in without coming back through the request, then resuming it: still asked.
+    server.clock.advance(chrono::Duration::seconds(30));
+    let params = crate::oidc::auth_params(&rp, &challenge, &[("prompt", "login")]);
+    let parked = browser
+        .get(server.url("/authorize"))
+        .query(&params)
+        .send()
+        .await
+        .unwrap();
+    let to_login = location(&parked);
+    let request_id = to_login
+        .split("request%3D")
+        .nth(1)
+        .and_then(|rest| rest.split('&').next())
+        .expect("the parked request's id")
+        .to_string();
+    sign_out(&server, &browser).await;
+    let response = server.sign_in(&browser, &user.username, PASSWORD).await;
+    assert_eq!(location(&response), "/account");
+    let landing = crate::oidc::follow(
+        &server,
+        &browser,
+        browser
+            .get(server.url(&format!("/authorize/continue?request={request_id}")))
+            .send()
+            .await
+            .unwrap(),
+        None,
+        None,
+    )
+    .await;
+    let crate::oidc::Landing::Page(_, html) = landing else {
+        panic!("expected the two-step page, got {landing:?}");
+    };
+    assert!(html.contains("Two-step verification"), "{html}");
     // Without either, this browser still skips it.
+    sign_out(&server, &browser).await;
     let response = server.sign_in(&browser, &user.username, PASSWORD).await;
     assert_eq!(location(&response), "/account");
 

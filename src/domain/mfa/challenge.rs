@@ -324,8 +324,11 @@ impl SecondFactor<'_> {
             return Ok(Err(Refused::ChallengeOver));
         }
         // R004 before the compare: the account's budget is shared by every challenge
-        // and the password, so racing answers get at most its worth of compares.
-        if !reserve_account_attempt(self.store, user_id, meta, now).await? {
+        // and the password, so racing answers get at most its worth of compares. A
+        // deactivated account (a reactivating sign-in) is locked under its key instead.
+        let locked = challenge.reactivate
+            && crate::domain::signin::inactive_account_locked(self.store, user_id, now).await?;
+        if locked || !reserve_account_attempt(self.store, user_id, meta, now).await? {
             self.store.finish_challenge(&challenge.id, now).await?;
             return Ok(Err(Refused::ChallengeOver));
         }

@@ -273,7 +273,6 @@ impl SessionsApi {
             user: *user,
             amr: vec![AMR_PASSWORD.into()],
             remember_me: false,
-            fresh: false,
             reactivate: false,
         };
         logged_in(

@@ -99,17 +99,9 @@ pub struct ContinueQuery {
     request: Option<String>,
 }
 
-const CONTINUE_PREFIX: &str = "/authorize/continue?request=";
-
 /// Where the login page sends the browser back to.
 pub fn continue_path(request_id: &str) -> String {
-    format!("{CONTINUE_PREFIX}{request_id}")
-}
-
-/// The parked request a `next` made by [`continue_path`] resumes.
-pub fn parked_request_id(next: &str) -> Option<&str> {
-    next.strip_prefix(CONTINUE_PREFIX)
-        .filter(|id| !id.is_empty() && id.len() <= 64 && !id.contains('&'))
+    format!("/authorize/continue?request={request_id}")
 }
 
 #[handler]

@@ -127,7 +127,6 @@ pub async fn callback(
                 user: *user,
                 amr: vec![AMR_FEDERATED.to_string()],
                 remember_me: false,
-                fresh: false,
                 reactivate: false,
             };
             let cookies = BrowserCookies::of(state, jar);

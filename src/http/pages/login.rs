@@ -10,10 +10,9 @@ use serde::Deserialize;
 use super::{safe_next, signed_in};
 use crate::domain::DomainError;
 use crate::domain::accounts::RegistrationMode;
-use crate::domain::authorization::find_parked;
 use crate::domain::mfa::AMR_PASSWORD;
 use crate::domain::signin::{self, Proved, SignInOutcome};
-use crate::http::oidc::authorize;
+use crate::domain::users::AccountStatus;
 use crate::http::request_meta;
 use crate::http::signin::{self as http_signin, BrowserCookies};
 use crate::state::AppState;
@@ -58,20 +57,6 @@ async fn provider_buttons(state: &AppState) -> Vec<minijinja::Value> {
             tracing::error!(error = %err, "could not list upstream providers");
             Vec::new()
         }
-    }
-}
-
-/// Whether this sign-in resumes an authorization request that asked for a fresh one
-/// (`prompt=login`, `max_age`): then a remembered device does not skip the second
-/// factor. Read from the parked request on the server, never from the form.
-async fn fresh_sign_in_wanted(state: &AppState, next: Option<&str>) -> bool {
-    let Some(id) = next.and_then(authorize::parked_request_id) else {
-        return false;
-    };
-    match find_parked(&state.store, id, state.now()).await {
-        Ok(parked) => parked.is_some_and(|p| p.wants_fresh_sign_in()),
-        // Unknown: ask for every factor.
-        Err(_) => true,
     }
 }
 
@@ -232,12 +217,13 @@ pub async fn submit(
         }
         Err(err) => return internal_error(state, err),
     };
+    // Only an account the password step let through deactivated reactivates.
+    let reactivate = user.status == AccountStatus::Deactivated;
     let proved = Proved {
         user: *user,
         amr: vec![AMR_PASSWORD.to_string()],
         remember_me: form.remember_me.is_some(),
-        fresh: fresh_sign_in_wanted(state, next.as_deref()).await,
-        reactivate: form.reactivate.is_some(),
+        reactivate,
     };
     let cookies = BrowserCookies::of(state, jar);
     let step = state

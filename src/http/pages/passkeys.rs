@@ -574,7 +574,6 @@ pub async fn finish_passwordless(
         user: *user,
         amr: vec![AMR_HARDWARE_KEY.into(), AMR_MULTIPLE_FACTORS.into()],
         remember_me: false,
-        fresh: false,
         reactivate: false,
     };
     let cookies = BrowserCookies::of(state, jar);
