@@ -71,6 +71,9 @@ pub struct Config {
     pub one_time_code_lifetime_secs: i64,
     /// Accounts still PENDING (email never verified) this long after registering are deleted.
     pub pending_account_retention_secs: i64,
+    /// Audit entries older than this many days are deleted by maintenance; 0 keeps them
+    /// forever.
+    pub audit_retention_days: i64,
     /// Lifetime of a password reset link: 15 to 60 minutes.
     pub password_reset_lifetime_secs: i64,
     /// Password policy (003 §6.2). Length limits in characters.
@@ -185,6 +188,7 @@ impl Default for Config {
             registration_mode: "closed".into(),
             one_time_code_lifetime_secs: 15 * 60,
             pending_account_retention_secs: 7 * 86_400,
+            audit_retention_days: 365,
             password_reset_lifetime_secs: 30 * 60,
             password_min_length: 8,
             password_max_length: 128,
@@ -479,6 +483,9 @@ impl Config {
         }
         if self.refresh_token_reuse_grace_secs < 0 {
             return invalid("refresh_token_reuse_grace_secs: must be 0 or more".into());
+        }
+        if !(0..=36500).contains(&self.audit_retention_days) {
+            return invalid("audit_retention_days: must be 0 (keep forever) to 36500".into());
         }
         if !(0..=3650).contains(&self.key_rotation_days) {
             return invalid("key_rotation_days: must be 0 (off) to 3650".into());

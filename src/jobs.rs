@@ -7,6 +7,7 @@ use std::time::Duration;
 use chrono::Duration as Span;
 
 use crate::domain::audit::{self, AuditAction, AuditEvent};
+use crate::domain::events;
 use crate::domain::keys::{self, KeyState};
 use crate::domain::{DomainError, RequestMeta};
 use crate::state::AppState;
@@ -18,7 +19,26 @@ pub const INTERVAL: Duration = Duration::from_secs(60);
 /// Sessions stay this long after they end, for the account page's history.
 const ENDED_SESSION_RETENTION: Span = Span::days(7);
 
+/// How often the outbox dispatcher looks for due deliveries.
+pub const DISPATCH_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Delivered and failed outbox rows are kept this long, for the deliveries list.
+const DELIVERY_RETENTION: Span = Span::days(30);
+
+/// Starts maintenance and the outbox dispatcher, each on its own task, so a slow
+/// delivery never delays maintenance (or the other way round).
 pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
+    let dispatching = state.clone();
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(DISPATCH_INTERVAL);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            if let Err(err) = run_dispatch(&dispatching).await {
+                tracing::error!(error = %err, "event dispatch failed");
+            }
+        }
+    });
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(INTERVAL);
         ticker.tick().await;
@@ -62,6 +82,7 @@ pub async fn run_maintenance(state: &AppState) -> Result<(), DomainError> {
     state.store.purge_remembered_devices(now).await?;
     remind_enterprise_users(state, now).await?;
     state.store.purge_federation(now).await?;
+    purge_history(state, now).await?;
     let refreshed = state
         .federation()
         .refresh_expiring_tokens(Span::minutes(10), now)
@@ -69,6 +90,39 @@ pub async fn run_maintenance(state: &AppState) -> Result<(), DomainError> {
     if refreshed > 0 {
         tracing::info!(count = refreshed, "refreshed upstream tokens");
     }
+    Ok(())
+}
+
+/// One round of the outbox dispatcher (003 §7 events to webhooks); tests call it after
+/// moving the clock. Safe to run on several nodes at once: each due row is claimed by
+/// one of them.
+pub async fn run_dispatch(state: &AppState) -> Result<events::RoundReport, DomainError> {
+    events::dispatch_round(
+        &state.store,
+        state.keys.master(),
+        &state.upstream_http,
+        state.now(),
+    )
+    .await
+}
+
+/// Audit entries past `audit_retention_days` (0: kept forever), and delivered or
+/// failed outbox rows past [`DELIVERY_RETENTION`].
+async fn purge_history(
+    state: &AppState,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), DomainError> {
+    let days = state.config.audit_retention_days;
+    if days > 0 {
+        let purged = state.store.purge_audit(now - Span::days(days)).await?;
+        if purged > 0 {
+            tracing::info!(count = purged, "removed audit entries past retention");
+        }
+    }
+    state
+        .store
+        .purge_deliveries(now - DELIVERY_RETENTION)
+        .await?;
     Ok(())
 }
 

@@ -14,6 +14,7 @@ mod m20261122_000007_create_federation;
 mod m20261130_100400_add_client_hardening;
 mod m20261130_100800_add_client_secret_rotated_at;
 mod m20261130_110000_add_reactivation_guards;
+mod m20261130_120000_create_outbox;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_100400_add_client_hardening::Migration),
             Box::new(m20261130_100800_add_client_secret_rotated_at::Migration),
             Box::new(m20261130_110000_add_reactivation_guards::Migration),
+            Box::new(m20261130_120000_create_outbox::Migration),
         ]
     }
 }

@@ -9,6 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::audit::{self, AuditAction, AuditEvent};
 use super::codes::{self, CodePurpose};
+use super::events;
 use super::invites;
 use super::passwords::PasswordHasher;
 use super::sessions;
@@ -473,6 +474,14 @@ impl Accounts<'_> {
                     return;
                 }
             };
+            let requested = events::EmailVerificationRequested {
+                user_id: user_id.clone(),
+                email: to.clone(),
+                expires_at: issued.expires_at,
+                timestamp: now,
+            };
+            let requested = events::EventData::EmailVerificationRequested(requested);
+            events::publish(&store, &[requested], now).await;
             let link = format!(
                 "{link_base}?token={}",
                 issued.link_token.as_deref().unwrap_or_default()

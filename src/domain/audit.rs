@@ -48,6 +48,9 @@ pub enum AuditAction {
     UpstreamProviderCreated,
     UpstreamProviderUpdated,
     UpstreamProviderDeleted,
+    WebhookCreated,
+    WebhookUpdated,
+    WebhookDeleted,
 }
 
 impl AuditAction {
@@ -91,6 +94,9 @@ impl AuditAction {
         Self::UpstreamProviderCreated,
         Self::UpstreamProviderUpdated,
         Self::UpstreamProviderDeleted,
+        Self::WebhookCreated,
+        Self::WebhookUpdated,
+        Self::WebhookDeleted,
     ];
 
     /// The action with this name, as `as_str` spells it.
@@ -138,6 +144,9 @@ impl AuditAction {
             Self::UpstreamProviderCreated => "upstream_provider_created",
             Self::UpstreamProviderUpdated => "upstream_provider_updated",
             Self::UpstreamProviderDeleted => "upstream_provider_deleted",
+            Self::WebhookCreated => "webhook_created",
+            Self::WebhookUpdated => "webhook_updated",
+            Self::WebhookDeleted => "webhook_deleted",
         }
     }
 }
@@ -213,11 +222,22 @@ pub struct AuditFilter<'a> {
     pub to: Option<DateTime<Utc>>,
 }
 
-/// Records an event. A failure to write is logged loudly but does not undo the action
-/// it describes: the action already happened.
+/// Records an event, and in the same transaction the 003 §7 events it stands for (see
+/// [`super::events::from_audit`]) in the outbox. A failure to write is logged loudly but
+/// does not undo the action it describes: the action already happened.
 #[tracing::instrument(skip_all, fields(action = event.action.as_str()))]
 pub async fn record(store: &Store, meta: &RequestMeta, event: AuditEvent, now: DateTime<Utc>) {
-    if let Err(err) = store.insert_audit(meta, &event, now).await {
+    let events = match super::events::from_audit(store, meta, &event, now).await {
+        Ok(data) => data
+            .iter()
+            .map(|d| super::events::Event::new(d, now))
+            .collect(),
+        Err(err) => {
+            tracing::error!(error = %err, "could not build the events of an audit entry");
+            Vec::new()
+        }
+    };
+    if let Err(err) = store.insert_audit(meta, &event, &events, now).await {
         tracing::error!(error = %err, "could not write the audit log");
     }
 }

@@ -8,6 +8,7 @@ pub mod authorization;
 pub mod claims;
 pub mod clients;
 pub mod codes;
+pub mod events;
 pub mod federation;
 pub mod invites;
 pub mod keys;
@@ -20,6 +21,7 @@ pub mod sessions;
 pub mod signin;
 pub mod tokens;
 pub mod users;
+pub mod webhooks;
 
 use crate::store::StoreError;
 

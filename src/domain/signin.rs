@@ -6,6 +6,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::audit::{self, AuditAction, AuditEvent};
+use super::events;
 use super::mfa::challenge::{Challenge, Method, SecondFactor};
 use super::mfa::{self, AMR_MULTIPLE_FACTORS, devices};
 use super::passwords::{PasswordCheck, PasswordHasher};
@@ -181,6 +182,15 @@ pub async fn sign_in_with_password(
         return Ok(SignInOutcome::TooManyAttempts);
     }
     let mut user = store.find_user_by_login(login).await?;
+    let attempted = events::LoginAttempted {
+        email: user
+            .as_ref()
+            .map_or_else(|| login.to_string(), |u| u.email.clone()),
+        ip_address: meta.ip_address.clone(),
+        user_agent: meta.user_agent.clone(),
+        timestamp: now,
+    };
+    events::publish(store, &[events::EventData::LoginAttempted(attempted)], now).await;
     if let Some(user) = user.as_mut()
         && user.status == AccountStatus::Locked
         && store.unlock_if_expired(&user.id, now).await?
@@ -483,17 +493,20 @@ pub(crate) async fn count_account_failure(
     ))
 }
 
-/// LOGIN_SUCCESS, recorded once the whole sign-in (password and any second factor) is done.
+/// LOGIN_SUCCESS, recorded once the whole sign-in (password and any second factor) is
+/// done and its session started (003 §7 `LoginSucceeded` names the session).
 async fn audit_success(
     store: &Store,
     meta: &RequestMeta,
     user_id: &str,
     amr: &[String],
+    session_id: &str,
+    channel: &str,
     now: DateTime<Utc>,
 ) {
     let event = AuditEvent::success(AuditAction::LoginSuccess, "login")
         .by(user_id.to_string())
-        .with(serde_json::json!({ "amr": amr }));
+        .with(serde_json::json!({ "amr": amr, "session_id": session_id, "channel": channel }));
     audit::record(store, meta, event, now).await;
 }
 
@@ -712,8 +725,8 @@ impl SignIn<'_> {
         if overdue && matches!(channel, Channel::Api) {
             return Ok(Step::EnrolmentRequired(None));
         }
-        audit_success(self.store, meta, &user.id, &amr, now).await;
         let lifetime = self.session_lifetime;
+        let recorded_amr = amr.clone();
         let (session, token) = match channel {
             Channel::Browser { session_token, .. } => {
                 sessions::sign_in(
@@ -733,6 +746,20 @@ impl SignIn<'_> {
                     .await?
             }
         };
+        let channel_name = match channel {
+            Channel::Browser { .. } => "browser",
+            Channel::Api => "api",
+        };
+        audit_success(
+            self.store,
+            meta,
+            &user.id,
+            &recorded_amr,
+            &session.id,
+            channel_name,
+            now,
+        )
+        .await;
         let signed = SignedIn {
             session,
             token,

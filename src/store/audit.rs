@@ -1,13 +1,15 @@
 use chrono::{DateTime, Utc};
 use entity::audit_log;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 
+use super::outbox::{enqueue_events_in, wanted_by_any};
 use super::{Store, StoreError, from_millis, to_millis};
 use crate::domain::RequestMeta;
 use crate::domain::audit::{AuditEntry, AuditEvent, AuditFilter};
+use crate::domain::events::Event;
 use crate::domain::sessions::truncate;
 
 impl From<audit_log::Model> for AuditEntry {
@@ -27,32 +29,64 @@ impl From<audit_log::Model> for AuditEntry {
     }
 }
 
+async fn insert_audit_in(
+    db: &impl ConnectionTrait,
+    meta: &RequestMeta,
+    event: &AuditEvent,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let mut details = event.details.clone();
+    if let (Some(actor), Some(object)) = (&meta.actor_user_id, details.as_object_mut()) {
+        object.insert("actor_user_id".into(), serde_json::json!(actor));
+    }
+    audit_log::Entity::insert(audit_log::ActiveModel {
+        id: Set(uuid::Uuid::now_v7().to_string()),
+        user_id: Set(event.user_id.clone()),
+        action: Set(event.action.as_str().to_string()),
+        resource: Set(truncate(&event.resource, 255)),
+        details: Set(details.to_string()),
+        ip_address: Set(truncate(&meta.ip_address, 64)),
+        user_agent: Set(truncate(&meta.user_agent, 512)),
+        success: Set(event.success),
+        error_message: Set(event.error_message.as_deref().map(|m| truncate(m, 512))),
+        timestamp: Set(to_millis(now)),
+    })
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
 impl Store {
+    /// Writes an audit entry and the outbox rows of the 003 §7 `events` it stands for,
+    /// in one transaction.
     pub async fn insert_audit(
         &self,
         meta: &RequestMeta,
         event: &AuditEvent,
+        events: &[Event],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut details = event.details.clone();
-        if let (Some(actor), Some(object)) = (&meta.actor_user_id, details.as_object_mut()) {
-            object.insert("actor_user_id".into(), serde_json::json!(actor));
+        if !wanted_by_any(&self.db, events).await? {
+            return insert_audit_in(&self.db, meta, event, now).await;
         }
-        audit_log::Entity::insert(audit_log::ActiveModel {
-            id: Set(uuid::Uuid::now_v7().to_string()),
-            user_id: Set(event.user_id.clone()),
-            action: Set(event.action.as_str().to_string()),
-            resource: Set(truncate(&event.resource, 255)),
-            details: Set(details.to_string()),
-            ip_address: Set(truncate(&meta.ip_address, 64)),
-            user_agent: Set(truncate(&meta.user_agent, 512)),
-            success: Set(event.success),
-            error_message: Set(event.error_message.as_deref().map(|m| truncate(m, 512))),
-            timestamp: Set(to_millis(now)),
+        let (meta, event, events) = (meta.clone(), event.clone(), events.to_vec());
+        self.transaction(|tx| {
+            Box::pin(async move {
+                insert_audit_in(tx, &meta, &event, now).await?;
+                enqueue_events_in(tx, &events, now).await?;
+                Ok(())
+            })
         })
-        .exec_without_returning(&self.db)
-        .await?;
-        Ok(())
+        .await
+    }
+
+    /// Deletes audit entries older than `before` (the retention setting).
+    pub async fn purge_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(audit_log::Entity::delete_many()
+            .filter(audit_log::Column::Timestamp.lt(to_millis(before)))
+            .exec(&self.db)
+            .await?
+            .rows_affected)
     }
 
     /// Newest first, optionally filtered.

@@ -10,10 +10,12 @@ mod invites;
 mod keys;
 mod mfa;
 mod oauth;
+mod outbox;
 mod ratelimit;
 mod sessions;
 mod users;
 mod webauthn;
+mod webhooks;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -7,6 +7,7 @@ mod admin_factors;
 mod admin_invites;
 mod admin_upstreams;
 mod admin_users;
+mod admin_webhooks;
 mod bulk_users;
 mod sessions_api;
 mod two_factor_api;
@@ -40,6 +41,9 @@ pub enum AdminTag {
     Audit,
     /// Upstream identity providers people sign in with (Google, GitHub, any OIDC).
     Upstreams,
+    /// Endpoints that receive events (registrations, sign-ins, lockouts, …), signed per
+    /// Standard Webhooks.
+    Webhooks,
 }
 
 /// Operations of the first-party API, under `/v1`.
@@ -366,6 +370,7 @@ pub type Apis = (
         admin_audit::AuditApi,
         admin_factors::FactorsApi,
         admin_upstreams::UpstreamsApi,
+        admin_webhooks::WebhooksApi,
     ),
     (
         accounts::AccountsApi,
@@ -387,6 +392,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
                 admin_audit::AuditApi,
                 admin_factors::FactorsApi,
                 admin_upstreams::UpstreamsApi,
+                admin_webhooks::WebhooksApi,
             ),
             (
                 accounts::AccountsApi,
