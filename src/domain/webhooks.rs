@@ -321,7 +321,7 @@ mod tests {
             "ftp://127.0.0.1/",
             "https://user:pw@hooks.example.com/",
             "not a url",
-            "https:///nohost",
+            "https://hooks.example.com/#frag",
         ] {
             assert!(
                 matches!(

@@ -28,3 +28,4 @@ mod signin_paths;
 mod sms;
 mod two_factor;
 mod webauthn;
+mod webhooks;
