@@ -20,7 +20,8 @@ use poem::{Body, EndpointExt, Request, Route, Server, handler, http::StatusCode 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{ClockExt, TestServer};
+use crate::common::mail::{mail_sink, unique_address};
+use crate::common::{ClockExt, TestServer, csrf_token};
 
 const PASSWORD: &str = "correct horse battery";
 /// A wrong password, to look for in payloads.
@@ -323,6 +324,99 @@ async fn sign_in_events_carry_their_fields() {
     assert_eq!(data["deviceInfo"]["deviceType"], "DESKTOP");
     assert_eq!(data["deviceInfo"]["isTrusted"], false);
     assert!(data["deviceInfo"]["deviceId"].is_string());
+}
+
+/// Registration through the pages: `UserRegistrationStarted`,
+/// `EmailVerificationRequested` (without the emailed code or link token),
+/// `EmailVerified` and `UserRegistrationCompleted`.
+#[tokio::test]
+async fn registration_events_carry_no_secret() {
+    let server = TestServer::start_with(|config| {
+        mail_sink().configure(config);
+        config.registration_mode = "open".into();
+    })
+    .await;
+    let token = server.admin_token().await;
+    let receiver = Receiver::start().await;
+    let (_, secret) = create_webhook(&server, &token, json!({ "url": receiver.url })).await;
+    let email = unique_address("wendy");
+    let browser = server.browser();
+    let form = |html: &str, fields: &[(&str, &str)]| {
+        let mut form: Vec<(String, String)> = fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        form.push(("csrf_token".into(), csrf_token(html)));
+        form
+    };
+    let page = browser.get(server.url("/register")).send().await.unwrap();
+    let html = page.text().await.unwrap();
+    let registered = browser
+        .post(server.url("/register"))
+        .form(&form(
+            &html,
+            &[
+                ("username", "wendy"),
+                ("email", &email),
+                ("password", "Tr0ub4dor&3-horse"),
+            ],
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), StatusCode::CREATED);
+    let mail = mail_sink().wait_for_mail(&email).await;
+    let code = mail.six_digit_code();
+    let link = mail.link_starting_with(&format!(
+        "{}/verify-email?token=",
+        server.state.config.issuer()
+    ));
+    let link_token = link.split("token=").nth(1).unwrap().to_string();
+    let page = browser
+        .get(server.url("/verify-email"))
+        .send()
+        .await
+        .unwrap();
+    let html = page.text().await.unwrap();
+    let verified = browser
+        .post(server.url("/verify-email"))
+        .form(&form(&html, &[("email", &email), ("code", &code)]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(verified.status(), StatusCode::OK);
+    jobs::run_dispatch(&server.state).await.unwrap();
+
+    let got = receiver.got();
+    for received in &got {
+        assert!(verify(&secret, received));
+        assert!(!received.body.contains(&code), "{}", received.body);
+        assert!(!received.body.contains(&link_token), "{}", received.body);
+    }
+    let user = server
+        .state
+        .store
+        .find_user_by_login("wendy")
+        .await
+        .unwrap()
+        .unwrap();
+    let started = receiver.of_type("UserRegistrationStarted");
+    assert_eq!(started.len(), 1);
+    assert_eq!(started[0]["data"]["email"], email);
+    assert_eq!(started[0]["data"]["role"], user.role.as_str());
+    let requested = receiver.of_type("EmailVerificationRequested");
+    assert_eq!(requested.len(), 1);
+    let data = requested[0]["data"].as_object().unwrap();
+    let mut keys: Vec<&str> = data.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["email", "expiresAt", "timestamp", "userId"]);
+    assert_eq!(data["userId"], user.id);
+    for event_type in ["EmailVerified", "UserRegistrationCompleted"] {
+        let events = receiver.of_type(event_type);
+        assert_eq!(events.len(), 1, "{event_type}");
+        assert_eq!(events[0]["data"]["userId"], user.id);
+        assert_eq!(events[0]["data"]["email"], email);
+    }
 }
 
 /// A receiver that answers 500 gets the event again after the backoff, and once it

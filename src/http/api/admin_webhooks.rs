@@ -77,7 +77,7 @@ fn to_domain(events: Vec<EventTypeDto>) -> Vec<EventType> {
 
 /// A webhook. Its signing secret is shown only once, when it is created.
 #[derive(Debug, Object)]
-#[oai(rename = "Webhook")]
+#[oai(rename = "Webhook", skip_serializing_if_is_none)]
 pub struct WebhookResponse {
     pub id: String,
     pub url: String,
@@ -161,7 +161,7 @@ pub enum DeliveryStatusDto {
 
 /// One event sent (or being sent) to a webhook, with its latest attempt.
 #[derive(Debug, Object)]
-#[oai(rename = "WebhookDelivery")]
+#[oai(rename = "WebhookDelivery", skip_serializing_if_is_none)]
 pub struct DeliveryResponse {
     pub id: String,
     /// The event's id: the `webhook-id` header, the same on every retry.
