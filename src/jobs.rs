@@ -34,8 +34,16 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            if let Err(err) = run_dispatch(&dispatching).await {
-                tracing::error!(error = %err, "event dispatch failed");
+            // Rounds follow each other at once while there is a backlog to deliver.
+            loop {
+                match run_dispatch(&dispatching).await {
+                    Ok(report) if report.delivered > 0 => continue,
+                    Ok(_) => break,
+                    Err(err) => {
+                        tracing::error!(error = %err, "event dispatch failed");
+                        break;
+                    }
+                }
             }
         }
     });

@@ -356,8 +356,10 @@ const LONGEST_RETRY: Duration = Duration::hours(6);
 pub const CLAIM_LEASE: Duration = Duration::minutes(5);
 /// Rows one round claims.
 const ROUND_BATCH: u64 = 200;
-/// Rows of one target delivered per round (one after another).
-const PER_TARGET_PER_ROUND: usize = 10;
+/// How long (real time) one round keeps delivering to one target, one row after
+/// another, before it lets go of the rest: well inside [`CLAIM_LEASE`], so no other node
+/// takes over rows this one is still sending.
+const LANE_BUDGET: StdDuration = StdDuration::from_secs(60);
 /// Targets delivered to at the same time.
 const PARALLEL_TARGETS: usize = 16;
 /// One delivery's time limit: a slow endpoint costs its own lane this long at most.
@@ -656,7 +658,10 @@ pub async fn dispatch_round(
     Ok(report)
 }
 
-/// One target's rows, in order, until one fails; the rest are released untouched.
+/// One target's rows, in order, until one fails. The rest are released without an
+/// attempt counted: after a failure they wait as long as the failed row (the target is
+/// down; a backlog of its rows must not fill every next round's batch), otherwise they
+/// are due again at once.
 async fn run_lane(
     store: &Store,
     master: &MasterKey,
@@ -667,9 +672,9 @@ async fn run_lane(
 ) -> (usize, usize) {
     let (mut delivered, mut failed) = (0, 0);
     let mut rest = lane.into_iter();
-    let mut handled = 0;
+    let started = std::time::Instant::now();
+    let mut not_before = None;
     for delivery in rest.by_ref() {
-        handled += 1;
         let outcome = deliver(store, master, http, &delivery, now).await;
         let ok = outcome.is_ok();
         if let Err(err) = store.finish_delivery(&delivery, claim, &outcome, now).await {
@@ -679,14 +684,16 @@ async fn run_lane(
             delivered += 1;
         } else {
             failed += 1;
+            not_before = Some(now + retry_delay(delivery.attempts.saturating_add(1)));
             break;
         }
-        if handled >= PER_TARGET_PER_ROUND {
+        if started.elapsed() >= LANE_BUDGET {
             break;
         }
     }
     for delivery in rest {
-        if let Err(err) = store.release_delivery(&delivery.id, claim).await {
+        let due = not_before.map(|at| at.max(delivery.next_attempt_at));
+        if let Err(err) = store.release_delivery(&delivery.id, claim, due).await {
             tracing::error!(error = %err, delivery = %delivery.id, "could not release a delivery");
         }
     }

@@ -232,11 +232,21 @@ impl Store {
         Ok(result.rows_affected == 1)
     }
 
-    /// Lets go of a claimed row without counting an attempt: it is due again at once.
-    pub async fn release_delivery(&self, id: &str, claim: &str) -> Result<(), StoreError> {
-        outbox::Entity::update_many()
+    /// Lets go of a claimed row without counting an attempt: it is due again at
+    /// `not_before`, or as it was.
+    pub async fn release_delivery(
+        &self,
+        id: &str,
+        claim: &str,
+        not_before: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let mut update = outbox::Entity::update_many()
             .col_expr(outbox::Column::ClaimedBy, Expr::value(None::<String>))
-            .col_expr(outbox::Column::ClaimedUntil, Expr::value(None::<i64>))
+            .col_expr(outbox::Column::ClaimedUntil, Expr::value(None::<i64>));
+        if let Some(at) = not_before {
+            update = update.col_expr(outbox::Column::NextAttemptAt, Expr::value(to_millis(at)));
+        }
+        update
             .filter(outbox::Column::Id.eq(id))
             .filter(outbox::Column::ClaimedBy.eq(claim))
             .exec(&self.db)

@@ -516,6 +516,16 @@ async fn a_dead_endpoint_holds_up_no_other() {
     let tried = dead_list.iter().find(|d| d["attempts"] == 1).unwrap();
     assert_eq!(tried["error"], "could not connect");
     assert!(tried["response_code"].is_null());
+    // The dead endpoint's other rows wait with the failed one: a backlog for a dead
+    // endpoint does not fill the next rounds' batches.
+    for delivery in &dead_list {
+        assert_eq!(delivery["status"], "pending");
+        assert_eq!(delivery["next_attempt_at"], tried["next_attempt_at"]);
+    }
+    assert_eq!(jobs::run_dispatch(&server.state).await.unwrap().claimed, 0);
+    server.clock.advance(Duration::seconds(10));
+    let round = jobs::run_dispatch(&server.state).await.unwrap();
+    assert_eq!((round.claimed, round.failed), (3, 1), "{round:?}");
 }
 
 /// An event whose outbox row was written just before the process died is delivered by
