@@ -115,11 +115,13 @@ pub struct EmailVerified {
 }
 
 /// 003 §7.2 `LoginAttempted`: a password sign-in was tried. `email` is the account's
-/// address, or for a name nobody owns, the name as typed.
+/// address; absent for a name nobody owns, since what was typed there is sometimes a
+/// password.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LoginAttempted {
-    pub email: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
     pub ip_address: String,
     pub user_agent: String,
     pub timestamp: DateTime<Utc>,
@@ -151,11 +153,13 @@ pub struct LoginSucceeded {
 }
 
 /// 003 §7.2 `LoginFailed`. `attempts`: consecutive failures on the account (R004), 0
-/// when none is counted (a name nobody owns, say).
+/// when none is counted (a name nobody owns, say). `email` is the account's address;
+/// absent for a name nobody owns (what was typed there is sometimes a password).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LoginFailed {
-    pub email: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
     pub reason: String,
     pub attempts: i64,
     pub ip_address: String,
@@ -464,7 +468,7 @@ fn map_audit(
             }
         }
         (AuditAction::LoginFailure, false) => {
-            let email = email().or_else(|| text("login")).unwrap_or_default();
+            let email = email();
             let attempts = details
                 .get("consecutive_failures")
                 .and_then(|v| v.as_i64())

@@ -183,9 +183,7 @@ pub async fn sign_in_with_password(
     }
     let mut user = store.find_user_by_login(login).await?;
     let attempted = events::LoginAttempted {
-        email: user
-            .as_ref()
-            .map_or_else(|| login.to_string(), |u| u.email.clone()),
+        email: user.as_ref().map(|u| u.email.clone()),
         ip_address: meta.ip_address.clone(),
         user_agent: meta.user_agent.clone(),
         timestamp: now,

@@ -324,6 +324,18 @@ async fn sign_in_events_carry_their_fields() {
     assert_eq!(data["deviceInfo"]["deviceType"], "DESKTOP");
     assert_eq!(data["deviceInfo"]["isTrusted"], false);
     assert!(data["deviceInfo"]["deviceId"].is_string());
+
+    // A password typed into the name field by mistake never leaves in an event.
+    let typed = "Peggys-Secret-Passw0rd";
+    server.sign_in(&browser_from(24), typed, "anything").await;
+    jobs::run_dispatch(&server.state).await.unwrap();
+    let failed = receiver.of_type("LoginFailed");
+    assert_eq!(failed.len(), 1);
+    assert!(failed[0]["data"].get("email").is_none(), "{failed:?}");
+    assert!(
+        receiver.got().iter().all(|r| !r.body.contains(typed)),
+        "the typed name reached a webhook"
+    );
 }
 
 /// Registration through the pages: `UserRegistrationStarted`,
