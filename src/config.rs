@@ -41,6 +41,9 @@ pub struct Config {
     pub password_hash_concurrency: u32,
     /// Lifetime of a browser session.
     pub session_lifetime_secs: i64,
+    /// R010: live sessions (browser and API) one user may hold; a new sign-in beyond it
+    /// ends the oldest. 1 to 1000.
+    pub max_sessions_per_user: i64,
     /// Lifetime of access tokens (R008).
     pub access_token_lifetime_secs: i64,
     /// Lifetime of ID tokens.
@@ -174,6 +177,7 @@ impl Default for Config {
             argon2_parallelism: 1,
             password_hash_concurrency: 0,
             session_lifetime_secs: 10 * 3600,
+            max_sessions_per_user: 5,
             access_token_lifetime_secs: 3600,
             id_token_lifetime_secs: 3600,
             refresh_token_lifetime_secs: 30 * 86_400,
@@ -457,6 +461,12 @@ impl Config {
             return invalid(format!(
                 "twilio_base_url: {:?} is not a URL",
                 self.twilio_base_url
+            ));
+        }
+        if !(1..=1000).contains(&self.max_sessions_per_user) {
+            return invalid(format!(
+                "max_sessions_per_user: must be 1 to 1000, got {}",
+                self.max_sessions_per_user
             ));
         }
         if !(0..=365).contains(&self.remember_device_days) {

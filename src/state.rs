@@ -75,8 +75,16 @@ impl AppState {
             store: &self.store,
             master: self.keys.master(),
             second: self.second_factor(),
-            session_lifetime: chrono::Duration::seconds(self.config.session_lifetime_secs),
+            sessions: self.session_policy(),
             enrolment_grace: chrono::Duration::days(self.config.enterprise_mfa_grace_days),
+        }
+    }
+
+    /// Session lifetime and the R010 limit, from the config.
+    pub fn session_policy(&self) -> crate::domain::sessions::SessionPolicy {
+        crate::domain::sessions::SessionPolicy {
+            lifetime: chrono::Duration::seconds(self.config.session_lifetime_secs),
+            max_per_user: u32::try_from(self.config.max_sessions_per_user).unwrap_or(5),
         }
     }
 

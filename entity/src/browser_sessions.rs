@@ -22,6 +22,13 @@ pub struct Model {
     pub revoked_at: Option<i64>,
     /// "Keep me signed in": refresh tokens from this session live longer (R009).
     pub remember_me: bool,
+    /// 003 §1.4, parsed from `user_agent` at the start: `desktop`, `mobile`, `tablet`
+    /// or `api` (empty for sessions from before it was recorded).
+    pub device_type: String,
+    /// Operating system: `Windows`, `macOS`, `iOS`, `Android`, `Linux`, ...
+    pub platform: String,
+    pub browser: String,
+    pub browser_version: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -737,6 +737,7 @@ impl Accounts<'_> {
             .complete_password_reset(&code.id, &user.id, &hash, PASSWORD_HISTORY_KEPT, now)
             .await?
             .ok_or_else(invalid_code)?;
+        sessions::sessions_ended(self.store, &effects.sessions_ended, now).await?;
         if effects.unlocked {
             let event =
                 AuditEvent::success(AuditAction::AccountUnlocked, format!("user:{}", user.id))
@@ -750,7 +751,7 @@ impl Accounts<'_> {
         )
         .by(user.id.clone())
         .with(serde_json::json!({
-            "sessions_ended": effects.sessions_ended,
+            "sessions_ended": effects.sessions_ended.len(),
             "grants_revoked": effects.grants_revoked,
             "remembered_devices_forgotten": effects.devices_forgotten,
         }));
@@ -838,9 +839,10 @@ impl Accounts<'_> {
             .store
             .change_own_password(&user.id, &hash, PASSWORD_HISTORY_KEPT, keep_session_id, now)
             .await?;
+        sessions::sessions_ended(self.store, &ended, now).await?;
         let event = AuditEvent::success(AuditAction::PasswordChange, format!("user:{}", user.id))
             .by(user.id.clone())
-            .with(serde_json::json!({ "sessions_ended": ended }));
+            .with(serde_json::json!({ "sessions_ended": ended.len() }));
         audit::record(self.store, meta, event, now).await;
         Ok(())
     }

@@ -40,11 +40,12 @@ pub struct OneTimeCode {
 }
 
 /// What a completed password reset changed besides the password.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ResetEffects {
     /// The account was locked and is not any more.
     pub unlocked: bool,
-    pub sessions_ended: u64,
+    /// The sessions the reset ended, for `sessions::sessions_ended`.
+    pub sessions_ended: Vec<String>,
     pub grants_revoked: u64,
     pub devices_forgotten: u64,
 }

@@ -20,6 +20,7 @@ pub mod phone_budget;
 pub mod sessions;
 pub mod signin;
 pub mod tokens;
+pub mod user_agent;
 pub mod users;
 pub mod webhooks;
 

@@ -3,6 +3,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use super::audit::{self, AuditAction, AuditEvent};
+use super::user_agent::{self, DeviceInfo};
 use super::users::{AccountStatus, User};
 use super::{DomainError, RequestMeta};
 use crate::crypto;
@@ -16,6 +18,8 @@ pub struct BrowserSession {
     pub amr: Vec<String>,
     pub ip_address: String,
     pub user_agent: String,
+    /// Parsed from `user_agent` when the session started (003 §1.4).
+    pub device: DeviceInfo,
     pub created_at: DateTime<Utc>,
     pub last_accessed_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
@@ -24,15 +28,31 @@ pub struct BrowserSession {
     pub remember_me: bool,
 }
 
-/// Starts a session for a user who just proved who they are; returns it with the cookie value.
+/// How long sessions last and how many one user may hold at once.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionPolicy {
+    pub lifetime: Duration,
+    /// R010: a new session beyond this many live ones ends the oldest.
+    pub max_per_user: u32,
+}
+
+/// A session's `last_accessed_at` is written at most this often.
+pub const ACCESS_RECORDING_INTERVAL: Duration = Duration::seconds(60);
+
+/// Starts a session for a user who just proved who they are; returns it with the token
+/// (the cookie value, or the API client's bearer token). R010: in the same transaction
+/// as the insert, the oldest live sessions beyond `max_per_user` end; each is audited
+/// (`logout`, reason `session_limit`) and goes through [`sessions_ended`].
 #[tracing::instrument(skip_all, fields(user_id = %user_id))]
+#[allow(clippy::too_many_arguments)]
 pub async fn start_session(
     store: &Store,
     user_id: &str,
     amr: Vec<String>,
     remember_me: bool,
+    holder: Holder,
     meta: &RequestMeta,
-    lifetime: Duration,
+    policy: &SessionPolicy,
     now: DateTime<Utc>,
 ) -> Result<(BrowserSession, String), DomainError> {
     let token = crypto::random_token(32)?;
@@ -43,15 +63,39 @@ pub async fn start_session(
         amr,
         ip_address: truncate(&meta.ip_address, 64),
         user_agent: truncate(&meta.user_agent, 512),
+        device: user_agent::parse(&meta.user_agent, holder == Holder::Api),
         created_at: now,
         last_accessed_at: now,
-        expires_at: now + lifetime,
+        expires_at: now + policy.lifetime,
         revoked_at: None,
         remember_me,
     };
-    store
-        .insert_session(&session, &crypto::sha256_hex(token.as_bytes()))
+    let evicted = store
+        .insert_session_within_limit(
+            &session,
+            &crypto::sha256_hex(token.as_bytes()),
+            u64::from(policy.max_per_user.max(1)),
+            now,
+        )
         .await?;
+    if !evicted.is_empty() {
+        sessions_ended(store, &evicted, now).await?;
+        for id in &evicted {
+            audit::record(
+                store,
+                meta,
+                AuditEvent::success(AuditAction::Logout, format!("session:{id}"))
+                    .by(user_id.to_string())
+                    .with(serde_json::json!({
+                        "reason": "session_limit",
+                        "max_sessions_per_user": policy.max_per_user,
+                        "new_session": session.id,
+                    })),
+                now,
+            )
+            .await;
+        }
+    }
     Ok((session, token))
 }
 
@@ -67,7 +111,7 @@ pub async fn sign_in(
     amr: Vec<String>,
     remember_me: bool,
     meta: &RequestMeta,
-    lifetime: Duration,
+    policy: &SessionPolicy,
     now: DateTime<Utc>,
 ) -> Result<(BrowserSession, String), DomainError> {
     if let Some(token) = current_token
@@ -80,7 +124,7 @@ pub async fn sign_in(
             session.auth_time = now;
             session.amr = amr;
             session.remember_me |= remember_me;
-            session.expires_at = now + lifetime;
+            session.expires_at = now + policy.lifetime;
             match new_level(store, &session).await {
                 Ok(token) => return Ok((session, token)),
                 // Ended meanwhile (signed out elsewhere): a new session instead.
@@ -90,8 +134,9 @@ pub async fn sign_in(
                         user_id,
                         session.amr.clone(),
                         remember_me,
+                        Holder::Browser,
                         meta,
-                        lifetime,
+                        policy,
                         now,
                     )
                     .await;
@@ -103,7 +148,17 @@ pub async fn sign_in(
             end_session_by_id(store, &session.id, now).await?;
         }
     }
-    start_session(store, user_id, amr, remember_me, meta, lifetime, now).await
+    start_session(
+        store,
+        user_id,
+        amr,
+        remember_me,
+        Holder::Browser,
+        meta,
+        policy,
+        now,
+    )
+    .await
 }
 
 /// Records a session's new authentication level (`auth_time`, `amr`, lifetime) under a
@@ -180,7 +235,7 @@ pub async fn current_session(
     token: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<(BrowserSession, User)>, DomainError> {
-    let Some(session) = store
+    let Some(mut session) = store
         .find_session_by_hash(&crypto::sha256_hex(token.as_bytes()))
         .await?
     else {
@@ -195,10 +250,18 @@ pub async fn current_session(
     if user.status != AccountStatus::Active {
         return Ok(None);
     }
+    // One conditional UPDATE at most once a minute per session, not one per request.
+    if now - session.last_accessed_at >= ACCESS_RECORDING_INTERVAL {
+        store
+            .record_session_access(&session.id, now, now - ACCESS_RECORDING_INTERVAL)
+            .await?;
+        session.last_accessed_at = now;
+    }
     Ok(Some((session, user)))
 }
 
-/// Ends the session behind a cookie value. Ending an unknown session is not an error.
+/// Ends the session behind a cookie value (signing out). Ending an unknown session is
+/// not an error.
 pub async fn end_session(
     store: &Store,
     token: &str,
@@ -212,20 +275,32 @@ pub async fn end_session(
     Ok(session)
 }
 
-/// Ends a session and revokes the grants issued under it; grants with `offline_access`
-/// outlive the session, as that scope promises.
+/// Ends a session; true when this call ended it (false when it had ended already).
 pub async fn end_session_by_id(
     store: &Store,
     session_id: &str,
     now: DateTime<Utc>,
-) -> Result<(), DomainError> {
-    store.revoke_session(session_id, now).await?;
-    for grant in store.grants_of_session(session_id).await? {
-        if !grant.scope.iter().any(|s| s == "offline_access") {
-            store.revoke_grant(&grant.id, now).await?;
-        }
+) -> Result<bool, DomainError> {
+    let ended = store.revoke_session(session_id, None, now).await?;
+    if ended {
+        sessions_ended(store, &[session_id.to_string()], now).await?;
     }
-    Ok(())
+    Ok(ended)
+}
+
+/// Ends one live session of `user_id` (the user's own "sign out that device", or an
+/// administrator's). `NotFound` when the user has no such live session, so another
+/// user's session ids cannot be probed or ended.
+pub async fn end_session_of_user(
+    store: &Store,
+    user_id: &str,
+    session_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DomainError> {
+    if !store.revoke_session(session_id, Some(user_id), now).await? {
+        return Err(DomainError::NotFound("session"));
+    }
+    sessions_ended(store, &[session_id.to_string()], now).await
 }
 
 /// Ends every live session of a user but `except`; returns how many ended.
@@ -235,14 +310,59 @@ pub async fn end_user_sessions(
     except: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<usize, DomainError> {
-    let mut ended = 0;
-    for id in store.live_session_ids(user_id, now).await? {
-        if Some(id.as_str()) != except {
-            end_session_by_id(store, &id, now).await?;
-            ended += 1;
+    let ended = store.revoke_sessions_of_user(user_id, except, now).await?;
+    sessions_ended(store, &ended, now).await?;
+    Ok(ended.len())
+}
+
+/// THE place every ended session goes through, once its end is committed: signing out,
+/// ending one from the sessions page or the API, an administrator ending them, R010
+/// eviction, RP-initiated logout, a password change or reset, a suspension or deletion.
+/// Revokes the grants issued under each session (those with `offline_access` outlive
+/// it, as that scope promises; paths that revoke every grant have done so already).
+/// Telling relying parties (back-channel logout) belongs here too.
+#[tracing::instrument(skip_all, fields(sessions = ended.len()))]
+pub async fn sessions_ended(
+    store: &Store,
+    ended: &[String],
+    now: DateTime<Utc>,
+) -> Result<(), DomainError> {
+    for session_id in ended {
+        for grant in store.grants_of_session(session_id).await? {
+            if !grant.scope.iter().any(|s| s == "offline_access") {
+                store.revoke_grant(&grant.id, now).await?;
+            }
         }
     }
-    Ok(ended)
+    Ok(())
+}
+
+/// A live session as its user sees it in a list.
+#[derive(Debug, Clone)]
+pub struct ListedSession {
+    pub session: BrowserSession,
+    /// The browser is remembered for two-step verification: a live remembered device
+    /// was registered with this session's user agent.
+    pub trusted: bool,
+}
+
+/// A user's live sessions, newest first.
+pub async fn list_user_sessions(
+    store: &Store,
+    user_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<ListedSession>, DomainError> {
+    let remembered = store.remembered_devices(user_id, now).await?;
+    Ok(store
+        .live_sessions(user_id, now)
+        .await?
+        .into_iter()
+        .map(|session| ListedSession {
+            trusted: session.device.device_type != user_agent::DeviceType::Api
+                && remembered.iter().any(|d| d.label == session.user_agent),
+            session,
+        })
+        .collect())
 }
 
 pub(crate) fn truncate(text: &str, max_chars: usize) -> String {

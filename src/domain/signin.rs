@@ -564,7 +564,7 @@ pub struct SignIn<'a> {
     pub store: &'a Store,
     pub master: &'a MasterKey,
     pub second: SecondFactor<'a>,
-    pub session_lifetime: Duration,
+    pub sessions: sessions::SessionPolicy,
     pub enrolment_grace: Duration,
 }
 
@@ -723,7 +723,7 @@ impl SignIn<'_> {
         if overdue && matches!(channel, Channel::Api) {
             return Ok(Step::EnrolmentRequired(None));
         }
-        let lifetime = self.session_lifetime;
+        let policy = &self.sessions;
         let recorded_amr = amr.clone();
         let (session, token) = match channel {
             Channel::Browser { session_token, .. } => {
@@ -734,14 +734,23 @@ impl SignIn<'_> {
                     amr,
                     remember_me,
                     meta,
-                    lifetime,
+                    policy,
                     now,
                 )
                 .await?
             }
             Channel::Api => {
-                sessions::start_session(self.store, &user.id, amr, false, meta, lifetime, now)
-                    .await?
+                sessions::start_session(
+                    self.store,
+                    &user.id,
+                    amr,
+                    false,
+                    sessions::Holder::Api,
+                    meta,
+                    policy,
+                    now,
+                )
+                .await?
             }
         };
         let channel_name = match channel {

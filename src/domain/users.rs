@@ -609,7 +609,7 @@ pub async fn update_user(
     patch.end_everything = disabled || patch.password_hash.is_some() || loses_admin;
     patch.revoke_admin_tokens = disabled || loses_admin;
     match store.apply_user_patch(&user.id, &patch, now).await {
-        Ok(()) => {}
+        Ok(ended) => super::sessions::sessions_ended(store, &ended, now).await?,
         Err(crate::store::StoreError::NotFound) => return Err(DomainError::NotFound("user")),
         Err(err) => return Err(err.into()),
     }
@@ -657,7 +657,7 @@ pub async fn delete_user(
         .await?
         .ok_or(DomainError::NotFound("user"))?;
     match store.delete_user_checked(id, now).await {
-        Ok(()) => {}
+        Ok(ended) => super::sessions::sessions_ended(store, &ended, now).await?,
         Err(crate::store::StoreError::NotFound) => return Err(DomainError::NotFound("user")),
         Err(err) => return Err(err.into()),
     }

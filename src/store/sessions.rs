@@ -2,14 +2,31 @@ use chrono::{DateTime, Utc};
 use entity::browser_sessions;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 
 use super::{Store, StoreError, UniqueLookup, from_millis, to_millis};
 use crate::domain::sessions::BrowserSession;
+use crate::domain::user_agent::{self, DeviceInfo, DeviceType};
+
+/// The stored device, or for a row from before devices were recorded, the device its
+/// user agent names.
+fn device_of(m: &browser_sessions::Model) -> DeviceInfo {
+    match DeviceType::parse(&m.device_type) {
+        Some(device_type) => DeviceInfo {
+            device_type,
+            platform: m.platform.clone(),
+            browser: m.browser.clone(),
+            version: m.browser_version.clone(),
+        },
+        None => user_agent::parse(&m.user_agent, false),
+    }
+}
 
 impl From<browser_sessions::Model> for BrowserSession {
     fn from(m: browser_sessions::Model) -> Self {
         BrowserSession {
+            device: device_of(&m),
             id: m.id,
             user_id: m.user_id,
             auth_time: from_millis(m.auth_time),
@@ -26,28 +43,98 @@ impl From<browser_sessions::Model> for BrowserSession {
 }
 
 impl Store {
-    pub async fn insert_session(
+    /// Inserts a new session and, in the same transaction, ends the oldest live sessions
+    /// of its user beyond `max` (R010). The user's row is locked first, so racing
+    /// sign-ins of one user take turns and never leave more than `max` live sessions.
+    /// Returns the ids of the sessions it ended, oldest first.
+    #[tracing::instrument(skip_all, fields(user_id = %s.user_id))]
+    pub async fn insert_session_within_limit(
         &self,
         s: &BrowserSession,
         token_hash: &str,
-    ) -> Result<(), StoreError> {
-        browser_sessions::Entity::insert(browser_sessions::ActiveModel {
-            id: Set(s.id.clone()),
-            token_hash: Set(token_hash.to_string()),
-            user_id: Set(s.user_id.clone()),
-            auth_time: Set(to_millis(s.auth_time)),
-            amr: Set(s.amr.join(" ")),
-            ip_address: Set(s.ip_address.clone()),
-            user_agent: Set(s.user_agent.clone()),
-            created_at: Set(to_millis(s.created_at)),
-            last_accessed_at: Set(to_millis(s.last_accessed_at)),
-            expires_at: Set(to_millis(s.expires_at)),
-            revoked_at: Set(s.revoked_at.map(to_millis)),
-            remember_me: Set(s.remember_me),
+        max: u64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError> {
+        let row = session_model(s, token_hash);
+        let user_id = s.user_id.clone();
+        self.transaction(move |tx| {
+            Box::pin(async move {
+                if !super::users::lock_user_row(tx, &user_id).await? {
+                    return Err(StoreError::NotFound);
+                }
+                let live: Vec<String> = browser_sessions::Entity::find()
+                    .select_only()
+                    .column(browser_sessions::Column::Id)
+                    .filter(browser_sessions::Column::UserId.eq(user_id.as_str()))
+                    .filter(browser_sessions::Column::RevokedAt.is_null())
+                    .filter(browser_sessions::Column::ExpiresAt.gt(to_millis(now)))
+                    .order_by_asc(browser_sessions::Column::CreatedAt)
+                    .order_by_asc(browser_sessions::Column::Id)
+                    .into_tuple()
+                    .all(tx)
+                    .await?;
+                let excess = (live.len() as u64 + 1).saturating_sub(max);
+                let evicted: Vec<String> = live
+                    .into_iter()
+                    .take(usize::try_from(excess).unwrap_or(usize::MAX))
+                    .collect();
+                if !evicted.is_empty() {
+                    browser_sessions::Entity::update_many()
+                        .set(browser_sessions::ActiveModel {
+                            revoked_at: Set(Some(to_millis(now))),
+                            ..Default::default()
+                        })
+                        .filter(browser_sessions::Column::Id.is_in(evicted.iter().cloned()))
+                        .filter(browser_sessions::Column::RevokedAt.is_null())
+                        .exec(tx)
+                        .await?;
+                }
+                browser_sessions::Entity::insert(row)
+                    .exec_without_returning(tx)
+                    .await?;
+                Ok(evicted)
+            })
         })
-        .exec_without_returning(&self.db)
-        .await?;
+        .await
+    }
+
+    /// Records that a session was used, at most once per interval: only when its
+    /// `last_accessed_at` is before `older_than`.
+    pub async fn record_session_access(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        older_than: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        browser_sessions::Entity::update_many()
+            .set(browser_sessions::ActiveModel {
+                last_accessed_at: Set(to_millis(now)),
+                ..Default::default()
+            })
+            .filter(browser_sessions::Column::Id.eq(id))
+            .filter(browser_sessions::Column::LastAccessedAt.lte(to_millis(older_than)))
+            .exec(&self.db)
+            .await?;
         Ok(())
+    }
+
+    /// The user's sessions that have not ended, newest first.
+    pub async fn live_sessions(
+        &self,
+        user_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<BrowserSession>, StoreError> {
+        Ok(browser_sessions::Entity::find()
+            .filter(browser_sessions::Column::UserId.eq(user_id))
+            .filter(browser_sessions::Column::RevokedAt.is_null())
+            .filter(browser_sessions::Column::ExpiresAt.gt(to_millis(now)))
+            .order_by_desc(browser_sessions::Column::CreatedAt)
+            .order_by_desc(browser_sessions::Column::Id)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(BrowserSession::from)
+            .collect())
     }
 
     pub async fn find_session_by_hash(
@@ -98,34 +185,37 @@ impl Store {
         Ok(())
     }
 
-    pub async fn revoke_session(&self, id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        browser_sessions::Entity::update_many()
+    /// Ends a session; with `owner`, only a live session of that user. True when this
+    /// call ended it.
+    pub async fn revoke_session(
+        &self,
+        id: &str,
+        owner: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut update = browser_sessions::Entity::update_many()
             .set(browser_sessions::ActiveModel {
                 revoked_at: Set(Some(to_millis(now))),
                 ..Default::default()
             })
             .filter(browser_sessions::Column::Id.eq(id))
-            .filter(browser_sessions::Column::RevokedAt.is_null())
-            .exec(&self.db)
-            .await?;
-        Ok(())
+            .filter(browser_sessions::Column::RevokedAt.is_null());
+        if let Some(user_id) = owner {
+            update = update
+                .filter(browser_sessions::Column::UserId.eq(user_id))
+                .filter(browser_sessions::Column::ExpiresAt.gt(to_millis(now)));
+        }
+        Ok(update.exec(&self.db).await?.rows_affected == 1)
     }
 
-    /// Ids of the user's sessions that have not ended.
-    pub async fn live_session_ids(
+    /// Ends every live session of the user but `except`; returns the ids it ended.
+    pub async fn revoke_sessions_of_user(
         &self,
         user_id: &str,
+        except: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Vec<String>, StoreError> {
-        Ok(browser_sessions::Entity::find()
-            .filter(browser_sessions::Column::UserId.eq(user_id))
-            .filter(browser_sessions::Column::RevokedAt.is_null())
-            .filter(browser_sessions::Column::ExpiresAt.gt(to_millis(now)))
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(|s| s.id)
-            .collect())
+        revoke_sessions_of_user_except(&self.db, user_id, except, now).await
     }
 
     /// Deletes sessions that expired or were revoked before `before`.
@@ -143,25 +233,49 @@ impl Store {
     }
 }
 
-/// Ends every live session of the user; returns how many ended.
+fn session_model(s: &BrowserSession, token_hash: &str) -> browser_sessions::ActiveModel {
+    browser_sessions::ActiveModel {
+        id: Set(s.id.clone()),
+        token_hash: Set(token_hash.to_string()),
+        user_id: Set(s.user_id.clone()),
+        auth_time: Set(to_millis(s.auth_time)),
+        amr: Set(s.amr.join(" ")),
+        ip_address: Set(s.ip_address.clone()),
+        user_agent: Set(s.user_agent.clone()),
+        created_at: Set(to_millis(s.created_at)),
+        last_accessed_at: Set(to_millis(s.last_accessed_at)),
+        expires_at: Set(to_millis(s.expires_at)),
+        revoked_at: Set(s.revoked_at.map(to_millis)),
+        remember_me: Set(s.remember_me),
+        device_type: Set(s.device.device_type.as_str().to_string()),
+        platform: Set(s.device.platform.clone()),
+        browser: Set(s.device.browser.clone()),
+        browser_version: Set(s.device.version.clone()),
+    }
+}
+
+/// Ends every session of the user that has not ended; returns the ids it ended.
 pub(super) async fn revoke_all_sessions_of_user(
     db: &impl ConnectionTrait,
     user_id: &str,
     now: DateTime<Utc>,
-) -> Result<u64, StoreError> {
+) -> Result<Vec<String>, StoreError> {
     revoke_sessions_of_user_except(db, user_id, None, now).await
 }
 
-/// Ends every live session of the user but `except`; returns how many ended.
+/// Ends every session of the user but `except` that has not ended; returns the ids it
+/// ended (for the `sessions_ended` hook). The UPDATE comes first, so a session committed
+/// before it cannot slip through; the ids are then the rows revoked at `now`.
 pub(super) async fn revoke_sessions_of_user_except(
     db: &impl ConnectionTrait,
     user_id: &str,
     except: Option<&str>,
     now: DateTime<Utc>,
-) -> Result<u64, StoreError> {
+) -> Result<Vec<String>, StoreError> {
+    let at = to_millis(now);
     let mut update = browser_sessions::Entity::update_many()
         .set(browser_sessions::ActiveModel {
-            revoked_at: Set(Some(to_millis(now))),
+            revoked_at: Set(Some(at)),
             ..Default::default()
         })
         .filter(browser_sessions::Column::UserId.eq(user_id))
@@ -169,5 +283,15 @@ pub(super) async fn revoke_sessions_of_user_except(
     if let Some(kept) = except {
         update = update.filter(browser_sessions::Column::Id.ne(kept));
     }
-    Ok(update.exec(db).await?.rows_affected)
+    if update.exec(db).await?.rows_affected == 0 {
+        return Ok(Vec::new());
+    }
+    Ok(browser_sessions::Entity::find()
+        .select_only()
+        .column(browser_sessions::Column::Id)
+        .filter(browser_sessions::Column::UserId.eq(user_id))
+        .filter(browser_sessions::Column::RevokedAt.eq(at))
+        .into_tuple()
+        .all(db)
+        .await?)
 }

@@ -111,13 +111,14 @@ impl Store {
     /// was read (a suspension, a lockout, a password, an enrolment). In the same
     /// transaction: the last-admin guard (when the change takes an admin's role or
     /// active state away), the password history, and the revocation the patch asks for.
+    /// Returns the ids of the sessions it ended.
     #[tracing::instrument(skip_all, fields(user_id = %id))]
     pub async fn apply_user_patch(
         &self,
         id: &str,
         patch: &UserPatch,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<String>, StoreError> {
         let id = id.to_string();
         let patch = patch.clone();
         self.transaction(|tx| {
@@ -147,9 +148,9 @@ impl Store {
                     record_password(tx, &id, hash, PASSWORD_HISTORY_KEPT, now).await?;
                 }
                 if patch.end_everything {
-                    end_everything(tx, &id, patch.revoke_admin_tokens, now).await?;
+                    return end_everything(tx, &id, patch.revoke_admin_tokens, now).await;
                 }
-                Ok(())
+                Ok(Vec::new())
             })
         })
         .await
@@ -157,23 +158,23 @@ impl Store {
 
     /// Deletes a user in one transaction with the last-admin guard, after ending every
     /// session and revoking every grant and admin token (so nothing outlives the row
-    /// even where the database does not cascade).
+    /// even where the database does not cascade). Returns the ids of the sessions it ended.
     #[tracing::instrument(skip_all, fields(user_id = %id))]
     pub async fn delete_user_checked(
         &self,
         id: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<String>, StoreError> {
         let id = id.to_string();
         self.transaction(|tx| {
             Box::pin(async move {
                 guard_last_admin(tx, &id).await?;
-                end_everything(tx, &id, true, now).await?;
+                let ended = end_everything(tx, &id, true, now).await?;
                 let result = users::Entity::delete_by_id(id.clone()).exec(tx).await?;
                 if result.rows_affected == 0 {
                     return Err(StoreError::NotFound);
                 }
-                Ok(())
+                Ok(ended)
             })
         })
         .await
@@ -376,7 +377,7 @@ impl Store {
     /// A signed-in user's own password change (R011), in one transaction: the new hash
     /// and its history (R007), every other session ended, every grant not tied to the
     /// kept session revoked (offline ones too, so a thief's refresh tokens die) and
-    /// remembered devices forgotten. Returns how many sessions ended.
+    /// remembered devices forgotten. Returns the ids of the sessions it ended.
     pub async fn change_own_password(
         &self,
         user_id: &str,
@@ -384,7 +385,7 @@ impl Store {
         keep: u64,
         keep_session_id: Option<&str>,
         now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Vec<String>, StoreError> {
         let (user_id, password_hash) = (user_id.to_string(), password_hash.to_string());
         let keep_session_id = keep_session_id.map(str::to_string);
         self.transaction(|tx| {
@@ -635,21 +636,21 @@ async fn guard_last_admin(db: &impl ConnectionTrait, user_id: &str) -> Result<()
 /// Ends every session of the user and revokes every grant (and with it every refresh
 /// and access token issued under it) and, with `admin_tokens`, every personal admin
 /// API token: what an admin's password set, suspension, lock, deactivation, demotion
-/// or deletion must do at once.
+/// or deletion must do at once. Returns the ids of the sessions it ended.
 pub(super) async fn end_everything(
     db: &impl ConnectionTrait,
     user_id: &str,
     admin_tokens: bool,
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    super::sessions::revoke_all_sessions_of_user(db, user_id, now).await?;
+) -> Result<Vec<String>, StoreError> {
+    let ended = super::sessions::revoke_all_sessions_of_user(db, user_id, now).await?;
     super::oauth::revoke_all_grants_of_user(db, user_id, now).await?;
     super::mfa::close_challenges_of_user(db, user_id).await?;
     super::mfa::forget_remembered_devices_in(db, user_id, None).await?;
     if admin_tokens {
         super::admin_tokens::revoke_all_admin_tokens_of_user(db, user_id, now).await?;
     }
-    Ok(())
+    Ok(ended)
 }
 
 /// Locks the user's row for the rest of the transaction (`SELECT … FOR UPDATE`; on
