@@ -9,6 +9,7 @@ pub mod claims;
 pub mod clients;
 pub mod codes;
 pub mod events;
+pub mod connected_apps;
 pub mod federation;
 pub mod invites;
 pub mod keys;

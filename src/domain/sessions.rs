@@ -80,21 +80,7 @@ pub async fn start_session(
         .await?;
     if !evicted.is_empty() {
         sessions_ended(store, &evicted, now).await?;
-        for id in &evicted {
-            audit::record(
-                store,
-                meta,
-                AuditEvent::success(AuditAction::Logout, format!("session:{id}"))
-                    .by(user_id.to_string())
-                    .with(serde_json::json!({
-                        "reason": "session_limit",
-                        "max_sessions_per_user": policy.max_per_user,
-                        "new_session": session.id,
-                    })),
-                now,
-            )
-            .await;
-        }
+        audit_ended(store, meta, user_id, &evicted, "session_limit", now).await;
     }
     Ok((session, token))
 }
@@ -288,19 +274,74 @@ pub async fn end_session_by_id(
     Ok(ended)
 }
 
-/// Ends one live session of `user_id` (the user's own "sign out that device", or an
-/// administrator's). `NotFound` when the user has no such live session, so another
-/// user's session ids cannot be probed or ended.
+/// Who ended a session from a sessions list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndedBy {
+    /// The user, from their sessions page or the API.
+    User,
+    /// An administrator (`meta` names them).
+    Admin,
+}
+
+impl EndedBy {
+    fn reason(self) -> &'static str {
+        match self {
+            EndedBy::User => "revoked_by_user",
+            EndedBy::Admin => "revoked_by_admin",
+        }
+    }
+}
+
+/// Ends one live session of `user_id` from a sessions list, audited (`logout`).
+/// `NotFound` when the user has no such live session, so another user's session ids
+/// can be neither probed nor ended.
 pub async fn end_session_of_user(
     store: &Store,
     user_id: &str,
     session_id: &str,
+    by: EndedBy,
+    meta: &RequestMeta,
     now: DateTime<Utc>,
 ) -> Result<(), DomainError> {
     if !store.revoke_session(session_id, Some(user_id), now).await? {
         return Err(DomainError::NotFound("session"));
     }
-    sessions_ended(store, &[session_id.to_string()], now).await
+    let ended = [session_id.to_string()];
+    sessions_ended(store, &ended, now).await?;
+    audit_ended(store, meta, user_id, &ended, by.reason(), now).await;
+    Ok(())
+}
+
+/// Ends every live session of `user_id` but `except` from a sessions list ("sign out
+/// everywhere else", or an administrator's "end all"), each audited; returns how many.
+pub async fn end_sessions_of_user(
+    store: &Store,
+    user_id: &str,
+    except: Option<&str>,
+    by: EndedBy,
+    meta: &RequestMeta,
+    now: DateTime<Utc>,
+) -> Result<usize, DomainError> {
+    let ended = store.revoke_sessions_of_user(user_id, except, now).await?;
+    sessions_ended(store, &ended, now).await?;
+    audit_ended(store, meta, user_id, &ended, by.reason(), now).await;
+    Ok(ended.len())
+}
+
+async fn audit_ended(
+    store: &Store,
+    meta: &RequestMeta,
+    user_id: &str,
+    ended: &[String],
+    reason: &str,
+    now: DateTime<Utc>,
+) {
+    for id in ended {
+        let event = AuditEvent::success(AuditAction::Logout, format!("session:{id}"))
+            .by(user_id.to_string())
+            .with(serde_json::json!({ "reason": reason }));
+        audit::record(store, meta, event, now).await;
+    }
 }
 
 /// Ends every live session of a user but `except`; returns how many ended.

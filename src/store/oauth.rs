@@ -10,10 +10,11 @@ use entity::{
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
-    TransactionTrait,
+    QueryOrder, QuerySelect, TransactionTrait,
 };
 
 use super::{Store, StoreError, UniqueLookup, from_millis, json_list, to_json_list, to_millis};
+use crate::domain::connected_apps::Consent;
 use crate::domain::tokens::{AuthorizationCode, Grant, RefreshToken};
 
 fn words(text: &str) -> Vec<String> {
@@ -456,4 +457,108 @@ pub(super) async fn revoke_grants_of_user_except(
         );
     }
     Ok(update.exec(db).await?.rows_affected)
+}
+
+impl Store {
+    /// The user's consents, most recently given first.
+    pub async fn consents_of_user(&self, user_id: &str) -> Result<Vec<Consent>, StoreError> {
+        consents::Entity::find()
+            .filter(consents::Column::UserId.eq(user_id))
+            .order_by_desc(consents::Column::UpdatedAt)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|m| {
+                Ok(Consent {
+                    scopes: json_list(&m.scopes)?,
+                    client_id: m.client_id,
+                    created_at: from_millis(m.created_at),
+                    updated_at: from_millis(m.updated_at),
+                })
+            })
+            .collect()
+    }
+
+    /// When each client last received tokens for the user, by client id: the newest
+    /// grant (a sign-in) or refresh token (a refresh) among the grants still kept.
+    pub async fn last_token_issue_by_client(
+        &self,
+        user_id: &str,
+    ) -> Result<std::collections::HashMap<String, DateTime<Utc>>, StoreError> {
+        let grants: Vec<(String, String, i64)> = grants::Entity::find()
+            .select_only()
+            .column(grants::Column::Id)
+            .column(grants::Column::ClientId)
+            .column(grants::Column::CreatedAt)
+            .filter(grants::Column::UserId.eq(user_id))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let mut latest: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+        let mut client_of = std::collections::HashMap::new();
+        for (grant_id, client_id, created_at) in grants {
+            let entry = latest.entry(client_id.clone()).or_insert(created_at);
+            *entry = (*entry).max(created_at);
+            client_of.insert(grant_id, client_id);
+        }
+        if !client_of.is_empty() {
+            let refreshed: Vec<(String, Option<i64>)> = refresh_tokens::Entity::find()
+                .select_only()
+                .column(refresh_tokens::Column::GrantId)
+                .column_as(refresh_tokens::Column::CreatedAt.max(), "newest")
+                .filter(refresh_tokens::Column::GrantId.is_in(client_of.keys().cloned()))
+                .group_by(refresh_tokens::Column::GrantId)
+                .into_tuple()
+                .all(&self.db)
+                .await?;
+            for (grant_id, newest) in refreshed {
+                if let (Some(client_id), Some(newest)) = (client_of.get(&grant_id), newest) {
+                    let entry = latest.entry(client_id.clone()).or_insert(newest);
+                    *entry = (*entry).max(newest);
+                }
+            }
+        }
+        Ok(latest
+            .into_iter()
+            .map(|(client, at)| (client, from_millis(at)))
+            .collect())
+    }
+
+    /// Withdraws the user's consent to a client in one transaction: the consent goes and
+    /// every grant of the user to that client is revoked, with the refresh and access
+    /// tokens issued under them (offline ones too). False when there was no consent.
+    #[tracing::instrument(skip_all, fields(user_id = %user_id, client_id = %client_id))]
+    pub async fn revoke_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let (user_id, client_id) = (user_id.to_string(), client_id.to_string());
+        self.transaction(move |tx| {
+            Box::pin(async move {
+                let removed = consents::Entity::delete_many()
+                    .filter(consents::Column::UserId.eq(user_id.as_str()))
+                    .filter(consents::Column::ClientId.eq(client_id.as_str()))
+                    .exec(tx)
+                    .await?
+                    .rows_affected;
+                if removed == 0 {
+                    return Ok(false);
+                }
+                grants::Entity::update_many()
+                    .set(grants::ActiveModel {
+                        revoked_at: Set(Some(to_millis(now))),
+                        ..Default::default()
+                    })
+                    .filter(grants::Column::UserId.eq(user_id.as_str()))
+                    .filter(grants::Column::ClientId.eq(client_id.as_str()))
+                    .filter(grants::Column::RevokedAt.is_null())
+                    .exec(tx)
+                    .await?;
+                Ok(true)
+            })
+        })
+        .await
+    }
 }

@@ -11,6 +11,7 @@ mod admin_webhooks;
 mod bulk_users;
 mod sessions_api;
 mod two_factor_api;
+mod user_sessions;
 
 pub use admin_clients::{ClientCreatedResponse, ClientResponse};
 pub use admin_users::UserResponse;
@@ -52,7 +53,8 @@ pub enum AccountTag {
     /// Registration, email verification, password and email changes, and the signed-in
     /// user's own account.
     Accounts,
-    /// Signing in without a browser redirect.
+    /// Signing in without a browser redirect; your sessions and the devices they run
+    /// on; the apps you connected to your account.
     Sessions,
 }
 
@@ -371,12 +373,14 @@ pub type Apis = (
         admin_factors::FactorsApi,
         admin_upstreams::UpstreamsApi,
         admin_webhooks::WebhooksApi,
+        user_sessions::AdminSessionsApi,
     ),
     (
         accounts::AccountsApi,
         sessions_api::SessionsApi,
         bulk_users::BulkUsersApi,
         two_factor_api::TwoFactorApi,
+        user_sessions::UserSessionsApi,
     ),
 );
 
@@ -393,12 +397,14 @@ pub fn service() -> OpenApiService<Apis, ()> {
                 admin_factors::FactorsApi,
                 admin_upstreams::UpstreamsApi,
                 admin_webhooks::WebhooksApi,
+                user_sessions::AdminSessionsApi,
             ),
             (
                 accounts::AccountsApi,
                 sessions_api::SessionsApi,
                 bulk_users::BulkUsersApi,
                 two_factor_api::TwoFactorApi,
+                user_sessions::UserSessionsApi,
             ),
         ),
         "Latchkey API",

@@ -3,6 +3,7 @@
 
 mod account;
 mod consent;
+mod devices;
 mod federation;
 mod login;
 pub(crate) mod mfa;
@@ -92,6 +93,11 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../ui/templates/connections.html"),
     ),
     (
+        "sessions.html",
+        include_str!("../../../ui/templates/sessions.html"),
+    ),
+    ("apps.html", include_str!("../../../ui/templates/apps.html")),
+    (
         "security.html",
         include_str!("../../../ui/templates/security.html"),
     ),
@@ -120,6 +126,14 @@ pub fn routes() -> Route {
             post(federation::link),
         )
         .at("/account/connections/unlink", post(federation::unlink))
+        .at("/account/sessions", get(devices::show_sessions))
+        .at("/account/sessions/end", post(devices::end_session))
+        .at(
+            "/account/sessions/end-others",
+            post(devices::end_other_sessions),
+        )
+        .at("/account/apps", get(devices::show_apps))
+        .at("/account/apps/revoke", post(devices::revoke_app))
         .at("/login/2fa/send", post(mfa::send_code))
         .at("/account/security", get(security::show))
         .at("/account/security/totp", post(security::begin_totp))
