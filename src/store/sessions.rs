@@ -118,6 +118,23 @@ impl Store {
         Ok(())
     }
 
+    /// Ids of the user's sessions that have not ended.
+    pub async fn live_session_ids(
+        &self,
+        user_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(browser_sessions::Entity::find()
+            .select_only()
+            .column(browser_sessions::Column::Id)
+            .filter(browser_sessions::Column::UserId.eq(user_id))
+            .filter(browser_sessions::Column::RevokedAt.is_null())
+            .filter(browser_sessions::Column::ExpiresAt.gt(to_millis(now)))
+            .into_tuple()
+            .all(&self.db)
+            .await?)
+    }
+
     /// The user's sessions that have not ended, newest first.
     pub async fn live_sessions(
         &self,
@@ -215,7 +232,14 @@ impl Store {
         except: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Vec<String>, StoreError> {
-        revoke_sessions_of_user_except(&self.db, user_id, except, now).await
+        let (user_id, except) = (user_id.to_string(), except.map(str::to_string));
+        self.transaction(move |tx| {
+            Box::pin(async move {
+                super::users::lock_user_row(tx, &user_id).await?;
+                revoke_sessions_of_user_except(tx, &user_id, except.as_deref(), now).await
+            })
+        })
+        .await
     }
 
     /// Deletes sessions that expired or were revoked before `before`.
@@ -254,7 +278,8 @@ fn session_model(s: &BrowserSession, token_hash: &str) -> browser_sessions::Acti
     }
 }
 
-/// Ends every session of the user that has not ended; returns the ids it ended.
+/// Ends every session of the user that has not ended; returns the ids it ended. A
+/// transaction step, like the one below.
 pub(super) async fn revoke_all_sessions_of_user(
     db: &impl ConnectionTrait,
     user_id: &str,
@@ -264,34 +289,35 @@ pub(super) async fn revoke_all_sessions_of_user(
 }
 
 /// Ends every session of the user but `except` that has not ended; returns the ids it
-/// ended (for the `sessions_ended` hook). The UPDATE comes first, so a session committed
-/// before it cannot slip through; the ids are then the rows revoked at `now`.
+/// ended (for the `sessions_ended` hook). A step for a transaction that holds the
+/// user's row (every caller writes it first), so no session can start between the
+/// SELECT and the UPDATE: `insert_session_within_limit` locks that row too.
 pub(super) async fn revoke_sessions_of_user_except(
     db: &impl ConnectionTrait,
     user_id: &str,
     except: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Vec<String>, StoreError> {
-    let at = to_millis(now);
-    let mut update = browser_sessions::Entity::update_many()
-        .set(browser_sessions::ActiveModel {
-            revoked_at: Set(Some(at)),
-            ..Default::default()
-        })
-        .filter(browser_sessions::Column::UserId.eq(user_id))
-        .filter(browser_sessions::Column::RevokedAt.is_null());
-    if let Some(kept) = except {
-        update = update.filter(browser_sessions::Column::Id.ne(kept));
-    }
-    if update.exec(db).await?.rows_affected == 0 {
-        return Ok(Vec::new());
-    }
-    Ok(browser_sessions::Entity::find()
+    let mut query = browser_sessions::Entity::find()
         .select_only()
         .column(browser_sessions::Column::Id)
         .filter(browser_sessions::Column::UserId.eq(user_id))
-        .filter(browser_sessions::Column::RevokedAt.eq(at))
-        .into_tuple()
-        .all(db)
-        .await?)
+        .filter(browser_sessions::Column::RevokedAt.is_null());
+    if let Some(kept) = except {
+        query = query.filter(browser_sessions::Column::Id.ne(kept));
+    }
+    let ids: Vec<String> = query.into_tuple().all(db).await?;
+    if ids.is_empty() {
+        return Ok(ids);
+    }
+    browser_sessions::Entity::update_many()
+        .set(browser_sessions::ActiveModel {
+            revoked_at: Set(Some(to_millis(now))),
+            ..Default::default()
+        })
+        .filter(browser_sessions::Column::Id.is_in(ids.iter().cloned()))
+        .filter(browser_sessions::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(ids)
 }

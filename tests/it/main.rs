@@ -24,6 +24,7 @@ mod phone;
 mod proxies;
 mod registration;
 mod server;
+mod sessions;
 mod signin_paths;
 mod sms;
 mod two_factor;

@@ -716,8 +716,12 @@ async fn only_the_first_factor_upgrades_a_session() {
         &user.id,
         vec!["pwd".into()],
         false,
+        latchkey::domain::sessions::Holder::Browser,
         &TestServer::meta(),
-        Duration::hours(1),
+        &latchkey::domain::sessions::SessionPolicy {
+            lifetime: Duration::hours(1),
+            max_per_user: 5,
+        },
         now,
     )
     .await
