@@ -77,9 +77,7 @@ pub fn parse(user_agent: &str, api_client: bool) -> DeviceInfo {
         // Android tablets leave `Mobile` out of the header (Android's own guidance);
         // iPads name themselves.
         "smartphone" | "mobilephone" if os == "iPad" => DeviceType::Tablet,
-        "smartphone" if os == "Android" && !has_token(user_agent, "Mobile") => {
-            DeviceType::Tablet
-        }
+        "smartphone" if os == "Android" && !has_token(user_agent, "Mobile") => DeviceType::Tablet,
         "smartphone" | "mobilephone" => DeviceType::Mobile,
         // HTTP libraries, crawlers and whatever woothee does not know as a browser.
         _ => DeviceType::Api,
@@ -110,7 +108,7 @@ pub fn parse(user_agent: &str, api_client: bool) -> DeviceInfo {
 /// Whether the header's comments or products contain `token` as a whole word.
 fn has_token(user_agent: &str, token: &str) -> bool {
     user_agent
-        .split(|c: char| c == ' ' || c == ';' || c == '(' || c == ')' || c == '/')
+        .split([' ', ';', '(', ')', '/'])
         .any(|word| word == token)
 }
 

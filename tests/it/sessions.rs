@@ -28,15 +28,45 @@ const FIREFOX_LINUX: &str =
 #[test]
 fn devices_are_read_from_real_user_agents() {
     let table = [
-        (CHROME_WINDOWS, DeviceType::Desktop, "Windows", "Chrome", "120.0.6099.130"),
+        (
+            CHROME_WINDOWS,
+            DeviceType::Desktop,
+            "Windows",
+            "Chrome",
+            "120.0.6099.130",
+        ),
         (SAFARI_IPHONE, DeviceType::Mobile, "iOS", "Safari", "17.1.2"),
-        (FIREFOX_ANDROID, DeviceType::Mobile, "Android", "Firefox", "121.0"),
+        (
+            FIREFOX_ANDROID,
+            DeviceType::Mobile,
+            "Android",
+            "Firefox",
+            "121.0",
+        ),
         (SAFARI_IPAD, DeviceType::Tablet, "iPadOS", "Safari", "16.6"),
-        (CHROME_ANDROID_TABLET, DeviceType::Tablet, "Android", "Chrome", "120.0.0.0"),
+        (
+            CHROME_ANDROID_TABLET,
+            DeviceType::Tablet,
+            "Android",
+            "Chrome",
+            "120.0.0.0",
+        ),
         (SAFARI_MAC, DeviceType::Desktop, "macOS", "Safari", "17.1"),
-        (FIREFOX_LINUX, DeviceType::Desktop, "Linux", "Firefox", "121.0"),
+        (
+            FIREFOX_LINUX,
+            DeviceType::Desktop,
+            "Linux",
+            "Firefox",
+            "121.0",
+        ),
         ("curl/8.4.0", DeviceType::Api, "", "curl", "8.4.0"),
-        ("latchkey-python/1.2.0 python-httpx/0.27", DeviceType::Api, "", "latchkey-python", "1.2.0"),
+        (
+            "latchkey-python/1.2.0 python-httpx/0.27",
+            DeviceType::Api,
+            "",
+            "latchkey-python",
+            "1.2.0",
+        ),
         ("okhttp/4.12.0", DeviceType::Api, "", "okhttp", "4.12.0"),
         ("", DeviceType::Api, "", "", ""),
     ];
@@ -55,7 +85,10 @@ fn devices_are_read_from_real_user_agents() {
         user_agent::parse(CHROME_WINDOWS, false).describe(),
         "Chrome 120 on Windows"
     );
-    assert_eq!(user_agent::parse("curl/8.4.0", false).describe(), "curl 8.4.0");
+    assert_eq!(
+        user_agent::parse("curl/8.4.0", false).describe(),
+        "curl 8.4.0"
+    );
 }
 
 /// Signs in through `POST /api/v1/users/login`; returns the session token.
@@ -91,12 +124,7 @@ async fn browser_login(server: &TestServer, username: &str, agent: &str) -> reqw
     browser
 }
 
-async fn call(
-    server: &TestServer,
-    token: &str,
-    method: Method,
-    path: &str,
-) -> (StatusCode, Value) {
+async fn call(server: &TestServer, token: &str, method: Method, path: &str) -> (StatusCode, Value) {
     let response = reqwest::Client::new()
         .request(method, server.url(&format!("/api{path}")))
         .bearer_auth(token)
@@ -270,7 +298,9 @@ async fn racing_sign_ins_never_leave_more_than_the_maximum() {
 #[tokio::test]
 async fn last_access_is_recorded_at_most_once_a_minute() {
     let server = TestServer::start().await;
-    let user = server.create_user("toucher", PASSWORD, Role::Explorer).await;
+    let user = server
+        .create_user("toucher", PASSWORD, Role::Explorer)
+        .await;
     let started = server.clock.now_utc();
     let token = api_login(&server, "toucher", "toucher/1").await;
     let session_id = server
@@ -342,7 +372,8 @@ async fn the_list_shows_devices_and_marks_the_current_session() {
     assert_eq!(api["device"]["device_type"], "api");
     assert_eq!(api["device"]["browser"], "curl");
     assert_eq!(api["device"]["version"], "8.4.0");
-    assert_eq!(api["device"]["platform"], Value::Null);
+    // Unknown parts are left out.
+    assert!(api["device"].get("platform").is_none(), "{api}");
     assert_eq!(api["device"]["trusted"], false);
     for field in ["id", "created_at", "last_accessed_at", "expires_at"] {
         assert!(api[field].is_string(), "{field}");
@@ -366,10 +397,7 @@ async fn sessions_end_from_the_user_api_the_admin_api_and_the_page() {
     let doomed_token = api_login(&server, "ender", "sdk/2").await;
     let page_browser = browser_login(&server, "ender", CHROME_WINDOWS).await;
     let id_of = |listed: &[Value], agent: &str| {
-        listed
-            .iter()
-            .find(|s| s["user_agent"] == agent)
-            .unwrap()["id"]
+        listed.iter().find(|s| s["user_agent"] == agent).unwrap()["id"]
             .as_str()
             .unwrap()
             .to_string()
@@ -495,7 +523,9 @@ async fn sessions_end_from_the_user_api_the_admin_api_and_the_page() {
 #[tokio::test]
 async fn nobody_lists_or_ends_another_users_sessions() {
     let server = TestServer::start().await;
-    let alice = server.create_user("alice_s", PASSWORD, Role::Explorer).await;
+    let alice = server
+        .create_user("alice_s", PASSWORD, Role::Explorer)
+        .await;
     let bob = server.create_user("bob_s", PASSWORD, Role::Explorer).await;
     let alice_token = api_login(&server, "alice_s", "alice").await;
     let bob_token = api_login(&server, "bob_s", "bob").await;
@@ -545,7 +575,9 @@ async fn nobody_lists_or_ends_another_users_sessions() {
 #[tokio::test]
 async fn ending_your_current_session_signs_you_out() {
     let server = TestServer::start().await;
-    let user = server.create_user("selfend", PASSWORD, Role::Explorer).await;
+    let user = server
+        .create_user("selfend", PASSWORD, Role::Explorer)
+        .await;
     let token = api_login(&server, "selfend", "sdk").await;
     let current = sessions_of(&server, &token, &user.id).await[0]["id"]
         .as_str()
@@ -596,7 +628,9 @@ async fn ending_your_current_session_signs_you_out() {
 #[tokio::test]
 async fn sign_out_everywhere_else_keeps_this_one() {
     let server = TestServer::start().await;
-    let user = server.create_user("elsewhere", PASSWORD, Role::Explorer).await;
+    let user = server
+        .create_user("elsewhere", PASSWORD, Role::Explorer)
+        .await;
     let other_browser = browser_login(&server, "elsewhere", SAFARI_IPHONE).await;
     let token = api_login(&server, "elsewhere", "sdk").await;
     let browser = browser_login(&server, "elsewhere", CHROME_WINDOWS).await;
@@ -662,7 +696,9 @@ async fn userinfo_status(server: &TestServer, access_token: &str) -> StatusCode 
 #[tokio::test]
 async fn disconnecting_an_app_revokes_its_tokens() {
     let server = TestServer::start().await;
-    let user = server.create_user("connector", PASSWORD, Role::Explorer).await;
+    let user = server
+        .create_user("connector", PASSWORD, Role::Explorer)
+        .await;
     let rp = register(&server, |s| s.name = Some("Photo Printer".into())).await;
     let granted = server.clock.now_utc();
     let tokens = tokens_for(&server, &rp, "connector").await;
@@ -718,7 +754,10 @@ async fn disconnecting_an_app_revokes_its_tokens() {
     let (status, body) = refresh(&server, &rp, new_refresh).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"], "invalid_grant");
-    assert_eq!(userinfo_status(&server, access).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        userinfo_status(&server, access).await,
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(
         userinfo_status(&server, new_access).await,
         StatusCode::UNAUTHORIZED

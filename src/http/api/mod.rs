@@ -53,8 +53,7 @@ pub enum AccountTag {
     /// Registration, email verification, password and email changes, and the signed-in
     /// user's own account.
     Accounts,
-    /// Signing in without a browser redirect; your sessions and the devices they run
-    /// on; the apps you connected to your account.
+    /// Signing in without a browser redirect, your sessions and devices, your connected apps.
     Sessions,
 }
 

@@ -41,15 +41,15 @@ impl From<DeviceType> for DeviceTypeDto {
 
 /// The device behind a session, read from its user agent when it started (003 §1.4).
 #[derive(Debug, Object)]
-#[oai(rename = "Device")]
+#[oai(rename = "Device", skip_serializing_if_is_none)]
 pub struct DeviceResponse {
     pub device_type: DeviceTypeDto,
-    /// `Windows`, `macOS`, `iOS`, `iPadOS`, `Android`, `Linux`, ...; null when unknown.
+    /// `Windows`, `macOS`, `iOS`, `iPadOS`, `Android`, `Linux`, ...; absent when unknown.
     pub platform: Option<String>,
-    /// `Chrome`, `Safari`, `Firefox`, `Edge`, ..., or a program's name (`curl`); null
+    /// `Chrome`, `Safari`, `Firefox`, `Edge`, ..., or a program's name (`curl`); absent
     /// when unknown.
     pub browser: Option<String>,
-    /// The browser's (or program's) version; null when unknown.
+    /// The browser's (or program's) version; absent when unknown.
     pub version: Option<String>,
     /// This browser is remembered for two-step verification.
     pub trusted: bool,
@@ -113,6 +113,7 @@ pub struct SessionsEnded {
 
 /// An app the user allowed to access their account.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ConsentResponse {
     pub client_id: String,
     /// The app's name.
@@ -121,7 +122,7 @@ pub struct ConsentResponse {
     pub scopes: Vec<String>,
     /// When the user (last) agreed.
     pub granted_at: DateTime<Utc>,
-    /// When the app last received tokens for the user (a sign-in or a refresh); null
+    /// When the app last received tokens for the user (a sign-in or a refresh); absent
     /// when unknown.
     pub last_used_at: Option<DateTime<Utc>>,
 }
