@@ -237,11 +237,15 @@ pub async fn current_session(
         return Ok(None);
     }
     // One conditional UPDATE at most once a minute per session, not one per request.
+    // Bookkeeping only: a failure to record it does not fail the request.
     if now - session.last_accessed_at >= ACCESS_RECORDING_INTERVAL {
-        store
+        match store
             .record_session_access(&session.id, now, now - ACCESS_RECORDING_INTERVAL)
-            .await?;
-        session.last_accessed_at = now;
+            .await
+        {
+            Ok(_) => session.last_accessed_at = now,
+            Err(err) => tracing::warn!(error = %err, "could not record a session's last access"),
+        }
     }
     Ok(Some((session, user)))
 }
