@@ -250,11 +250,17 @@ pub enum ClientCommand {
         /// A resource server: may introspect tokens issued to other clients.
         #[arg(long)]
         introspection_allowed: bool,
+        /// Where to POST OIDC back-channel logout tokens (https, or http on localhost).
+        #[arg(long, value_name = "URL")]
+        backchannel_logout_uri: Option<String>,
+        /// Whether the client needs `sid` in logout tokens; default false.
+        #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
+        backchannel_logout_session_required: Option<bool>,
         /// Print the created client (with client_secret) as one JSON object.
         #[arg(long)]
         json: bool,
     },
-    /// Change a client's PKCE or introspection setting.
+    /// Change a client's PKCE, introspection or back-channel logout settings.
     Set {
         #[arg(allow_hyphen_values = true)]
         client_id: String,
@@ -264,6 +270,13 @@ pub enum ClientCommand {
         /// Whether the client may introspect tokens issued to other clients.
         #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
         introspection_allowed: Option<bool>,
+        /// Where to POST OIDC back-channel logout tokens (https, or http on localhost);
+        /// an empty value removes it.
+        #[arg(long, value_name = "URL")]
+        backchannel_logout_uri: Option<String>,
+        /// Whether the client needs `sid` in logout tokens.
+        #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
+        backchannel_logout_session_required: Option<bool>,
         #[arg(long)]
         json: bool,
     },
@@ -497,6 +510,8 @@ async fn dispatch(state: &AppState, command: Command) -> Result<(), CliError> {
             refresh_token_lifetime,
             no_require_pkce,
             introspection_allowed,
+            backchannel_logout_uri,
+            backchannel_logout_session_required,
             json,
         }) => {
             let settings = ClientSettings {
@@ -525,6 +540,8 @@ async fn dispatch(state: &AppState, command: Command) -> Result<(), CliError> {
                 refresh_token_lifetime_secs: Some(refresh_token_lifetime),
                 require_pkce: Some(!no_require_pkce || public),
                 introspection_allowed: Some(introspection_allowed),
+                backchannel_logout_uri: Some(backchannel_logout_uri),
+                backchannel_logout_session_required,
                 id_token_signed_response_alg: id_token_alg.map(|alg| match alg {
                     AlgArg::Es256 => SigningAlg::Es256,
                     AlgArg::Rs256 => SigningAlg::Rs256,
@@ -664,11 +681,16 @@ async fn dispatch(state: &AppState, command: Command) -> Result<(), CliError> {
             client_id,
             require_pkce,
             introspection_allowed,
+            backchannel_logout_uri,
+            backchannel_logout_session_required,
             json,
         }) => {
             let settings = ClientSettings {
                 require_pkce,
                 introspection_allowed,
+                backchannel_logout_uri: backchannel_logout_uri
+                    .map(|uri| Some(uri).filter(|uri| !uri.is_empty())),
+                backchannel_logout_session_required,
                 ..Default::default()
             };
             let client =
@@ -677,8 +699,12 @@ async fn dispatch(state: &AppState, command: Command) -> Result<(), CliError> {
                 print_json(ClientResponse::from(client).to_json());
             } else {
                 println!(
-                    "client {}: require_pkce {}, introspection_allowed {}",
-                    client.id, client.require_pkce, client.introspection_allowed
+                    "client {}: require_pkce {}, introspection_allowed {}, backchannel_logout_uri {}, backchannel_logout_session_required {}",
+                    client.id,
+                    client.require_pkce,
+                    client.introspection_allowed,
+                    client.backchannel_logout_uri.as_deref().unwrap_or("-"),
+                    client.backchannel_logout_session_required
                 );
             }
         }

@@ -101,13 +101,15 @@ pub async fn run_maintenance(state: &AppState) -> Result<(), DomainError> {
     Ok(())
 }
 
-/// One round of the outbox dispatcher (003 §7 events to webhooks); tests call it after
+/// One round of the outbox dispatcher (003 §7 events to webhooks, back-channel logout
+/// tokens to clients); tests call it after
 /// moving the clock. Safe to run on several nodes at once: each due row is claimed by
 /// one of them.
 pub async fn run_dispatch(state: &AppState) -> Result<events::RoundReport, DomainError> {
     events::dispatch_round(
         &state.store,
-        state.keys.master(),
+        &state.keys,
+        state.config.issuer(),
         &state.upstream_http,
         state.now(),
     )

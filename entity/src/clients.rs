@@ -40,6 +40,10 @@ pub struct Model {
     /// When the secret was rotated the time before: client_credentials tokens issued
     /// before it are dead.
     pub previous_secret_rotated_at: Option<i64>,
+    /// OIDC Back-Channel Logout 1.0: where logout tokens are POSTed.
+    pub backchannel_logout_uri: Option<String>,
+    /// The client needs the `sid` claim in logout tokens.
+    pub backchannel_logout_session_required: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

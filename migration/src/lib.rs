@@ -16,6 +16,7 @@ mod m20261130_100800_add_client_secret_rotated_at;
 mod m20261130_110000_add_reactivation_guards;
 mod m20261130_120000_create_outbox;
 mod m20261130_130000_add_session_device;
+mod m20261130_145000_add_backchannel_logout;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_110000_add_reactivation_guards::Migration),
             Box::new(m20261130_120000_create_outbox::Migration),
             Box::new(m20261130_130000_add_session_device::Migration),
+            Box::new(m20261130_145000_add_backchannel_logout::Migration),
         ]
     }
 }

@@ -59,6 +59,11 @@ pub struct Client {
     /// When it was rotated the time before: client_credentials tokens issued before that
     /// are dead, whatever grace the last rotation gave.
     pub previous_secret_rotated_at: Option<DateTime<Utc>>,
+    /// OIDC Back-Channel Logout 1.0 §2.2: where logout tokens are POSTed when a session
+    /// the client got tokens from ends.
+    pub backchannel_logout_uri: Option<String>,
+    /// §2.2: the client needs `sid` in logout tokens (Latchkey always sends it).
+    pub backchannel_logout_session_required: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -142,6 +147,10 @@ pub struct ClientSettings {
     pub require_pkce: Option<bool>,
     /// Default false.
     pub introspection_allowed: Option<bool>,
+    /// `Some(None)` removes it.
+    pub backchannel_logout_uri: Option<Option<String>>,
+    /// Default false (OIDC Back-Channel Logout 1.0 §2.2).
+    pub backchannel_logout_session_required: Option<bool>,
 }
 
 /// The longest a rotated-out secret may stay valid.
@@ -190,6 +199,35 @@ pub fn validate_redirect_uri(field: &'static str, uri: &str) -> Result<(), Domai
             format!(
                 "{uri:?}: use https, http on localhost, or a reverse-domain private-use scheme"
             ),
+        )),
+    }
+}
+
+/// OIDC Back-Channel Logout 1.0 §2.2: an absolute URL without a fragment, https (http
+/// only on loopback, for development), at most 2048 characters.
+pub fn validate_backchannel_logout_uri(uri: &str) -> Result<(), DomainError> {
+    const FIELD: &str = "backchannel_logout_uri";
+    if uri.len() > 2048 {
+        return Err(DomainError::invalid(
+            FIELD,
+            "a URI must be at most 2048 characters",
+        ));
+    }
+    let url = url::Url::parse(uri)
+        .map_err(|_| DomainError::invalid(FIELD, format!("{uri:?} is not an absolute URL")))?;
+    if url.fragment().is_some() {
+        return Err(DomainError::invalid(
+            FIELD,
+            format!("{uri:?} must not contain a fragment"),
+        ));
+    }
+    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    match url.scheme() {
+        "https" if url.host_str().is_some() => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err(DomainError::invalid(
+            FIELD,
+            format!("{uri:?} must use https (http is allowed only for localhost)"),
         )),
     }
 }
@@ -268,6 +306,9 @@ fn validate(client: &Client) -> Result<(), DomainError> {
             "a public client cannot introspect tokens",
         ));
     }
+    if let Some(uri) = &client.backchannel_logout_uri {
+        validate_backchannel_logout_uri(uri)?;
+    }
     for (field, lifetime, max) in [
         (
             "access_token_lifetime_secs",
@@ -341,6 +382,10 @@ pub async fn create_client(
         previous_secret: None,
         secret_rotated_at: None,
         previous_secret_rotated_at: None,
+        backchannel_logout_uri: settings.backchannel_logout_uri.flatten(),
+        backchannel_logout_session_required: settings
+            .backchannel_logout_session_required
+            .unwrap_or(false),
         created_at: now,
         updated_at: now,
     };
@@ -422,6 +467,12 @@ pub async fn update_client(
     }
     if let Some(allowed) = settings.introspection_allowed {
         client.introspection_allowed = allowed;
+    }
+    if let Some(uri) = settings.backchannel_logout_uri {
+        client.backchannel_logout_uri = uri;
+    }
+    if let Some(required) = settings.backchannel_logout_session_required {
+        client.backchannel_logout_session_required = required;
     }
     client.updated_at = now;
     validate(&client)?;
@@ -576,6 +627,8 @@ mod tests {
             previous_secret: grace_end.map(|until| ("old".into(), until)),
             secret_rotated_at: Some(rotated_at),
             previous_secret_rotated_at: before,
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: false,
             created_at: rotated_at,
             updated_at: rotated_at,
         }
@@ -609,6 +662,27 @@ mod tests {
         assert!(!client.secret_backs_token(999, at(2_000_001)));
         assert!(client.secret_backs_token(1_500, at(2_000_001)));
         assert!(client.secret_backs_token(2_000, at(2_070_000)));
+    }
+
+    #[test]
+    fn backchannel_logout_uris() {
+        for good in [
+            "https://rp.example.com/logout?x=1",
+            "http://127.0.0.1:8080/bcl",
+            "http://localhost/bcl",
+            "http://[::1]:9000/",
+        ] {
+            assert!(validate_backchannel_logout_uri(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "http://rp.example.com/logout",
+            "https://rp.example.com/logout#frag",
+            "/relative",
+            "com.example.app:/logout",
+            "ftp://127.0.0.1/",
+        ] {
+            assert!(validate_backchannel_logout_uri(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -19,8 +19,8 @@ use serde::Serialize;
 use super::RequestMeta;
 use super::audit::{AuditAction, AuditEvent};
 use super::users::User;
-use super::{DomainError, webhooks};
-use crate::crypto::MasterKey;
+use super::keys::{KeyRing, KeySet};
+use super::{DomainError, backchannel, webhooks};
 use crate::store::Store;
 
 /// The event names of 003 §7, exactly.
@@ -275,18 +275,22 @@ impl Event {
 pub enum DeliveryKind {
     /// A Standard Webhooks POST to an admin-registered endpoint; the target is its id.
     Webhook,
+    /// An OIDC Back-Channel Logout token POSTed to a client; the target is its id.
+    BackchannelLogout,
 }
 
 impl DeliveryKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Webhook => "webhook",
+            Self::BackchannelLogout => "backchannel_logout",
         }
     }
 
     pub fn parse(name: &str) -> Option<Self> {
         match name {
             "webhook" => Some(Self::Webhook),
+            "backchannel_logout" => Some(Self::BackchannelLogout),
             _ => None,
         }
     }
@@ -626,7 +630,8 @@ pub struct RoundReport {
 #[tracing::instrument(skip_all)]
 pub async fn dispatch_round(
     store: &Store,
-    master: &MasterKey,
+    keys: &KeyRing,
+    issuer: &str,
     http: &reqwest::Client,
     now: DateTime<Utc>,
 ) -> Result<RoundReport, DomainError> {
@@ -649,9 +654,16 @@ pub async fn dispatch_round(
             .push(delivery);
     }
     let lanes: Vec<_> = lanes.into_values().collect();
+    let target = Target {
+        store,
+        keys,
+        signing: keys.current(),
+        issuer,
+        http,
+    };
     use futures_util::StreamExt;
     let results: Vec<(usize, usize)> = futures_util::stream::iter(lanes)
-        .map(|lane| run_lane(store, master, http, &claim, lane, now))
+        .map(|lane| run_lane(&target, &claim, lane, now))
         .buffer_unordered(PARALLEL_TARGETS)
         .collect()
         .await;
@@ -667,9 +679,7 @@ pub async fn dispatch_round(
 /// down; a backlog of its rows must not fill every next round's batch), otherwise they
 /// are due again at once.
 async fn run_lane(
-    store: &Store,
-    master: &MasterKey,
-    http: &reqwest::Client,
+    target: &Target<'_>,
     claim: &str,
     lane: Vec<Delivery>,
     now: DateTime<Utc>,
@@ -678,8 +688,9 @@ async fn run_lane(
     let mut rest = lane.into_iter();
     let started = std::time::Instant::now();
     let mut not_before = None;
+    let store = target.store;
     for delivery in rest.by_ref() {
-        let outcome = deliver(store, master, http, &delivery, now).await;
+        let outcome = deliver(target, &delivery, now).await;
         let ok = outcome.is_ok();
         if let Err(err) = store.finish_delivery(&delivery, claim, &outcome, now).await {
             tracing::error!(error = %err, delivery = %delivery.id, "could not record a delivery");
@@ -721,14 +732,28 @@ impl Attempt {
     }
 }
 
-async fn deliver(
-    store: &Store,
-    master: &MasterKey,
-    http: &reqwest::Client,
-    delivery: &Delivery,
-    now: DateTime<Utc>,
-) -> Attempt {
+/// What a sender needs: the store, the keys (webhook secrets are sealed under the master
+/// key; logout tokens are signed with the signing keys), the issuer and an HTTP client.
+struct Target<'a> {
+    store: &'a Store,
+    keys: &'a KeyRing,
+    signing: std::sync::Arc<KeySet>,
+    issuer: &'a str,
+    http: &'a reqwest::Client,
+}
+
+async fn deliver(target: &Target<'_>, delivery: &Delivery, now: DateTime<Utc>) -> Attempt {
+    let Target {
+        store,
+        keys,
+        issuer,
+        http,
+        ..
+    } = *target;
     match delivery.kind {
-        DeliveryKind::Webhook => webhooks::deliver(store, master, http, delivery, now).await,
+        DeliveryKind::Webhook => webhooks::deliver(store, keys.master(), http, delivery, now).await,
+        DeliveryKind::BackchannelLogout => {
+            backchannel::deliver(store, &target.signing, issuer, http, delivery, now).await
+        }
     }
 }

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod admin_tokens;
 pub mod audit;
 pub mod authorization;
+pub mod backchannel;
 pub mod claims;
 pub mod clients;
 pub mod codes;

@@ -49,6 +49,8 @@ impl TryFrom<clients::Model> for Client {
                 .zip(m.previous_secret_expires_at.map(from_millis)),
             secret_rotated_at: m.secret_rotated_at.map(from_millis),
             previous_secret_rotated_at: m.previous_secret_rotated_at.map(from_millis),
+            backchannel_logout_uri: m.backchannel_logout_uri,
+            backchannel_logout_session_required: m.backchannel_logout_session_required,
             created_at: from_millis(m.created_at),
             updated_at: from_millis(m.updated_at),
         })
@@ -81,6 +83,8 @@ fn active_model(c: &Client) -> clients::ActiveModel {
         previous_secret_expires_at: Set(c.previous_secret.as_ref().map(|(_, at)| to_millis(*at))),
         secret_rotated_at: Set(c.secret_rotated_at.map(to_millis)),
         previous_secret_rotated_at: Set(c.previous_secret_rotated_at.map(to_millis)),
+        backchannel_logout_uri: Set(c.backchannel_logout_uri.clone()),
+        backchannel_logout_session_required: Set(c.backchannel_logout_session_required),
         created_at: Set(to_millis(c.created_at)),
         updated_at: Set(to_millis(c.updated_at)),
     }
@@ -190,6 +194,35 @@ impl Store {
             .map(Client::try_from)
             .collect::<Result<_, _>>()?;
         Ok((clients, total))
+    }
+
+    /// The clients with a back-channel logout URI that were given a grant (revoked
+    /// since or not) under the browser session `session_id`: the relying parties that
+    /// may hold a session of their own made from it.
+    pub async fn backchannel_clients_of_session(
+        &self,
+        session_id: &str,
+    ) -> Result<Vec<Client>, StoreError> {
+        let client_ids: Vec<String> = grants::Entity::find()
+            .select_only()
+            .column(grants::Column::ClientId)
+            .distinct()
+            .filter(grants::Column::SessionId.eq(session_id))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        if client_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        clients::Entity::find()
+            .filter(clients::Column::Id.is_in(client_ids))
+            .filter(clients::Column::BackchannelLogoutUri.is_not_null())
+            .order_by_asc(clients::Column::Id)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(Client::try_from)
+            .collect()
     }
 
     /// Writes the client's new secret (and the previous one, with its grace period) and

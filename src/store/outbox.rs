@@ -140,6 +140,46 @@ impl Store {
             .await
     }
 
+    /// Writes `deliveries` (each due now) in one transaction: all or none.
+    pub async fn enqueue_deliveries(
+        &self,
+        deliveries: &[NewDelivery<'_>],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if deliveries.is_empty() {
+            return Ok(());
+        }
+        let owned: Vec<[String; 4]> = deliveries
+            .iter()
+            .map(|d| {
+                [
+                    d.event_id.to_string(),
+                    d.event_type.to_string(),
+                    d.target_id.to_string(),
+                    d.payload.to_string(),
+                ]
+            })
+            .collect();
+        let kinds: Vec<DeliveryKind> = deliveries.iter().map(|d| d.kind).collect();
+        self.transaction(move |tx| {
+            Box::pin(async move {
+                for ([event_id, event_type, target_id, payload], kind) in owned.iter().zip(kinds)
+                {
+                    let delivery = NewDelivery {
+                        event_id,
+                        event_type,
+                        kind,
+                        target_id,
+                        payload,
+                    };
+                    enqueue_delivery_in(tx, &delivery, now).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
     /// Claims up to `limit` due rows for `claim` until `until`, and returns them (oldest
     /// first). The UPDATE re-checks that each row is still due and unclaimed, so when two
     /// dispatchers race for a row, its row count gives it to exactly one.

@@ -79,6 +79,12 @@ pub struct ClientResponse {
     /// After a secret rotation with a grace period: until when the previous secret
     /// still works.
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
+    /// OIDC Back-Channel Logout 1.0: where logout tokens are POSTed when a session the
+    /// client got tokens from ends; absent when none is registered.
+    #[oai(skip_serializing_if_is_none)]
+    pub backchannel_logout_uri: Option<String>,
+    /// The client needs the `sid` claim in logout tokens (Latchkey always sends it).
+    pub backchannel_logout_session_required: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -101,6 +107,8 @@ impl From<Client> for ClientResponse {
             require_pkce: c.require_pkce,
             introspection_allowed: c.introspection_allowed,
             previous_secret_expires_at: c.previous_secret.map(|(_, until)| until),
+            backchannel_logout_uri: c.backchannel_logout_uri,
+            backchannel_logout_session_required: c.backchannel_logout_session_required,
             created_at: c.created_at,
             updated_at: c.updated_at,
         }
@@ -150,6 +158,12 @@ pub struct ClientRequest {
     /// Default false: let this client (a resource server) introspect tokens issued to
     /// other clients. Public clients cannot.
     pub introspection_allowed: Option<bool>,
+    /// OIDC Back-Channel Logout 1.0 §2.2: where to POST logout tokens; https, or http on
+    /// localhost. `null` removes it.
+    #[oai(validator(max_length = 2048))]
+    pub backchannel_logout_uri: MaybeUndefined<String>,
+    /// Default false: the client needs `sid` in logout tokens (it is always sent).
+    pub backchannel_logout_session_required: Option<bool>,
 }
 
 /// Absent: leave alone; `null`: clear; a value: set.
@@ -179,6 +193,8 @@ impl From<ClientRequest> for ClientSettings {
             refresh_token_lifetime_secs: patch_value(r.refresh_token_lifetime_secs),
             require_pkce: r.require_pkce,
             introspection_allowed: r.introspection_allowed,
+            backchannel_logout_uri: patch_value(r.backchannel_logout_uri),
+            backchannel_logout_session_required: r.backchannel_logout_session_required,
         }
     }
 }
