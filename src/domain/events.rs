@@ -18,8 +18,8 @@ use serde::Serialize;
 
 use super::RequestMeta;
 use super::audit::{AuditAction, AuditEvent};
-use super::users::User;
 use super::keys::{KeyRing, KeySet};
+use super::users::User;
 use super::{DomainError, backchannel, webhooks};
 use crate::store::Store;
 

@@ -163,8 +163,7 @@ impl Store {
         let kinds: Vec<DeliveryKind> = deliveries.iter().map(|d| d.kind).collect();
         self.transaction(move |tx| {
             Box::pin(async move {
-                for ([event_id, event_type, target_id, payload], kind) in owned.iter().zip(kinds)
-                {
+                for ([event_id, event_type, target_id, payload], kind) in owned.iter().zip(kinds) {
                     let delivery = NewDelivery {
                         event_id,
                         event_type,

@@ -9,6 +9,7 @@ mod accounts;
 mod admin_api;
 mod admin_effects;
 mod api_v1;
+mod backchannel;
 mod cli;
 mod common;
 mod federation;
