@@ -4,6 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::audit::{self, AuditAction, AuditEvent};
+use super::backchannel;
 use super::user_agent::{self, DeviceInfo};
 use super::users::{AccountStatus, User};
 use super::{DomainError, RequestMeta};
@@ -364,21 +365,30 @@ pub async fn end_user_sessions(
 /// ending one from the sessions page or the API, an administrator ending them, R010
 /// eviction, RP-initiated logout, a password change or reset, a suspension or deletion.
 /// Revokes the grants issued under each session (those with `offline_access` outlive
-/// it, as that scope promises; paths that revoke every grant have done so already).
-/// Telling relying parties (back-channel logout) belongs here too.
+/// it, as that scope promises; paths that revoke every grant have done so already),
+/// and tells the relying parties that signed in through each (OIDC Back-Channel Logout,
+/// queued in the outbox, so no relying party delays the caller).
 #[tracing::instrument(skip_all, fields(sessions = ended.len()))]
 pub async fn sessions_ended(
     store: &Store,
     ended: &[String],
     now: DateTime<Utc>,
 ) -> Result<(), DomainError> {
+    let mut to_tell = Vec::with_capacity(ended.len());
     for session_id in ended {
+        if let Some(session) = store.find_session(session_id).await? {
+            to_tell.push(backchannel::EndedSession {
+                session_id: session.id,
+                user_id: session.user_id,
+            });
+        }
         for grant in store.grants_of_session(session_id).await? {
             if !grant.scope.iter().any(|s| s == "offline_access") {
                 store.revoke_grant(&grant.id, now).await?;
             }
         }
     }
+    backchannel::sessions_ended_logged(store, &to_tell, now).await;
     Ok(())
 }
 

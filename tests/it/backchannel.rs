@@ -226,6 +226,73 @@ async fn the_users_own_sign_out_sends_one_too() {
     assert_eq!(claims["sid"], sid);
 }
 
+/// Every other way a session ends tells the relying party too: an administrator's
+/// suspension, ending it from the sessions API, R010 eviction (one hook for all).
+#[tokio::test]
+async fn every_way_a_session_ends_sends_a_logout_token() {
+    let server = TestServer::start().await;
+    let admin = server.admin_token().await;
+    let receiver = Receiver::start().await;
+    let rp = rp_with(&server, Some(&receiver.url), SigningAlg::Es256).await;
+    for (n, how) in ["suspension", "admin ends sessions", "eviction"]
+        .into_iter()
+        .enumerate()
+    {
+        let name = format!("ender{n}");
+        let user = server.create_user(&name, PASSWORD, Role::Explorer).await;
+        let browser = server.browser();
+        let (verifier, challenge) = crate::oidc::pkce();
+        let code = crate::oidc::flow(
+            &server,
+            &browser,
+            &crate::oidc::auth_params(&rp, &challenge, &[]),
+            Some((name.as_str(), PASSWORD)),
+            Some("allow"),
+        )
+        .await
+        .code();
+        let (_, tokens) = crate::oidc::redeem(&server, &rp, &code, &verifier).await;
+        let sid = jwt_claims(tokens["id_token"].as_str().unwrap())["sid"].clone();
+        let before = receiver.got().len();
+        match how {
+            "suspension" => {
+                let (status, _) = admin_call(
+                    &server,
+                    &admin,
+                    reqwest::Method::PATCH,
+                    &format!("/users/{}", user.id),
+                    Some(json!({ "account_status": "suspended" })),
+                )
+                .await;
+                assert!(status.is_success(), "{how}: {status}");
+            }
+            "admin ends sessions" => {
+                let (status, _) = admin_call(
+                    &server,
+                    &admin,
+                    reqwest::Method::DELETE,
+                    &format!("/users/{}/sessions", user.id),
+                    None,
+                )
+                .await;
+                assert!(status.is_success(), "{how}: {status}");
+            }
+            _ => {
+                for _ in 0..server.state.config.max_sessions_per_user {
+                    server.sign_in(&server.browser(), &name, PASSWORD).await;
+                }
+            }
+        }
+        jobs::run_dispatch(&server.state).await.unwrap();
+        let got = receiver.got();
+        assert_eq!(got.len(), before + 1, "{how}");
+        let claims =
+            verify_logout_token(&server, &got[before].token(), &rp, Algorithm::ES256).await;
+        assert_eq!(claims["sub"], user.id, "{how}");
+        assert_eq!(claims["sid"], sid, "{how}");
+    }
+}
+
 #[tokio::test]
 async fn a_session_that_gave_the_client_nothing_sends_nothing() {
     let server = TestServer::start().await;

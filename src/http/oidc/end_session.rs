@@ -19,7 +19,6 @@ use super::oauth_error::error_page;
 use super::unique_params;
 use crate::domain::audit::{self, AuditAction, AuditEvent};
 use crate::domain::authorization::id_token_hint_claims;
-use crate::domain::backchannel::{self, EndedSession};
 use crate::domain::sessions::end_session_by_id;
 use crate::http::pages::signed_in;
 use crate::http::request_meta;
@@ -101,11 +100,6 @@ async fn handle(
                 "You could not be signed out. Please try again.",
             );
         }
-        let ended = EndedSession {
-            session_id: session.id.clone(),
-            user_id: user.id.clone(),
-        };
-        backchannel::sessions_ended_logged(&state.store, &[ended], now).await;
         audit::record(
             &state.store,
             &request_meta(req),

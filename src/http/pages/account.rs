@@ -10,7 +10,6 @@ use serde::Deserialize;
 use super::{failure, password_rules_text, signed_in};
 use crate::domain::DomainError;
 use crate::domain::audit::{self, AuditAction, AuditEvent};
-use crate::domain::backchannel::{self, EndedSession};
 use crate::domain::sessions::{self, BrowserSession};
 use crate::domain::users::{ContactPreference, Profile, User, UserChanges};
 use crate::http::request_meta;
@@ -450,11 +449,6 @@ pub async fn logout(
         let now = state.now();
         match sessions::end_session(&state.store, &token, now).await {
             Ok(Some(session)) => {
-                let ended = EndedSession {
-                    session_id: session.id.clone(),
-                    user_id: session.user_id.clone(),
-                };
-                backchannel::sessions_ended_logged(&state.store, &[ended], now).await;
                 audit::record(
                     &state.store,
                     &request_meta(req),
