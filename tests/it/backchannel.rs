@@ -2,104 +2,31 @@
 //! session is POSTed a logout token when the session ends. Tokens are checked with
 //! `jsonwebtoken` against the published JWKS, as a relying party would.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
-
 use chrono::Duration;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use latchkey::domain::backchannel::{self, EndedSession};
 use latchkey::domain::keys::SigningAlg;
 use latchkey::domain::users::Role;
 use latchkey::jobs;
-use poem::listener::TcpAcceptor;
-use poem::web::Data;
-use poem::{Body, EndpointExt, Request, Route, Server, handler, http::StatusCode as PoemStatus};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::common::receiver::{Received, Receiver};
 use crate::common::{ClockExt, TestServer, csrf_token};
 use crate::oidc::{Rp, jwks, register, signed_in_tokens};
 
 const PASSWORD: &str = "correct horse battery";
 
-/// One POST the receiver got: its content type and body.
-#[derive(Debug, Clone)]
-struct Received {
-    content_type: String,
-    body: String,
+/// The `logout_token` form field of a back-channel logout request.
+fn logout_token(received: &Received) -> String {
+    received
+        .form_field("logout_token")
+        .expect("a logout_token field")
 }
 
-impl Received {
-    /// The `logout_token` form field.
-    fn token(&self) -> String {
-        url::form_urlencoded::parse(self.body.as_bytes())
-            .find(|(name, _)| name == "logout_token")
-            .map(|(_, value)| value.into_owned())
-            .expect("a logout_token field")
-    }
-}
-
-#[derive(Default)]
-struct Inbox {
-    got: Vec<Received>,
-    /// Statuses to answer with, in order; 200 once they run out.
-    answers: VecDeque<u16>,
-}
-
-/// A relying party's back-channel logout endpoint on a loopback port.
-struct Receiver {
-    url: String,
-    inbox: Arc<Mutex<Inbox>>,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
-#[handler]
-async fn receive(req: &Request, body: Body, Data(inbox): Data<&Arc<Mutex<Inbox>>>) -> PoemStatus {
-    let received = Received {
-        content_type: req
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string(),
-        body: body.into_string().await.unwrap_or_default(),
-    };
-    let mut inbox = inbox.lock().unwrap();
-    inbox.got.push(received);
-    let status = inbox.answers.pop_front().unwrap_or(200);
-    PoemStatus::from_u16(status).unwrap()
-}
-
-impl Receiver {
-    async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let acceptor = TcpAcceptor::from_tokio(listener).unwrap();
-        let inbox = Arc::new(Mutex::new(Inbox::default()));
-        let app = Route::new().at("/logout", receive).data(inbox.clone());
-        let server = tokio::spawn(async move {
-            let _ = Server::new_with_acceptor(acceptor).run(app).await;
-        });
-        Receiver {
-            url: format!("http://127.0.0.1:{port}/logout"),
-            inbox,
-            server,
-        }
-    }
-
-    fn answer(&self, statuses: &[u16]) {
-        self.inbox.lock().unwrap().answers.extend(statuses);
-    }
-
-    fn got(&self) -> Vec<Received> {
-        self.inbox.lock().unwrap().got.clone()
-    }
+/// A relying party's back-channel logout endpoint.
+async fn logout_receiver() -> Receiver {
+    Receiver::start("/logout").await
 }
 
 /// A client with `uri` as its back-channel logout URI (or none).
@@ -166,8 +93,8 @@ async fn rp_initiated_logout(server: &TestServer, browser: &reqwest::Client, id_
 async fn rp_initiated_logout_posts_a_logout_token_to_each_client_of_the_session() {
     let server = TestServer::start().await;
     let alice = server.create_user("alice", PASSWORD, Role::Explorer).await;
-    let receiver = Receiver::start().await;
-    let other_receiver = Receiver::start().await;
+    let receiver = logout_receiver().await;
+    let other_receiver = logout_receiver().await;
     let es = rp_with(&server, Some(&receiver.url), SigningAlg::Es256).await;
     let rs = rp_with(&server, Some(&other_receiver.url), SigningAlg::Rs256).await;
     let silent = rp_with(&server, None, SigningAlg::Es256).await;
@@ -191,8 +118,11 @@ async fn rp_initiated_logout_posts_a_logout_token_to_each_client_of_the_session(
     ] {
         let got = receiver.got();
         assert_eq!(got.len(), 1);
-        assert_eq!(got[0].content_type, "application/x-www-form-urlencoded");
-        let claims = verify_logout_token(&server, &got[0].token(), rp, alg).await;
+        assert_eq!(
+            got[0].header("content-type"),
+            "application/x-www-form-urlencoded"
+        );
+        let claims = verify_logout_token(&server, &logout_token(&got[0]), rp, alg).await;
         assert_eq!(claims["sub"], alice.id);
         assert_eq!(claims["sid"], sid);
         assert_eq!(claims["aud"], rp.client.id);
@@ -205,7 +135,7 @@ async fn rp_initiated_logout_posts_a_logout_token_to_each_client_of_the_session(
 async fn the_users_own_sign_out_sends_one_too() {
     let server = TestServer::start().await;
     let alice = server.create_user("alice", PASSWORD, Role::Explorer).await;
-    let receiver = Receiver::start().await;
+    let receiver = logout_receiver().await;
     let rp = rp_with(&server, Some(&receiver.url), SigningAlg::EdDsa).await;
     let browser = server.browser();
     let (_, sid) = sign_in_at(&server, &rp, &browser).await;
@@ -221,7 +151,7 @@ async fn the_users_own_sign_out_sends_one_too() {
     jobs::run_dispatch(&server.state).await.unwrap();
     let got = receiver.got();
     assert_eq!(got.len(), 1);
-    let claims = verify_logout_token(&server, &got[0].token(), &rp, Algorithm::EdDSA).await;
+    let claims = verify_logout_token(&server, &logout_token(&got[0]), &rp, Algorithm::EdDSA).await;
     assert_eq!(claims["sub"], alice.id);
     assert_eq!(claims["sid"], sid);
 }
@@ -232,7 +162,7 @@ async fn the_users_own_sign_out_sends_one_too() {
 async fn every_way_a_session_ends_sends_a_logout_token() {
     let server = TestServer::start().await;
     let admin = server.admin_token().await;
-    let receiver = Receiver::start().await;
+    let receiver = logout_receiver().await;
     let rp = rp_with(&server, Some(&receiver.url), SigningAlg::Es256).await;
     for (n, how) in ["suspension", "admin ends sessions", "eviction"]
         .into_iter()
@@ -287,7 +217,7 @@ async fn every_way_a_session_ends_sends_a_logout_token() {
         let got = receiver.got();
         assert_eq!(got.len(), before + 1, "{how}");
         let claims =
-            verify_logout_token(&server, &got[before].token(), &rp, Algorithm::ES256).await;
+            verify_logout_token(&server, &logout_token(&got[before]), &rp, Algorithm::ES256).await;
         assert_eq!(claims["sub"], user.id, "{how}");
         assert_eq!(claims["sid"], sid, "{how}");
     }
@@ -297,7 +227,7 @@ async fn every_way_a_session_ends_sends_a_logout_token() {
 async fn a_session_that_gave_the_client_nothing_sends_nothing() {
     let server = TestServer::start().await;
     server.create_user("alice", PASSWORD, Role::Explorer).await;
-    let receiver = Receiver::start().await;
+    let receiver = logout_receiver().await;
     let _listening = rp_with(&server, Some(&receiver.url), SigningAlg::Es256).await;
     let silent = rp_with(&server, None, SigningAlg::Es256).await;
     // Alice signs in at a client without a URI only.
@@ -324,7 +254,7 @@ async fn a_session_that_gave_the_client_nothing_sends_nothing() {
 async fn a_failed_delivery_is_retried_after_the_backoff_with_a_fresh_token() {
     let server = TestServer::start().await;
     server.create_user("alice", PASSWORD, Role::Explorer).await;
-    let receiver = Receiver::start().await;
+    let receiver = logout_receiver().await;
     receiver.answer(&[500]);
     let rp = rp_with(&server, Some(&receiver.url), SigningAlg::Es256).await;
     let browser = server.browser();
@@ -343,7 +273,7 @@ async fn a_failed_delivery_is_retried_after_the_backoff_with_a_fresh_token() {
 
     let got = receiver.got();
     assert_eq!(got.len(), 2);
-    let (a, b) = (got[0].token(), got[1].token());
+    let (a, b) = (logout_token(&got[0]), logout_token(&got[1]));
     let claims = verify_logout_token(&server, &b, &rp, Algorithm::ES256).await;
     assert_eq!(claims["sid"], sid);
     // Minted at each attempt: a new jti and a later iat.
@@ -359,7 +289,7 @@ async fn a_failed_delivery_is_retried_after_the_backoff_with_a_fresh_token() {
 async fn a_400_or_a_deleted_client_is_not_retried() {
     let server = TestServer::start().await;
     server.create_user("alice", PASSWORD, Role::Explorer).await;
-    let receiver = Receiver::start().await;
+    let receiver = logout_receiver().await;
     receiver.answer(&[400]);
     let refusing = rp_with(&server, Some(&receiver.url), SigningAlg::Es256).await;
     let gone = rp_with(&server, Some(&receiver.url), SigningAlg::Es256).await;

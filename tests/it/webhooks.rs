@@ -3,9 +3,8 @@
 //! backoff, delivery after a restart, one claim per event among racing dispatchers, and
 //! the audit retention purge.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -14,107 +13,30 @@ use hmac::{Hmac, Mac};
 use latchkey::domain::events::{self, EventData, PasswordChanged};
 use latchkey::domain::users::Role;
 use latchkey::jobs;
-use poem::listener::TcpAcceptor;
-use poem::web::Data;
-use poem::{Body, EndpointExt, Request, Route, Server, handler, http::StatusCode as PoemStatus};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::common::mail::{mail_sink, unique_address};
+use crate::common::receiver::{Received, Receiver};
 use crate::common::{ClockExt, TestServer, csrf_token};
 
 const PASSWORD: &str = "correct horse battery";
 /// A wrong password, to look for in payloads.
 const GUESS: &str = "Guess-7-Lemon";
 
-/// One request the receiver got.
-#[derive(Debug, Clone)]
-struct Received {
-    id: String,
-    timestamp: String,
-    signature: String,
-    body: String,
+/// A webhook receiver.
+async fn hook_receiver() -> Receiver {
+    Receiver::start("/hook").await
 }
 
-impl Received {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap()
-    }
-}
-
-#[derive(Default)]
-struct Inbox {
-    got: Vec<Received>,
-    /// Statuses to answer with, in order; 200 once they run out.
-    answers: VecDeque<u16>,
-}
-
-/// A webhook receiver on a loopback port.
-struct Receiver {
-    url: String,
-    inbox: Arc<Mutex<Inbox>>,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
-#[handler]
-async fn receive(req: &Request, body: Body, Data(inbox): Data<&Arc<Mutex<Inbox>>>) -> PoemStatus {
-    let header = |name: &str| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string()
-    };
-    let received = Received {
-        id: header("webhook-id"),
-        timestamp: header("webhook-timestamp"),
-        signature: header("webhook-signature"),
-        body: body.into_string().await.unwrap_or_default(),
-    };
-    let mut inbox = inbox.lock().unwrap();
-    inbox.got.push(received);
-    let status = inbox.answers.pop_front().unwrap_or(200);
-    PoemStatus::from_u16(status).unwrap()
-}
-
-impl Receiver {
-    async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let acceptor = TcpAcceptor::from_tokio(listener).unwrap();
-        let inbox = Arc::new(Mutex::new(Inbox::default()));
-        let app = Route::new().at("/hook", receive).data(inbox.clone());
-        let server = tokio::spawn(async move {
-            let _ = Server::new_with_acceptor(acceptor).run(app).await;
-        });
-        Receiver {
-            url: format!("http://127.0.0.1:{port}/hook"),
-            inbox,
-            server,
-        }
-    }
-
-    fn answer(&self, statuses: &[u16]) {
-        self.inbox.lock().unwrap().answers.extend(statuses);
-    }
-
-    fn got(&self) -> Vec<Received> {
-        self.inbox.lock().unwrap().got.clone()
-    }
-
-    fn of_type(&self, event_type: &str) -> Vec<Value> {
-        self.got()
-            .iter()
-            .map(Received::json)
-            .filter(|body| body["type"] == event_type)
-            .collect()
-    }
+/// The bodies of the deliveries of one event type.
+fn of_type(receiver: &Receiver, event_type: &str) -> Vec<Value> {
+    receiver
+        .got()
+        .iter()
+        .map(Received::json)
+        .filter(|body| body["type"] == event_type)
+        .collect()
 }
 
 /// Checks a delivery's signature as a receiver would, per Standard Webhooks, with the
@@ -124,10 +46,18 @@ fn verify(secret: &str, received: &Received) -> bool {
         .decode(secret.strip_prefix("whsec_").expect("whsec_ prefix"))
         .unwrap();
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
-    mac.update(format!("{}.{}.{}", received.id, received.timestamp, received.body).as_bytes());
+    mac.update(
+        format!(
+            "{}.{}.{}",
+            received.header("webhook-id"),
+            received.header("webhook-timestamp"),
+            received.body
+        )
+        .as_bytes(),
+    );
     let expected = STANDARD.encode(mac.finalize().into_bytes());
     received
-        .signature
+        .header("webhook-signature")
         .split(' ')
         .any(|candidate| candidate == format!("v1,{expected}"))
 }
@@ -205,7 +135,7 @@ fn password_changed(user_id: &str, server: &TestServer) -> EventData {
 async fn five_wrong_passwords_send_signed_login_failed_and_account_locked() {
     let server = TestServer::start().await;
     let token = server.admin_token().await;
-    let receiver = Receiver::start().await;
+    let receiver = hook_receiver().await;
     let (_, secret) = create_webhook(
         &server,
         &token,
@@ -238,8 +168,8 @@ async fn five_wrong_passwords_send_signed_login_failed_and_account_locked() {
     let now = server.clock.now_utc().timestamp();
     for received in &got {
         assert!(verify(&secret, received), "bad signature: {received:?}");
-        assert!(received.id.starts_with("evt_"));
-        assert_eq!(received.timestamp, now.to_string());
+        assert!(received.header("webhook-id").starts_with("evt_"));
+        assert_eq!(received.header("webhook-timestamp"), now.to_string());
         assert!(!received.body.contains(GUESS), "no password in a payload");
         let data = received.json()["data"].clone();
         for key in data.as_object().unwrap().keys() {
@@ -252,10 +182,13 @@ async fn five_wrong_passwords_send_signed_login_failed_and_account_locked() {
             );
         }
     }
-    let ids: HashSet<_> = got.iter().map(|r| r.id.clone()).collect();
+    let ids: HashSet<_> = got
+        .iter()
+        .map(|r| r.header("webhook-id").to_string())
+        .collect();
     assert_eq!(ids.len(), 6, "one webhook-id per event");
 
-    let failed = receiver.of_type("LoginFailed");
+    let failed = of_type(&receiver, "LoginFailed");
     assert_eq!(failed.len(), 5);
     let mut attempts: Vec<i64> = failed
         .iter()
@@ -271,7 +204,7 @@ async fn five_wrong_passwords_send_signed_login_failed_and_account_locked() {
         assert!(data["timestamp"].is_string());
         assert!(body["timestamp"].is_string());
     }
-    let locked = receiver.of_type("AccountLocked");
+    let locked = of_type(&receiver, "AccountLocked");
     assert_eq!(locked.len(), 1);
     let data = &locked[0]["data"];
     assert_eq!(data["userId"], user.id);
@@ -284,7 +217,7 @@ async fn five_wrong_passwords_send_signed_login_failed_and_account_locked() {
         (server.clock.now_utc() + Duration::minutes(15)).timestamp()
     );
     // Only the events the webhook asked for: no LoginAttempted.
-    assert!(receiver.of_type("LoginAttempted").is_empty());
+    assert!(of_type(&receiver, "LoginAttempted").is_empty());
     // Delivered rows are not sent again.
     let again = jobs::run_dispatch(&server.state).await.unwrap();
     assert_eq!(again.claimed, 0);
@@ -296,7 +229,7 @@ async fn five_wrong_passwords_send_signed_login_failed_and_account_locked() {
 async fn sign_in_events_carry_their_fields() {
     let server = TestServer::start().await;
     let token = server.admin_token().await;
-    let receiver = Receiver::start().await;
+    let receiver = hook_receiver().await;
     let (_, secret) = create_webhook(&server, &token, json!({ "url": receiver.url })).await;
     let user = server.create_user("peggy", PASSWORD, Role::Explorer).await;
     let response = server.sign_in(&browser_from(22), "peggy", PASSWORD).await;
@@ -304,12 +237,12 @@ async fn sign_in_events_carry_their_fields() {
     jobs::run_dispatch(&server.state).await.unwrap();
     assert!(receiver.got().iter().all(|r| verify(&secret, r)));
 
-    let attempted = receiver.of_type("LoginAttempted");
+    let attempted = of_type(&receiver, "LoginAttempted");
     assert_eq!(attempted.len(), 1);
     assert_eq!(attempted[0]["data"]["email"], user.email);
     assert_eq!(attempted[0]["data"]["ipAddress"], "127.0.0.22");
     assert!(attempted[0]["data"]["userAgent"].is_string());
-    let succeeded = receiver.of_type("LoginSucceeded");
+    let succeeded = of_type(&receiver, "LoginSucceeded");
     assert_eq!(succeeded.len(), 1);
     let data = &succeeded[0]["data"];
     assert_eq!(data["userId"], user.id);
@@ -329,7 +262,7 @@ async fn sign_in_events_carry_their_fields() {
     let typed = "Peggys-Secret-Passw0rd";
     server.sign_in(&browser_from(24), typed, "anything").await;
     jobs::run_dispatch(&server.state).await.unwrap();
-    let failed = receiver.of_type("LoginFailed");
+    let failed = of_type(&receiver, "LoginFailed");
     assert_eq!(failed.len(), 1);
     assert!(failed[0]["data"].get("email").is_none(), "{failed:?}");
     assert!(
@@ -349,7 +282,7 @@ async fn registration_events_carry_no_secret() {
     })
     .await;
     let token = server.admin_token().await;
-    let receiver = Receiver::start().await;
+    let receiver = hook_receiver().await;
     let (_, secret) = create_webhook(&server, &token, json!({ "url": receiver.url })).await;
     let email = unique_address("wendy");
     let browser = server.browser();
@@ -412,11 +345,11 @@ async fn registration_events_carry_no_secret() {
         .await
         .unwrap()
         .unwrap();
-    let started = receiver.of_type("UserRegistrationStarted");
+    let started = of_type(&receiver, "UserRegistrationStarted");
     assert_eq!(started.len(), 1);
     assert_eq!(started[0]["data"]["email"], email);
     assert_eq!(started[0]["data"]["role"], user.role.as_str());
-    let requested = receiver.of_type("EmailVerificationRequested");
+    let requested = of_type(&receiver, "EmailVerificationRequested");
     assert_eq!(requested.len(), 1);
     let data = requested[0]["data"].as_object().unwrap();
     let mut keys: Vec<&str> = data.keys().map(String::as_str).collect();
@@ -424,7 +357,7 @@ async fn registration_events_carry_no_secret() {
     assert_eq!(keys, ["email", "expiresAt", "timestamp", "userId"]);
     assert_eq!(data["userId"], user.id);
     for event_type in ["EmailVerified", "UserRegistrationCompleted"] {
-        let events = receiver.of_type(event_type);
+        let events = of_type(&receiver, event_type);
         assert_eq!(events.len(), 1, "{event_type}");
         assert_eq!(events[0]["data"]["userId"], user.id);
         assert_eq!(events[0]["data"]["email"], email);
@@ -437,7 +370,7 @@ async fn registration_events_carry_no_secret() {
 async fn a_failing_receiver_gets_the_event_once_it_recovers() {
     let server = TestServer::start().await;
     let token = server.admin_token().await;
-    let receiver = Receiver::start().await;
+    let receiver = hook_receiver().await;
     receiver.answer(&[500]);
     let (id, secret) = create_webhook(&server, &token, json!({ "url": receiver.url })).await;
     let user = server.create_user("trent", PASSWORD, Role::Explorer).await;
@@ -468,7 +401,11 @@ async fn a_failing_receiver_gets_the_event_once_it_recovers() {
 
     let got = receiver.got();
     assert_eq!(got.len(), 2);
-    assert_eq!(got[0].id, got[1].id, "a retry keeps the webhook-id");
+    assert_eq!(
+        got[0].header("webhook-id"),
+        got[1].header("webhook-id"),
+        "a retry keeps the webhook-id"
+    );
     assert_eq!(got[0].body, got[1].body);
     assert!(verify(&secret, &got[1]));
     let body = got[1].json();
@@ -494,7 +431,7 @@ async fn a_failing_receiver_gets_the_event_once_it_recovers() {
 async fn a_dead_endpoint_holds_up_no_other() {
     let server = TestServer::start().await;
     let token = server.admin_token().await;
-    let receiver = Receiver::start().await;
+    let receiver = hook_receiver().await;
     // A port that was open a moment ago and is closed now.
     let dead_port = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -553,7 +490,7 @@ async fn an_event_written_before_a_crash_is_delivered_after_restart() {
             config.data_dir = dir;
         }
     };
-    let receiver = Receiver::start().await;
+    let receiver = hook_receiver().await;
     let secret;
     let user_id;
     {
@@ -572,7 +509,7 @@ async fn an_event_written_before_a_crash_is_delivered_after_restart() {
     let second = TestServer::start_with(configure(database_url, data_dir)).await;
     let round = jobs::run_dispatch(&second.state).await.unwrap();
     assert!(round.delivered >= 2, "{round:?}");
-    let failed = receiver.of_type("LoginFailed");
+    let failed = of_type(&receiver, "LoginFailed");
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0]["data"]["attempts"], 1);
     assert!(
@@ -595,7 +532,7 @@ async fn an_event_written_before_a_crash_is_delivered_after_restart() {
 async fn racing_dispatchers_claim_each_event_once() {
     let server = TestServer::start().await;
     let token = server.admin_token().await;
-    let receiver = Receiver::start().await;
+    let receiver = hook_receiver().await;
     create_webhook(&server, &token, json!({ "url": receiver.url })).await;
     let user = server.create_user("olivia", PASSWORD, Role::Explorer).await;
     let other_node = latchkey::open_state((*server.state.config).clone(), server.clock.clone())
@@ -617,7 +554,10 @@ async fn racing_dispatchers_claim_each_event_once() {
     }
     let got = receiver.got();
     assert_eq!(got.len(), total);
-    let ids: HashSet<_> = got.iter().map(|r| r.id.clone()).collect();
+    let ids: HashSet<_> = got
+        .iter()
+        .map(|r| r.header("webhook-id").to_string())
+        .collect();
     assert_eq!(ids.len(), total, "no event was delivered twice");
 }
 

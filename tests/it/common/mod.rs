@@ -5,6 +5,7 @@
 pub mod authenticator;
 pub mod github;
 pub mod mail;
+pub mod receiver;
 pub mod sms;
 
 use std::sync::Arc;
