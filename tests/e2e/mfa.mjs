@@ -82,24 +82,8 @@ export async function mfaFlow(t) {
     check(`${label}: the account page shows ${username}`, text.includes(username), text.slice(0, 200));
   }
 
-  // The relying party has the response once its server saw the request; the browser is
-  // done with it once the page there has loaded (a navigation before that would be cut).
-  async function landed(arrived) {
-    const arrival = await arrived;
-    await page.waitForURL((u) => u.origin === t.RP_BASE);
-    return arrival;
-  }
-
-  // After the second step the authorization goes on: consent when the client has none
-  // remembered for this user, then the redirect to the relying party.
-  async function consentIfAsked(arrived) {
-    const consent = page.waitForURL(atIssuer('/consent')).then(() => 'consent', () => 'none');
-    const first = await Promise.race([arrived.then(() => 'arrived'), consent]);
-    if (first === 'consent') {
-      await page.locator('button[name=decision][value=allow]').click();
-    }
-    return landed(arrived);
-  }
+  const landed = (arrived) => t.landed(page, arrived);
+  const consentIfAsked = (arrived) => t.consentIfAsked(page, arrived);
 
   function checkStepUpToken(label, tokens, request, factor) {
     const claims = t.checkIdToken(label, c, tokens, request, email);

@@ -28,6 +28,7 @@ import path from 'node:path';
 import * as oidc from 'openid-client';
 import { chromium } from 'playwright-core';
 import { mfaFlow } from './mfa.mjs';
+import { sessionsAndEventsFlow } from './sessions.mjs';
 
 // ---------------------------------------------------------------------------------------
 // Configuration
@@ -252,8 +253,10 @@ function responseParams(arrival) {
 
 let browser;
 
-async function newPage() {
-  const context = await browser.newContext({ locale: 'en-US' });
+// `contextOptions`: Playwright's browser context options (a `userAgent`, say); each page
+// is a separate browser, with its own cookies.
+async function newPage(contextOptions = {}) {
+  const context = await browser.newContext({ locale: 'en-US', ...contextOptions });
   context.setDefaultTimeout(STEP_TIMEOUT_MS);
   context.setDefaultNavigationTimeout(STEP_TIMEOUT_MS);
   const page = await context.newPage();
@@ -275,6 +278,25 @@ function pagesSeen(page, from) {
     .slice(from)
     .filter((u) => u.origin === issuerOrigin)
     .map((u) => u.pathname);
+}
+
+// The relying party has the response once its server saw the request; the browser is
+// done with it once the page there has loaded (a navigation before that would be cut).
+async function landed(page, arrived) {
+  const arrival = await arrived;
+  await page.waitForURL((u) => u.origin === RP_BASE);
+  return arrival;
+}
+
+// After the sign-in the authorization goes on: consent when the client has none
+// remembered for this user, then the redirect to the relying party.
+async function consentIfAsked(page, arrived) {
+  const consent = page.waitForURL(onIssuer('/consent')).then(() => 'consent', () => 'none');
+  const first = await Promise.race([arrived.then(() => 'arrived'), consent]);
+  if (first === 'consent') {
+    await page.locator('button[name=decision][value=allow]').click();
+  }
+  return landed(page, arrived);
 }
 
 async function signIn(page) {
@@ -814,28 +836,39 @@ async function formPostFlow() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Flow 5: two-step verification (mfa.mjs) with this file's helpers.
+// Flows 5 and 6 live in their own files and get this file's helpers.
 
+const toolkit = {
+  ISSUER,
+  RP_BASE,
+  CLIENTS,
+  STEP_TIMEOUT_MS,
+  check,
+  checkEqual,
+  require_,
+  step,
+  show,
+  newPage,
+  onIssuer,
+  pagesSeen,
+  expectArrival,
+  landed,
+  consentIfAsked,
+  discover,
+  newAuthorizationRequest,
+  exchange,
+  checkAuthorizationResponse,
+  checkIdToken,
+};
+
+// Two-step verification (mfa.mjs).
 async function twoStepFlow() {
-  await mfaFlow({
-    ISSUER,
-    RP_BASE,
-    CLIENTS,
-    check,
-    checkEqual,
-    require_,
-    step,
-    show,
-    newPage,
-    onIssuer,
-    pagesSeen,
-    expectArrival,
-    discover,
-    newAuthorizationRequest,
-    exchange,
-    checkAuthorizationResponse,
-    checkIdToken,
-  });
+  await mfaFlow(toolkit);
+}
+
+// Sessions on two devices, back-channel logout and webhooks (sessions.mjs).
+async function sessionsFlow() {
+  await sessionsAndEventsFlow(toolkit);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -868,7 +901,7 @@ async function main() {
 
   // E2E_FLOWS=twoStepFlow,publicFlow runs only those (while working on one).
   const only = (process.env.E2E_FLOWS ?? '').split(',').filter(Boolean);
-  const flows = [confidentialFlow, publicFlow, formPostFlow, registrationFlow, twoStepFlow];
+  const flows = [confidentialFlow, publicFlow, formPostFlow, registrationFlow, twoStepFlow, sessionsFlow];
   for (const flow of flows.filter((f) => only.length === 0 || only.includes(f.name))) {
     try {
       await flow();

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end test: builds Latchkey, starts it on a free port with a fresh SQLite database,
-# registers two users and three relying parties with the CLI, then lets rp.mjs (openid-client
-# in headless Chromium) sign in through the real pages. Exits with rp.mjs's status.
+# registers four users, four relying parties and an admin API token with the CLI, then lets
+# rp.mjs (openid-client in headless Chromium) sign in through the real pages; its last
+# flows come from mfa.mjs (two-step verification) and sessions.mjs (sessions on two
+# devices, back-channel logout, webhooks). Exits with rp.mjs's status.
 #
 #   bash tests/e2e/run.sh
 #
@@ -26,7 +28,7 @@ log "building"
 (cd "$ROOT" && cargo build --bin latchkey)
 
 if [[ ! -d "$E2E_DIR/node_modules/openid-client" || ! -d "$E2E_DIR/node_modules/playwright-core" \
-      || ! -d "$E2E_DIR/node_modules/otpauth" ]]; then
+      || ! -d "$E2E_DIR/node_modules/otpauth" || ! -d "$E2E_DIR/node_modules/jose" ]]; then
   log "installing node packages"
   if [[ -f "$E2E_DIR/package-lock.json" ]]; then
     (cd "$E2E_DIR" && npm ci --no-audit --no-fund)
@@ -83,6 +85,9 @@ trap 'exit 143' TERM
 PORT="$(free_port)"
 RP_PORT="$(free_port)"
 while [[ "$RP_PORT" == "$PORT" ]]; do RP_PORT="$(free_port)"; done
+# sessions.mjs's receiver for back-channel logout tokens and webhooks.
+HOOK_PORT="$(free_port)"
+while [[ "$HOOK_PORT" == "$PORT" || "$HOOK_PORT" == "$RP_PORT" ]]; do HOOK_PORT="$(free_port)"; done
 
 # A real SMTP server for the registration flow: the one the Rust tests use (aiosmtpd in a
 # venv under target/). It lives while its stdin, the coprocess pipe, stays open.
@@ -149,6 +154,18 @@ E2E_MFA_PASSWORD="$(node -e 'console.log(require("node:crypto").randomBytes(18).
 printf '%s\n' "$E2E_MFA_PASSWORD" \
   | "$BIN" user create --username "$E2E_MFA_USERNAME" --email "$E2E_MFA_EMAIL" --password-stdin >/dev/null
 
+# sessions.mjs: one user signs in from two browsers; another gets locked out by five
+# wrong passwords (typed by the script, so no password of its own is needed here).
+E2E_SESSIONS_USERNAME="e2e-carol"
+E2E_SESSIONS_EMAIL="e2e-carol@example.com"
+E2E_SESSIONS_PASSWORD="$(node -e 'console.log(require("node:crypto").randomBytes(18).toString("base64url") + "-9cX")')"
+printf '%s\n' "$E2E_SESSIONS_PASSWORD" \
+  | "$BIN" user create --username "$E2E_SESSIONS_USERNAME" --email "$E2E_SESSIONS_EMAIL" --password-stdin >/dev/null
+E2E_LOCK_USERNAME="e2e-dave"
+E2E_LOCK_EMAIL="e2e-dave@example.com"
+node -e 'console.log(require("node:crypto").randomBytes(18).toString("base64url") + "-6dW")' \
+  | "$BIN" user create --username "$E2E_LOCK_USERNAME" --email "$E2E_LOCK_EMAIL" --password-stdin >/dev/null
+
 json_field() {
   node -e '
     let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
@@ -166,6 +183,13 @@ public_json="$("$BIN" client create --name "E2E public RP" --public --id-token-a
   --redirect-uri "$RP/cb" --post-logout-redirect-uri "$RP/logged-out" --json)"
 post_json="$("$BIN" client create --name "E2E first-party RP" --auth-method client_secret_post \
   --first-party --id-token-alg RS256 --redirect-uri "$RP/cb" --json)"
+# A relying party told of every end of its sessions (OIDC Back-Channel Logout 1.0).
+bcl_json="$("$BIN" client create --name "E2E back-channel RP" --id-token-alg EdDSA \
+  --redirect-uri "$RP/cb" --post-logout-redirect-uri "$RP/logged-out" \
+  --backchannel-logout-uri "http://127.0.0.1:$HOOK_PORT/bcl" --json)"
+# The first run made the admin (LATCHKEY_INITIAL_ADMIN_USERNAME, default admin); its token
+# registers the webhook through the admin API.
+admin_json="$("$BIN" admin-token create --username admin --name e2e --expires-in-days 1 --json)"
 
 export E2E_ISSUER="$LATCHKEY_ISSUER"
 export E2E_RP_PORT="$RP_PORT"
@@ -179,6 +203,12 @@ E2E_POST_CLIENT_ID="$(json_field client_id <<<"$post_json")"
 E2E_POST_CLIENT_SECRET="$(json_field client_secret <<<"$post_json")"
 export E2E_CONF_CLIENT_ID E2E_CONF_CLIENT_SECRET E2E_PUBLIC_CLIENT_ID E2E_POST_CLIENT_ID E2E_POST_CLIENT_SECRET
 export E2E_CONF_ALG=ES256 E2E_PUBLIC_ALG=EdDSA E2E_POST_ALG=RS256
+E2E_BCL_CLIENT_ID="$(json_field client_id <<<"$bcl_json")"
+E2E_BCL_CLIENT_SECRET="$(json_field client_secret <<<"$bcl_json")"
+E2E_ADMIN_TOKEN="$(json_field token <<<"$admin_json")"
+export E2E_BCL_CLIENT_ID E2E_BCL_CLIENT_SECRET E2E_BCL_ALG=EdDSA E2E_ADMIN_TOKEN
+export E2E_HOOK_PORT="$HOOK_PORT"
+export E2E_SESSIONS_USERNAME E2E_SESSIONS_EMAIL E2E_SESSIONS_PASSWORD E2E_LOCK_USERNAME E2E_LOCK_EMAIL
 
 log "running the relying party"
 set +e
