@@ -18,6 +18,9 @@
 //   E2E_MFA_USERNAME, E2E_MFA_PASSWORD, E2E_MFA_EMAIL
 //                                                 a second user, for the two-step flow
 //                                                 in mfa.mjs
+//   E2E_SESSIONS_*, E2E_LOCK_*, E2E_BCL_*, E2E_HOOK_PORT, E2E_ADMIN_TOKEN
+//                                                 sessions, back-channel logout and
+//                                                 webhooks in sessions.mjs (see there)
 //   optional: E2E_FLOWS (comma-separated flow function names: run only those),
 //   E2E_CHROMIUM (default /usr/bin/chromium), E2E_SCREENSHOT
 //   (default /tmp/e2e-consent.png), E2E_FAILURE_SCREENSHOT (default /tmp/e2e-failure.png)
