@@ -21,7 +21,7 @@ use crate::common::{ClockExt, TestServer, csrf_token, test_config};
 const PASSWORD: &str = "correct horse battery";
 
 /// A signed-in browser for a new user.
-async fn signed_in_user(server: &TestServer, username: &str) -> (reqwest::Client, User) {
+pub async fn signed_in_user(server: &TestServer, username: &str) -> (reqwest::Client, User) {
     let user = server.create_user(username, PASSWORD, Role::Explorer).await;
     let browser = server.browser();
     let response = server.sign_in(&browser, username, PASSWORD).await;
@@ -29,11 +29,11 @@ async fn signed_in_user(server: &TestServer, username: &str) -> (reqwest::Client
     (browser, user)
 }
 
-fn authenticator(server: &TestServer) -> Authenticator {
+pub fn authenticator(server: &TestServer) -> Authenticator {
     Authenticator::new(&server.state.config.issuer)
 }
 
-async fn page(browser: &reqwest::Client, url: String) -> String {
+pub async fn page(browser: &reqwest::Client, url: String) -> String {
     let response = browser.get(url).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     response.text().await.unwrap()
@@ -110,7 +110,7 @@ async fn finish_from(
 }
 
 /// Registers a passkey through the pages; returns the page shown after finishing.
-async fn register(
+pub async fn register(
     server: &TestServer,
     browser: &reqwest::Client,
     auth: &mut Authenticator,
@@ -131,7 +131,7 @@ async fn register(
 }
 
 /// Starts a passwordless sign-in from the login page; returns the ceremony page.
-async fn start_passwordless(server: &TestServer, browser: &reqwest::Client) -> String {
+pub async fn start_passwordless(server: &TestServer, browser: &reqwest::Client) -> String {
     let login = page(browser, server.url("/login?next=/account/passkeys")).await;
     assert!(login.contains(r#"action="/login/passkey""#), "{login}");
     let csrf = csrf_token(&login);
@@ -148,7 +148,7 @@ async fn start_passwordless(server: &TestServer, browser: &reqwest::Client) -> S
     html
 }
 
-async fn finish_passwordless(
+pub async fn finish_passwordless(
     server: &TestServer,
     browser: &reqwest::Client,
     ceremony: &str,
@@ -644,12 +644,15 @@ async fn a_counter_that_goes_backwards_disables_the_credential() {
     assert!(!violations[0].success);
     assert_eq!(violations[0].details["credential"], stored[0].id.as_str());
 
-    // Even the genuine key, far ahead, is refused now; the page says why.
+    // Even the genuine key, far ahead, is refused now; the page says why. (The clone
+    // also ended every session, R012: the owner signs in again with the password.)
     auth.credentials[0].counter = 100;
     let ceremony = start_passwordless(&server, &other).await;
     let assertion = auth.get(&ceremony_options(&ceremony));
     let response = finish_passwordless(&server, &other, &ceremony, &assertion).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let response = server.sign_in(&browser, "bruno", PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let html = page(&browser, server.url("/account/passkeys")).await;
     assert!(html.contains("passkey-disabled"), "{html}");
     // No second factor to offer for this user: none active.
@@ -758,6 +761,7 @@ async fn the_second_factor_takes_only_the_users_own_credential() {
     register(&server, &browser_b, &mut auth_b, "Eliot's key").await;
     let store = &server.state.store;
     let rp = &server.state.webauthn;
+    let risk = server.state.risk();
     let meta = TestServer::meta();
     let now = server.clock.now_utc();
 
@@ -781,12 +785,12 @@ async fn the_second_factor_takes_only_the_users_own_credential() {
         .len();
     assert_eq!(allowed, 1);
     let assertion = auth_a.get(&ceremony.options);
-    webauthn::finish_second_factor(store, rp, &ceremony.id, &alice.id, &assertion, &meta, now)
+    webauthn::finish_second_factor(&risk, rp, &ceremony.id, &alice.id, &assertion, &meta, now)
         .await
         .unwrap();
     // Not twice.
     let again =
-        webauthn::finish_second_factor(store, rp, &ceremony.id, &alice.id, &assertion, &meta, now)
+        webauthn::finish_second_factor(&risk, rp, &ceremony.id, &alice.id, &assertion, &meta, now)
             .await;
     assert!(
         matches!(
@@ -806,7 +810,7 @@ async fn the_second_factor_takes_only_the_users_own_credential() {
         .unwrap();
     let foreign = auth_b.get_with(0, &ceremony.options);
     let refused =
-        webauthn::finish_second_factor(store, rp, &ceremony.id, &alice.id, &foreign, &meta, now)
+        webauthn::finish_second_factor(&risk, rp, &ceremony.id, &alice.id, &foreign, &meta, now)
             .await;
     assert!(
         matches!(
@@ -826,7 +830,7 @@ async fn the_second_factor_takes_only_the_users_own_credential() {
         .unwrap();
     let own = auth_b.get_with(0, &ceremony.options);
     let refused =
-        webauthn::finish_second_factor(store, rp, &ceremony.id, &bob.id, &own, &meta, now).await;
+        webauthn::finish_second_factor(&risk, rp, &ceremony.id, &bob.id, &own, &meta, now).await;
     assert!(
         matches!(
             refused,
@@ -843,7 +847,7 @@ async fn the_second_factor_takes_only_the_users_own_credential() {
         .unwrap()
         .unwrap();
     let refused =
-        webauthn::finish_second_factor(store, rp, &ceremony.id, &alice.id, "{}", &meta, now).await;
+        webauthn::finish_second_factor(&risk, rp, &ceremony.id, &alice.id, "{}", &meta, now).await;
     assert!(matches!(
         refused,
         Err(DomainError::Invalid {
