@@ -202,7 +202,7 @@ async fn refresh_token_reuse_after_the_grace_window_ends_everything_and_mails_th
     );
     let account = browser.get(server.url("/account")).send().await.unwrap();
     assert_eq!(account.status(), StatusCode::SEE_OTHER, "signed out");
-    // The logout of each ended session is audited as for any other way sessions end.
+    // Published once, with 003 §7's fields.
     let data = published(&server, &receiver).await;
     assert_eq!(data.len(), 1, "{data:?}");
     assert_eq!(data[0]["userId"], victim.id);
