@@ -55,6 +55,10 @@ pub struct Config {
     /// A rotated refresh token may be used again this long after its rotation (two
     /// concurrent refreshes); later reuse revokes the whole grant.
     pub refresh_token_reuse_grace_secs: i64,
+    /// R012: suspicious activity scoring this much or more (1 to 100; the scores of
+    /// what one event tripped add up) ends every session and grant of the user and
+    /// emails them; below it, it is only audited and published. 0: never end them.
+    pub risk_revoke_threshold: i64,
     /// Lifetime of authorization codes; at most 60 seconds.
     pub authorization_code_lifetime_secs: i64,
     /// How long a user has to sign in and consent once an authorization request arrives.
@@ -183,6 +187,7 @@ impl Default for Config {
             refresh_token_lifetime_secs: 30 * 86_400,
             refresh_token_remember_me_lifetime_secs: 90 * 86_400,
             refresh_token_reuse_grace_secs: 10,
+            risk_revoke_threshold: crate::domain::risk::DEFAULT_REVOKE_THRESHOLD,
             authorization_code_lifetime_secs: 60,
             authorization_request_lifetime_secs: 1800,
             key_rotation_days: 90,
@@ -494,6 +499,12 @@ impl Config {
         if self.refresh_token_reuse_grace_secs < 0 {
             return invalid("refresh_token_reuse_grace_secs: must be 0 or more".into());
         }
+        if !(0..=100).contains(&self.risk_revoke_threshold) {
+            return invalid(format!(
+                "risk_revoke_threshold: must be 1 to 100, or 0 to never end sessions, got {}",
+                self.risk_revoke_threshold
+            ));
+        }
         if !(0..=36500).contains(&self.audit_retention_days) {
             return invalid("audit_retention_days: must be 0 (keep forever) to 36500".into());
         }
@@ -679,6 +690,24 @@ mod tests {
             err.to_string().contains("LATCHKEY_ARGON2_ITERATIONS"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn risk_revoke_threshold_is_checked() {
+        assert_eq!(
+            Config::load(None, env(&[])).unwrap().risk_revoke_threshold,
+            80
+        );
+        for good in ["0", "1", "100"] {
+            let config =
+                Config::load(None, env(&[("LATCHKEY_RISK_REVOKE_THRESHOLD", good)])).unwrap();
+            assert_eq!(config.risk_revoke_threshold.to_string(), good);
+        }
+        for bad in ["-1", "101"] {
+            let err =
+                Config::load(None, env(&[("LATCHKEY_RISK_REVOKE_THRESHOLD", bad)])).unwrap_err();
+            assert!(err.to_string().contains("risk_revoke_threshold"), "{err}");
+        }
     }
 
     #[test]

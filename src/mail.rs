@@ -77,6 +77,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         "two_factor_reminder.html",
         include_str!("../ui/templates/email/two_factor_reminder.html"),
     ),
+    (
+        "suspicious_activity.txt",
+        include_str!("../ui/templates/email/suspicious_activity.txt"),
+    ),
+    (
+        "suspicious_activity.html",
+        include_str!("../ui/templates/email/suspicious_activity.html"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -135,6 +143,13 @@ pub enum Message<'a> {
         username: &'a str,
         link: &'a str,
         deadline: &'a str,
+    },
+    /// R012: suspicious activity ended every session and grant of the account.
+    /// `activity` completes "… looks like someone else may have your credentials: …",
+    /// e.g. "a refresh token was used again after it had been replaced".
+    SuspiciousActivity {
+        username: &'a str,
+        activity: &'a str,
     },
 }
 
@@ -199,6 +214,11 @@ impl Message<'_> {
                 "Set up two-step verification for Latchkey",
                 minijinja::context! { username, link, deadline },
             ),
+            Message::SuspiciousActivity { username, activity } => (
+                "suspicious_activity",
+                "Suspicious activity on your Latchkey account",
+                minijinja::context! { username, activity },
+            ),
         }
     }
 
@@ -211,6 +231,7 @@ impl Message<'_> {
             Message::AddressInUse { .. } => "address_in_use",
             Message::PasswordResetDone { .. } => "password_reset_done",
             Message::TwoFactorReminder { .. } => "two_factor_reminder",
+            Message::SuspiciousActivity { .. } => "suspicious_activity",
         }
     }
 }
@@ -440,6 +461,34 @@ mod tests {
         assert!(rendered.html.contains("15 minutes"));
         assert!(rendered.html.contains("ignore this message"));
         assert!(rendered.html.contains("http://localhost:8080"));
+    }
+
+    #[test]
+    fn suspicious_activity_names_it_and_the_way_out() {
+        let rendered = mailer()
+            .render(&Message::SuspiciousActivity {
+                username: "carol",
+                activity: "a <b>refresh token</b> was used again",
+            })
+            .unwrap();
+        assert_eq!(
+            rendered.subject,
+            "Suspicious activity on your Latchkey account"
+        );
+        for part in [&rendered.text, &rendered.html] {
+            assert!(part.contains("carol"), "{part}");
+            assert!(part.contains("signed out"), "{part}");
+            assert!(
+                part.contains("http://localhost:8080/forgot-password"),
+                "{part}"
+            );
+        }
+        assert!(
+            rendered
+                .text
+                .contains("a <b>refresh token</b> was used again")
+        );
+        assert!(rendered.html.contains("a &lt;b&gt;refresh token&lt;/b&gt;"));
     }
 
     #[test]

@@ -175,6 +175,23 @@ pub fn rate_limit_key(address: &str) -> String {
     }
 }
 
+/// The network an address belongs to, for telling a new network from a known one
+/// (R012): its /24 for IPv4, its /64 for IPv6. Anything that is not an address is its
+/// own network.
+pub fn network_key(address: &str) -> String {
+    match address.parse::<IpAddr>().map(canonical) {
+        Ok(IpAddr::V6(v6)) => {
+            let network = Ipv6Addr::from(u128::from(v6) & (u128::MAX << 64));
+            format!("{network}/64")
+        }
+        Ok(IpAddr::V4(v4)) => {
+            let network = std::net::Ipv4Addr::from(u32::from(v4) & (u32::MAX << 8));
+            format!("{network}/24")
+        }
+        Err(_) => address.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +202,20 @@ mod tests {
 
     fn ip(text: &str) -> IpAddr {
         text.parse().unwrap()
+    }
+
+    #[test]
+    fn networks_are_slash_24_and_slash_64() {
+        assert_eq!(network_key("192.0.2.7"), "192.0.2.0/24");
+        assert_eq!(network_key("192.0.2.250"), network_key("192.0.2.1"));
+        assert_ne!(network_key("192.0.3.1"), network_key("192.0.2.1"));
+        assert_eq!(network_key("::ffff:192.0.2.7"), "192.0.2.0/24");
+        assert_eq!(network_key("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64");
+        assert_ne!(
+            network_key("2001:db8:1:3::1"),
+            network_key("2001:db8:1:2::1")
+        );
+        assert_eq!(network_key("cli"), "cli");
     }
 
     #[test]

@@ -56,6 +56,17 @@ impl AppState {
         }
     }
 
+    /// R012's collaborators: the store, the mailer, the threshold from the config, and
+    /// the network lookup (no GeoIP database yet: plug one in here).
+    pub fn risk(&self) -> crate::domain::risk::Risk<'_> {
+        crate::domain::risk::Risk {
+            store: &self.store,
+            mailer: &self.mailer,
+            revoke_threshold: self.config.risk_revoke_threshold,
+            network: &crate::domain::risk::NoNetworkInfo,
+        }
+    }
+
     /// The second step of sign-in with this server's collaborators.
     pub fn second_factor(&self) -> crate::domain::mfa::challenge::SecondFactor<'_> {
         crate::domain::mfa::challenge::SecondFactor {
@@ -66,6 +77,7 @@ impl AppState {
             sms: &self.sms,
             code_lifetime: chrono::Duration::seconds(self.config.one_time_code_lifetime_secs),
             challenge_lifetime: chrono::Duration::seconds(self.config.mfa_challenge_lifetime_secs),
+            risk: self.risk(),
         }
     }
 

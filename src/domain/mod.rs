@@ -19,6 +19,7 @@ pub mod oauth;
 pub mod password_policy;
 pub mod passwords;
 pub mod phone_budget;
+pub mod risk;
 pub mod sessions;
 pub mod signin;
 pub mod tokens;

@@ -28,6 +28,9 @@ const LOGIN_ACTION: &str = "login";
 /// alike (the lock ends after `LOCKOUT`).
 pub const LOCKED_OUT: &str = "Too many failed sign-ins: this account is locked. Try again in 15 minutes, or reset your password.";
 
+/// The answer to a sign-in stopped as suspicious activity (R012).
+pub const SUSPICIOUS_SIGN_IN: &str = "This sign-in looked suspicious, so it was stopped and every session of the account was signed out. Check your email, then try again or reset your password.";
+
 /// The answer to the owner of an account an administrator deactivated.
 pub const DEACTIVATED_BY_ADMIN: &str =
     "This account has been deactivated by an administrator. Contact your administrator.";
@@ -722,6 +725,13 @@ impl SignIn<'_> {
         let overdue = mfa::enrolment_overdue(&user, self.enrolment_grace, now);
         if overdue && matches!(channel, Channel::Api) {
             return Ok(Step::EnrolmentRequired(None));
+        }
+        // R012, before the session starts: a sign-in whose detections reach the
+        // threshold ends everything of the user and gets no session itself.
+        let risk = &self.second.risk;
+        let detections = risk.sign_in_detections(&user, meta, now).await?;
+        if risk.report(Some(&user.id), &detections, meta, now).await? {
+            return Err(DomainError::NotAllowed(SUSPICIOUS_SIGN_IN.into()));
         }
         let policy = &self.sessions;
         let recorded_amr = amr.clone();

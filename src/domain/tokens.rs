@@ -9,6 +9,7 @@ use super::claims::user_claims;
 use super::clients::{AuthMethod, Client, GrantType};
 use super::keys::{KeySet, SigningAlg};
 use super::oauth::{OAuthError, OAuthErrorCode, parse_scope, pkce_s256_matches, valid_pkce_value};
+use super::risk::{Detection, Rule};
 use super::users::{AccountStatus, User};
 use crate::config::Config;
 use crate::crypto::{self, MasterKey};
@@ -106,6 +107,10 @@ pub struct TokenContext<'a> {
     /// Seals the successor of a rotated refresh token.
     pub master: &'a MasterKey,
     pub now: DateTime<Utc>,
+    /// Where the request came from (for the audit log).
+    pub meta: &'a crate::domain::RequestMeta,
+    /// R012: replayed codes and reused refresh tokens are suspicious activity.
+    pub risk: crate::domain::risk::Risk<'a>,
 }
 
 /// The presented client credentials (RFC 6749 §2.3.1).
@@ -324,9 +329,24 @@ pub async fn exchange_code(
         .consume_authorization_code(&code_hash, ctx.now)
         .await?
     {
-        // RFC 6749 §4.1.2 / RFC 9700 §4.5: a replayed code revokes what it issued.
+        // RFC 6749 §4.1.2 / RFC 9700 §4.5: a replayed code revokes what it issued, and
+        // is suspicious activity (R012), reported by the replay that revoked it.
         tracing::warn!(client_id = %client.id, "authorization code replayed; revoking its grant");
-        ctx.store.revoke_grant(&stored.grant_id, ctx.now).await?;
+        if ctx.store.revoke_grant(&stored.grant_id, ctx.now).await?
+            && let Some(grant) = ctx.store.find_grant(&stored.grant_id).await?
+        {
+            let detection = Detection::new(
+                Rule::AuthorizationCodeReplay,
+                format!("grant:{}", grant.id),
+                format!(
+                    "authorization code of client {} redeemed a second time",
+                    client.id
+                ),
+            );
+            ctx.risk
+                .report(Some(&grant.user_id), &[detection], ctx.meta, ctx.now)
+                .await?;
+        }
         return Err(invalid());
     }
     if stored.expires_at <= ctx.now {
@@ -476,9 +496,24 @@ pub async fn refresh(
             // Rotated before this version kept successors: no second chain either.
             open_successor(ctx, &stored)?.ok_or_else(invalid)?
         }
-        Some(_) => {
+        Some(rotated) => {
             tracing::warn!(client_id = %client.id, "rotated refresh token reused; revoking the grant");
-            ctx.store.revoke_grant(&grant.id, ctx.now).await?;
+            // R012: reported by the reuse that revoked the grant.
+            if ctx.store.revoke_grant(&grant.id, ctx.now).await? {
+                let detection = Detection::new(
+                    Rule::RefreshTokenReuse,
+                    format!("grant:{}", grant.id),
+                    format!(
+                        "refresh token of client {} used again {} s after its rotation (grace {} s)",
+                        client.id,
+                        (ctx.now - rotated).num_seconds(),
+                        grace.num_seconds()
+                    ),
+                );
+                ctx.risk
+                    .report(Some(&grant.user_id), &[detection], ctx.meta, ctx.now)
+                    .await?;
+            }
             return Err(invalid());
         }
     };

@@ -8,7 +8,7 @@ use sea_orm::{
 use super::outbox::{enqueue_events_in, wanted_by_any};
 use super::{Store, StoreError, from_millis, to_millis};
 use crate::domain::RequestMeta;
-use crate::domain::audit::{AuditEntry, AuditEvent, AuditFilter};
+use crate::domain::audit::{AuditAction, AuditEntry, AuditEvent, AuditFilter};
 use crate::domain::events::Event;
 use crate::domain::sessions::truncate;
 
@@ -78,6 +78,85 @@ impl Store {
             })
         })
         .await
+    }
+
+    /// When `action` was last recorded for `user_id`, if ever.
+    pub async fn last_audit_at(
+        &self,
+        user_id: &str,
+        action: AuditAction,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let newest: Option<i64> = audit_log::Entity::find()
+            .select_only()
+            .column_as(audit_log::Column::Timestamp.max(), "newest")
+            .filter(audit_log::Column::UserId.eq(user_id))
+            .filter(audit_log::Column::Action.eq(action.as_str()))
+            .into_tuple::<Option<i64>>()
+            .one(&self.db)
+            .await?
+            .flatten();
+        Ok(newest.map(from_millis))
+    }
+
+    /// How many times `action` was recorded for `user_id` at or after `since` from any
+    /// address but `address` (R012: sign-in failures from elsewhere).
+    pub async fn count_audit_from_other_addresses(
+        &self,
+        user_id: &str,
+        action: AuditAction,
+        address: &str,
+        since: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        Ok(audit_log::Entity::find()
+            .filter(audit_log::Column::UserId.eq(user_id))
+            .filter(audit_log::Column::Action.eq(action.as_str()))
+            .filter(audit_log::Column::IpAddress.ne(truncate(address, 64)))
+            .filter(audit_log::Column::Timestamp.gte(to_millis(since)))
+            .count(&self.db)
+            .await?)
+    }
+
+    /// The distinct addresses `action` was recorded from for `user_id` at or after
+    /// `since` (R012: the addresses of recent sign-ins). At most `limit`.
+    pub async fn audit_addresses_since(
+        &self,
+        user_id: &str,
+        action: AuditAction,
+        since: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(audit_log::Entity::find()
+            .select_only()
+            .column(audit_log::Column::IpAddress)
+            .distinct()
+            .filter(audit_log::Column::UserId.eq(user_id))
+            .filter(audit_log::Column::Action.eq(action.as_str()))
+            .filter(audit_log::Column::Timestamp.gte(to_millis(since)))
+            .limit(limit)
+            .into_tuple()
+            .all(&self.db)
+            .await?)
+    }
+
+    /// The address and user agent of the newest `limit` entries of `action` for
+    /// `user_id` (R012: where the user signed in before), newest first.
+    pub async fn audit_origins(
+        &self,
+        user_id: &str,
+        action: AuditAction,
+        limit: u64,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(audit_log::Entity::find()
+            .select_only()
+            .column(audit_log::Column::IpAddress)
+            .column(audit_log::Column::UserAgent)
+            .filter(audit_log::Column::UserId.eq(user_id))
+            .filter(audit_log::Column::Action.eq(action.as_str()))
+            .order_by_desc(audit_log::Column::Timestamp)
+            .limit(limit)
+            .into_tuple()
+            .all(&self.db)
+            .await?)
     }
 
     /// Deletes audit entries older than `before` (the retention setting).

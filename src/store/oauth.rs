@@ -246,8 +246,10 @@ impl Store {
             .map(Grant::from))
     }
 
-    pub async fn revoke_grant(&self, id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        grants::Entity::update_many()
+    /// Revokes a grant; true when this call revoked it (false: it was revoked already,
+    /// or there is no such grant).
+    pub async fn revoke_grant(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let result = grants::Entity::update_many()
             .set(grants::ActiveModel {
                 revoked_at: Set(Some(to_millis(now))),
                 ..Default::default()
@@ -256,7 +258,7 @@ impl Store {
             .filter(grants::Column::RevokedAt.is_null())
             .exec(&self.db)
             .await?;
-        Ok(())
+        Ok(result.rows_affected > 0)
     }
 
     pub async fn grants_of_session(&self, session_id: &str) -> Result<Vec<Grant>, StoreError> {

@@ -135,6 +135,24 @@ impl Store {
             .await?)
     }
 
+    /// Where the user's sessions (live or ended, newest first, at most `limit`) were
+    /// started: each one's address and device (R012: a new device or network).
+    pub async fn session_origins(
+        &self,
+        user_id: &str,
+        limit: u64,
+    ) -> Result<Vec<(String, DeviceInfo)>, StoreError> {
+        Ok(browser_sessions::Entity::find()
+            .filter(browser_sessions::Column::UserId.eq(user_id))
+            .order_by_desc(browser_sessions::Column::CreatedAt)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .iter()
+            .map(|m| (m.ip_address.clone(), device_of(m)))
+            .collect())
+    }
+
     /// The user's sessions that have not ended, newest first.
     pub async fn live_sessions(
         &self,

@@ -180,6 +180,23 @@ impl Store {
         .await
     }
 
+    /// R012: in one transaction, ends every session of the user, revokes every grant
+    /// (refresh and access tokens die with them), closes open sign-in challenges and
+    /// forgets remembered devices: what a suspension does, the account staying active.
+    /// Returns the ids of the sessions it ended, for `sessions::sessions_ended`.
+    #[tracing::instrument(skip_all, fields(user_id = %user_id))]
+    pub async fn end_everything_of_user(
+        &self,
+        user_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError> {
+        let user_id = user_id.to_string();
+        self.transaction(|tx| {
+            Box::pin(async move { end_everything(tx, &user_id, false, now).await })
+        })
+        .await
+    }
+
     pub async fn find_user(&self, id: &str) -> Result<Option<User>, StoreError> {
         users::Entity::find_by_id(id.to_string())
             .unique(&self.db)

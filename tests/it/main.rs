@@ -24,6 +24,7 @@ mod oidc;
 mod phone;
 mod proxies;
 mod registration;
+mod risk;
 mod server;
 mod sessions;
 mod signin_paths;

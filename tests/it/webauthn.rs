@@ -21,7 +21,7 @@ use crate::common::{ClockExt, TestServer, csrf_token, test_config};
 const PASSWORD: &str = "correct horse battery";
 
 /// A signed-in browser for a new user.
-async fn signed_in_user(server: &TestServer, username: &str) -> (reqwest::Client, User) {
+pub async fn signed_in_user(server: &TestServer, username: &str) -> (reqwest::Client, User) {
     let user = server.create_user(username, PASSWORD, Role::Explorer).await;
     let browser = server.browser();
     let response = server.sign_in(&browser, username, PASSWORD).await;
@@ -29,11 +29,11 @@ async fn signed_in_user(server: &TestServer, username: &str) -> (reqwest::Client
     (browser, user)
 }
 
-fn authenticator(server: &TestServer) -> Authenticator {
+pub fn authenticator(server: &TestServer) -> Authenticator {
     Authenticator::new(&server.state.config.issuer)
 }
 
-async fn page(browser: &reqwest::Client, url: String) -> String {
+pub async fn page(browser: &reqwest::Client, url: String) -> String {
     let response = browser.get(url).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     response.text().await.unwrap()
@@ -110,7 +110,7 @@ async fn finish_from(
 }
 
 /// Registers a passkey through the pages; returns the page shown after finishing.
-async fn register(
+pub async fn register(
     server: &TestServer,
     browser: &reqwest::Client,
     auth: &mut Authenticator,
@@ -131,7 +131,7 @@ async fn register(
 }
 
 /// Starts a passwordless sign-in from the login page; returns the ceremony page.
-async fn start_passwordless(server: &TestServer, browser: &reqwest::Client) -> String {
+pub async fn start_passwordless(server: &TestServer, browser: &reqwest::Client) -> String {
     let login = page(browser, server.url("/login?next=/account/passkeys")).await;
     assert!(login.contains(r#"action="/login/passkey""#), "{login}");
     let csrf = csrf_token(&login);
@@ -148,7 +148,7 @@ async fn start_passwordless(server: &TestServer, browser: &reqwest::Client) -> S
     html
 }
 
-async fn finish_passwordless(
+pub async fn finish_passwordless(
     server: &TestServer,
     browser: &reqwest::Client,
     ceremony: &str,
@@ -590,7 +590,9 @@ async fn a_ceremony_started_on_one_node_finishes_on_another() {
 
 #[tokio::test]
 async fn a_counter_that_goes_backwards_disables_the_credential() {
-    let server = TestServer::start().await;
+    // R012 would also end every session (tests/it/risk.rs); here the owner's session
+    // stays, to see the page.
+    let server = TestServer::start_with(|config| config.risk_revoke_threshold = 0).await;
     let (browser, user) = signed_in_user(&server, "bruno").await;
     let mut auth = authenticator(&server);
     register(&server, &browser, &mut auth, "Cloned key").await;
@@ -758,6 +760,7 @@ async fn the_second_factor_takes_only_the_users_own_credential() {
     register(&server, &browser_b, &mut auth_b, "Eliot's key").await;
     let store = &server.state.store;
     let rp = &server.state.webauthn;
+    let risk = server.state.risk();
     let meta = TestServer::meta();
     let now = server.clock.now_utc();
 
@@ -781,12 +784,12 @@ async fn the_second_factor_takes_only_the_users_own_credential() {
         .len();
     assert_eq!(allowed, 1);
     let assertion = auth_a.get(&ceremony.options);
-    webauthn::finish_second_factor(store, rp, &ceremony.id, &alice.id, &assertion, &meta, now)
+    webauthn::finish_second_factor(&risk, rp, &ceremony.id, &alice.id, &assertion, &meta, now)
         .await
         .unwrap();
     // Not twice.
     let again =
-        webauthn::finish_second_factor(store, rp, &ceremony.id, &alice.id, &assertion, &meta, now)
+        webauthn::finish_second_factor(&risk, rp, &ceremony.id, &alice.id, &assertion, &meta, now)
             .await;
     assert!(
         matches!(
@@ -806,7 +809,7 @@ async fn the_second_factor_takes_only_the_users_own_credential() {
         .unwrap();
     let foreign = auth_b.get_with(0, &ceremony.options);
     let refused =
-        webauthn::finish_second_factor(store, rp, &ceremony.id, &alice.id, &foreign, &meta, now)
+        webauthn::finish_second_factor(&risk, rp, &ceremony.id, &alice.id, &foreign, &meta, now)
             .await;
     assert!(
         matches!(
@@ -826,7 +829,7 @@ async fn the_second_factor_takes_only_the_users_own_credential() {
         .unwrap();
     let own = auth_b.get_with(0, &ceremony.options);
     let refused =
-        webauthn::finish_second_factor(store, rp, &ceremony.id, &bob.id, &own, &meta, now).await;
+        webauthn::finish_second_factor(&risk, rp, &ceremony.id, &bob.id, &own, &meta, now).await;
     assert!(
         matches!(
             refused,
@@ -843,7 +846,7 @@ async fn the_second_factor_takes_only_the_users_own_credential() {
         .unwrap()
         .unwrap();
     let refused =
-        webauthn::finish_second_factor(store, rp, &ceremony.id, &alice.id, "{}", &meta, now).await;
+        webauthn::finish_second_factor(&risk, rp, &ceremony.id, &alice.id, "{}", &meta, now).await;
     assert!(matches!(
         refused,
         Err(DomainError::Invalid {

@@ -156,6 +156,8 @@ pub struct SecondFactor<'a> {
     pub sms: &'a SmsSender,
     pub code_lifetime: Duration,
     pub challenge_lifetime: Duration,
+    /// R012: a cloned passkey is suspicious activity; so are some sign-ins.
+    pub risk: crate::domain::risk::Risk<'a>,
 }
 
 impl SecondFactor<'_> {
@@ -367,7 +369,7 @@ impl SecondFactor<'_> {
                 ceremony_id,
                 response_json,
             } => match webauthn::finish_second_factor(
-                self.store,
+                &self.risk,
                 self.webauthn,
                 ceremony_id,
                 user_id,

@@ -17,6 +17,7 @@ use webauthn_rs::prelude::{
 };
 
 use super::super::audit::{self, AuditAction, AuditEvent};
+use super::super::risk::{Detection, Risk, Rule};
 use super::super::users::{AccountStatus, User};
 use super::super::{DomainError, RequestMeta};
 use crate::config::Config;
@@ -433,7 +434,7 @@ pub async fn start_second_factor(
 /// `DomainError::Invalid { field: "credential", .. }` otherwise.
 #[tracing::instrument(skip_all, fields(user_id = %user_id))]
 pub async fn finish_second_factor(
-    store: &Store,
+    risk: &Risk<'_>,
     webauthn: &Webauthn,
     ceremony_id: &str,
     user_id: &str,
@@ -441,8 +442,9 @@ pub async fn finish_second_factor(
     meta: &RequestMeta,
     now: DateTime<Utc>,
 ) -> Result<(), DomainError> {
+    let store = risk.store;
     let result = finish_second_factor_inner(
-        store,
+        risk,
         webauthn,
         ceremony_id,
         user_id,
@@ -465,7 +467,7 @@ pub async fn finish_second_factor(
 }
 
 async fn finish_second_factor_inner(
-    store: &Store,
+    risk: &Risk<'_>,
     webauthn: &Webauthn,
     ceremony_id: &str,
     user_id: &str,
@@ -473,6 +475,7 @@ async fn finish_second_factor_inner(
     meta: &RequestMeta,
     now: DateTime<Utc>,
 ) -> Result<(), DomainError> {
+    let store = risk.store;
     let ceremony =
         take_ceremony(store, ceremony_id, KIND_SECOND_FACTOR, Some(user_id), now).await?;
     let state: PasskeyAuthentication = parse_state(&ceremony)?;
@@ -480,7 +483,7 @@ async fn finish_second_factor_inner(
     let credential = own_credential(store, user_id, &response).await?;
     let outcome = webauthn.finish_passkey_authentication(&response, &state);
     // TWO_FACTOR_VERIFIED is recorded by the challenge this answers.
-    checked_use(store, credential, outcome, meta, now).await?;
+    checked_use(risk, credential, outcome, meta, now).await?;
     Ok(())
 }
 
@@ -531,13 +534,14 @@ pub async fn start_passwordless(
 /// (and records LOGIN_SUCCESS).
 #[tracing::instrument(skip_all)]
 pub async fn finish_passwordless(
-    store: &Store,
+    risk: &Risk<'_>,
     webauthn: &Webauthn,
     ceremony_id: &str,
     response_json: &str,
     meta: &RequestMeta,
     now: DateTime<Utc>,
 ) -> Result<PasswordlessOutcome, DomainError> {
+    let store = risk.store;
     let ceremony = take_ceremony(store, ceremony_id, KIND_PASSWORDLESS, None, now).await?;
     let state: DiscoverableAuthentication = parse_state(&ceremony)?;
     let response = parse_assertion(response_json)?;
@@ -566,7 +570,7 @@ pub async fn finish_passwordless(
     }
     let passkey = passkey_of(&credential)?;
     let outcome = webauthn.finish_discoverable_authentication_v2(&response, state, &passkey);
-    let credential = match checked_use(store, credential, outcome, meta, now).await {
+    let credential = match checked_use(risk, credential, outcome, meta, now).await {
         Ok(c) => c,
         Err(err) => {
             if let DomainError::Invalid { message, .. } = &err {
@@ -631,7 +635,7 @@ async fn own_credential(
 /// Applies the outcome of webauthn-rs's verification to a credential: records the new
 /// counter, or treats a counter that did not grow as a cloned authenticator.
 async fn checked_use(
-    store: &Store,
+    risk: &Risk<'_>,
     credential: StoredCredential,
     outcome: Result<webauthn_rs::prelude::AuthenticationResult, WebauthnError>,
     meta: &RequestMeta,
@@ -641,13 +645,14 @@ async fn checked_use(
         Ok(result) => result,
         // The signature was good but the counter did not grow (§7.2 step 21).
         Err(WebauthnError::CredentialPossibleCompromise) => {
-            return Err(cloned(store, &credential, None, meta, now).await);
+            return Err(cloned(risk, &credential, None, meta, now).await);
         }
         Err(err) => {
             tracing::info!(error = %err, credential = %credential.id, "WebAuthn assertion refused");
             return Err(refused(NOT_ACCEPTED));
         }
     };
+    let store = risk.store;
     let mut passkey = passkey_of(&credential)?;
     passkey.update_credential(&result);
     let counter = i64::from(result.counter());
@@ -665,20 +670,22 @@ async fn checked_use(
         .await?
     {
         Some(current) if current.disabled_at.is_none() => {
-            Err(cloned(store, &current, Some(counter), meta, now).await)
+            Err(cloned(risk, &current, Some(counter), meta, now).await)
         }
         _ => Err(refused(NOT_ACCEPTED)),
     }
 }
 
-/// Disables a credential whose counter went backwards and records the violation.
+/// Disables a credential whose counter went backwards and records the violation, and
+/// reports it as suspicious activity (R012), once: by the use that disabled it.
 async fn cloned(
-    store: &Store,
+    risk: &Risk<'_>,
     credential: &StoredCredential,
     counter: Option<i64>,
     meta: &RequestMeta,
     now: DateTime<Utc>,
 ) -> DomainError {
+    let store = risk.store;
     match store.disable_webauthn_credential(&credential.id, now).await {
         Ok(true) => {
             tracing::warn!(credential = %credential.id, user_id = %credential.user_id, "WebAuthn signature counter went backwards: credential disabled");
@@ -696,6 +703,23 @@ async fn cloned(
                 "presented_counter": counter,
             }));
             audit::record(store, meta, event, now).await;
+            let detection = Detection::new(
+                Rule::PasskeyCounterRegression,
+                format!("webauthn_credential:{}", credential.id),
+                format!(
+                    "passkey {:?} signed with counter {} after {}: possible cloned authenticator",
+                    credential.name,
+                    counter
+                        .map_or_else(|| "not above the stored one".to_string(), |c| c.to_string()),
+                    credential.sign_count
+                ),
+            );
+            if let Err(err) = risk
+                .report(Some(&credential.user_id), &[detection], meta, now)
+                .await
+            {
+                return err;
+            }
         }
         Ok(false) => {}
         Err(err) => return err.into(),

@@ -105,6 +105,7 @@ pub struct ClientRequest {
     pub params: HashMap<String, String>,
     pub client: Client,
     keys: Arc<KeySet>,
+    meta: crate::domain::RequestMeta,
 }
 
 impl ClientRequest {
@@ -124,6 +125,7 @@ impl ClientRequest {
             params,
             client,
             keys: state.keys.current(),
+            meta: crate::http::request_meta(req),
         })
     }
 
@@ -143,6 +145,8 @@ impl ClientRequest {
             config: &state.config,
             master: state.keys.master(),
             now: state.now(),
+            meta: &self.meta,
+            risk: state.risk(),
         }
     }
 }

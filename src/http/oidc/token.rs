@@ -9,7 +9,6 @@ use super::{ClientRequest, used_basic_auth};
 use crate::domain::audit::{self, AuditAction, AuditEvent};
 use crate::domain::oauth::{OAuthError, OAuthErrorCode};
 use crate::domain::tokens::{self, TokenResponse};
-use crate::http::request_meta;
 use crate::state::AppState;
 
 #[handler]
@@ -43,7 +42,7 @@ async fn grant(state: &AppState, req: &Request, body: &str) -> Result<TokenRespo
                 tokens::refresh(&ctx, client, presented, request.param("scope")).await?;
             audit::record(
                 &state.store,
-                &request_meta(req),
+                ctx.meta,
                 AuditEvent::success(AuditAction::TokenRefresh, format!("client:{}", client.id))
                     .by(grant.user_id),
                 ctx.now,

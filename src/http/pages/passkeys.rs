@@ -546,7 +546,7 @@ pub async fn finish_passwordless(
     let meta = request_meta(req);
     let now = state.now();
     let outcome = webauthn::finish_passwordless(
-        &state.store,
+        &state.risk(),
         &state.webauthn,
         &form.ceremony_id,
         &form.credential,
