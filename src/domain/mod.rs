@@ -23,6 +23,7 @@ pub mod sessions;
 pub mod signin;
 pub mod tokens;
 pub mod user_agent;
+pub mod user_search;
 pub mod users;
 pub mod webhooks;
 

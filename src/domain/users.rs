@@ -175,6 +175,16 @@ pub struct UserPatch {
 }
 
 impl UserPatch {
+    /// Whether the change touches what the admin search finds a user by.
+    pub fn changes_search_terms(&self) -> bool {
+        let p = &self.profile;
+        self.username.is_some()
+            || self.email.is_some()
+            || p.first_name.is_some()
+            || p.last_name.is_some()
+            || p.display_name.is_some()
+    }
+
     /// Whether the change takes an admin role or an active state away, which the
     /// last-admin guard must allow.
     pub fn takes_admin_away(&self) -> bool {
