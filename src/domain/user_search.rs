@@ -115,11 +115,26 @@ impl UserQuery {
 /// One page of the users matching `query`, oldest first.
 #[tracing::instrument(skip_all)]
 pub async fn search(store: &Store, query: &UserQuery) -> Result<Page<User>, DomainError> {
+    page(store, query, 0).await
+}
+
+/// [`search`] skipping `offset` matches instead of following a cursor: the older
+/// offset paging of the user list, kept for its callers. `next` still continues by key.
+#[tracing::instrument(skip_all)]
+pub async fn search_from_offset(
+    store: &Store,
+    query: &UserQuery,
+    offset: u64,
+) -> Result<Page<User>, DomainError> {
+    page(store, query, offset).await
+}
+
+async fn page(store: &Store, query: &UserQuery, offset: u64) -> Result<Page<User>, DomainError> {
     let filter = query.filter()?;
     let after = query.after.as_deref().map(UserCursor::decode).transpose()?;
     let limit = query.limit.max(1);
     let mut items = store
-        .search_users(&filter, after.as_ref(), 0, limit.saturating_add(1))
+        .search_users(&filter, after.as_ref(), offset, limit.saturating_add(1))
         .await?;
     let more = u64::try_from(items.len()).unwrap_or(u64::MAX) > limit;
     items.truncate(usize::try_from(limit).unwrap_or(usize::MAX));

@@ -545,6 +545,24 @@ pub async fn update_user(
     meta: &RequestMeta,
     now: DateTime<Utc>,
 ) -> Result<User, DomainError> {
+    update_user_expecting(store, hasher, rules, id, changes, None, meta, now).await
+}
+
+/// [`update_user`], written only while the account is still in the `expected` state
+/// (checked in the same conditional update): an admin's explicit action such as
+/// "unlock" must not overwrite a change made since the account was read.
+#[allow(clippy::too_many_arguments)]
+#[tracing::instrument(skip_all, fields(user_id = %id))]
+pub async fn update_user_expecting(
+    store: &Store,
+    hasher: &PasswordHasher,
+    rules: &PasswordRules,
+    id: &str,
+    changes: UserChanges,
+    expected: Option<AccountStatus>,
+    meta: &RequestMeta,
+    now: DateTime<Utc>,
+) -> Result<User, DomainError> {
     let user = store
         .find_user(id)
         .await?
@@ -594,6 +612,9 @@ pub async fn update_user(
             patch.expected_status = Some(AccountStatus::Active);
         }
         changed.push("account_status");
+    }
+    if expected.is_some() {
+        patch.expected_status = expected;
     }
     validate_profile(&changes.profile)?;
     if user.profile.merged(changes.profile.clone()) != user.profile {

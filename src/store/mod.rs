@@ -13,6 +13,7 @@ mod oauth;
 mod outbox;
 mod ratelimit;
 mod sessions;
+mod stats;
 mod user_search;
 mod users;
 mod webauthn;
