@@ -45,7 +45,9 @@ fn row(entry: &AuditEntry) -> String {
         .and_then(serde_json::Value::as_str)
         .unwrap_or_default();
     let cells = [
-        entry.timestamp.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        entry
+            .timestamp
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         entry.id.clone(),
         entry.user_id.clone().unwrap_or_default(),
         actor.to_string(),
@@ -57,7 +59,11 @@ fn row(entry: &AuditEntry) -> String {
         entry.user_agent.clone(),
         entry.details.to_string(),
     ];
-    cells.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(",")
+    cells
+        .iter()
+        .map(|c| csv_cell(c))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Checks an audit filter as the API and console take it: a known action name (the
@@ -115,6 +121,9 @@ mod tests {
         assert_eq!(csv_cell("+1"), "'+1");
         assert_eq!(csv_cell("-1"), "'-1");
         assert_eq!(csv_cell("@SUM(A1)"), "'@SUM(A1)");
-        assert_eq!(csv_cell("=HYPERLINK(\"x\",\"y\")"), "\"'=HYPERLINK(\"\"x\"\",\"\"y\"\")\"");
+        assert_eq!(
+            csv_cell("=HYPERLINK(\"x\",\"y\")"),
+            "\"'=HYPERLINK(\"\"x\"\",\"\"y\"\")\""
+        );
     }
 }

@@ -66,7 +66,10 @@ pub async fn perform(
             if user.status == AccountStatus::Suspended {
                 return Err(refused(&user, "suspend"));
             }
-            (change(Some(AccountStatus::Suspended), None), Some(user.status))
+            (
+                change(Some(AccountStatus::Suspended), None),
+                Some(user.status),
+            )
         }
         UserAction::Reactivate => {
             if !matches!(

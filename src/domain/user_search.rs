@@ -172,7 +172,10 @@ mod tests {
             q: Some("  Alice   Smith ".into()),
             ..Default::default()
         };
-        assert_eq!(query.filter().unwrap().prefix.as_deref(), Some("alice smith"));
+        assert_eq!(
+            query.filter().unwrap().prefix.as_deref(),
+            Some("alice smith")
+        );
         let blank = UserQuery {
             q: Some("   ".into()),
             ..Default::default()

@@ -88,13 +88,11 @@ impl Store {
         if let Some(cursor) = after {
             let at = to_millis(cursor.created_at);
             query = query.filter(
-                Condition::any()
-                    .add(users::Column::CreatedAt.gt(at))
-                    .add(
-                        Condition::all()
-                            .add(users::Column::CreatedAt.eq(at))
-                            .add(users::Column::Id.gt(cursor.id.as_str())),
-                    ),
+                Condition::any().add(users::Column::CreatedAt.gt(at)).add(
+                    Condition::all()
+                        .add(users::Column::CreatedAt.eq(at))
+                        .add(users::Column::Id.gt(cursor.id.as_str())),
+                ),
             );
         }
         if offset > 0 {

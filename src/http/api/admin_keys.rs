@@ -205,7 +205,11 @@ impl KeysApi {
     ///
     /// Per algorithm: the `next` key starts signing, the active one retires, and a new
     /// `next` key is published. Audited as `key_rotation`.
-    #[oai(path = "/keys/rotate", method = "post", operation_id = "rotateSigningKeys")]
+    #[oai(
+        path = "/keys/rotate",
+        method = "post",
+        operation_id = "rotateSigningKeys"
+    )]
     async fn rotate(
         &self,
         admin: AdminAuth,
@@ -229,7 +233,11 @@ pub struct AdminTokensApi;
 #[OpenApi(prefix_path = "/admin/v1", tag = "AdminTag::AdminTokens")]
 impl AdminTokensApi {
     /// List personal admin tokens (never their values).
-    #[oai(path = "/admin-tokens", method = "get", operation_id = "listAdminTokens")]
+    #[oai(
+        path = "/admin-tokens",
+        method = "get",
+        operation_id = "listAdminTokens"
+    )]
     async fn list(
         &self,
         _admin: AdminAuth,
@@ -249,7 +257,11 @@ impl AdminTokensApi {
     ///
     /// The value is in the answer only this once; only its SHA-256 is stored. The
     /// owner must be an active admin (403 otherwise). Audited as `admin_token_created`.
-    #[oai(path = "/admin-tokens", method = "post", operation_id = "createAdminToken")]
+    #[oai(
+        path = "/admin-tokens",
+        method = "post",
+        operation_id = "createAdminToken"
+    )]
     async fn create(
         &self,
         admin: AdminAuth,
@@ -280,10 +292,12 @@ impl AdminTokensApi {
             now,
         )
         .await?;
-        Ok(AdminTokenCreatedResponse::Created(Json(AdminTokenCreated {
-            token: secret,
-            admin_token: AdminTokenResponse::new(token, now),
-        })))
+        Ok(AdminTokenCreatedResponse::Created(Json(
+            AdminTokenCreated {
+                token: secret,
+                admin_token: AdminTokenResponse::new(token, now),
+            },
+        )))
     }
 
     /// Revoke a personal admin token.

@@ -55,7 +55,11 @@ impl UserActionsApi {
     /// Ends every session of the user and revokes every grant (refresh and access
     /// tokens) and personal admin token at once; audited as `account_suspended`. 403
     /// when the account is already suspended, or is the last active admin.
-    #[oai(path = "/users/:id/suspend", method = "post", operation_id = "suspendUser")]
+    #[oai(
+        path = "/users/:id/suspend",
+        method = "post",
+        operation_id = "suspendUser"
+    )]
     async fn suspend(
         &self,
         admin: AdminAuth,
@@ -91,7 +95,11 @@ impl UserActionsApi {
     ///
     /// Lifts a lock for failed sign-ins or an administrator's lock and forgets the
     /// failed attempts; audited as `account_unlocked`. 403 when the account is not locked.
-    #[oai(path = "/users/:id/unlock", method = "post", operation_id = "unlockUser")]
+    #[oai(
+        path = "/users/:id/unlock",
+        method = "post",
+        operation_id = "unlockUser"
+    )]
     async fn unlock(
         &self,
         admin: AdminAuth,
