@@ -98,7 +98,10 @@ impl MigrationTrait for Migration {
                 term.extra("COLLATE \"C\"");
             }
             DatabaseBackend::MySql => {
-                term.extra("CHARACTER SET utf8mb4 COLLATE utf8mb4_bin");
+                // The character set has to follow the type directly.
+                term.custom(Alias::new(
+                    "VARCHAR(400) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+                ));
             }
             _ => {}
         }
