@@ -820,3 +820,32 @@ async fn a_signed_in_non_admin_gets_403_everywhere() {
     .await;
     assert_eq!(body["account_status"], "active", "nothing was done");
 }
+
+/// The search migration goes down and up again, and coming up it indexes the users
+/// that already exist.
+#[tokio::test]
+async fn the_search_migration_reverts_and_backfills() {
+    use migration::MigratorTrait;
+    let server = TestServer::start().await;
+    let admin = server.admin_token().await;
+    person(
+        &server,
+        "existing",
+        "existing@backfill.test",
+        Some("Ezra"),
+        None,
+        Role::Explorer,
+    )
+    .await;
+    let db = sea_orm::Database::connect(&server.database_url)
+        .await
+        .unwrap();
+    migration::Migrator::down(&db, Some(1)).await.unwrap();
+    migration::Migrator::up(&db, None).await.unwrap();
+    for q in ["exist", "backfill.test", "ezra"] {
+        let (status, page) =
+            call(&server, Method::GET, &format!("/users?q={q}"), &admin, None).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert_eq!(usernames(&page), ["existing"], "q={q}");
+    }
+}
