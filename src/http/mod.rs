@@ -75,6 +75,7 @@ pub fn build_app(state: AppState) -> impl Endpoint<Output = Response> {
             .nest("/api/admin/docs", api::docs_endpoint());
     }
     routes
+        .around(pages::render_page_errors)
         .with(CookieJarManager::new())
         .data(state)
         .around(move |endpoint, mut request| async move {

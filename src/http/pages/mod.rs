@@ -4,6 +4,7 @@
 mod account;
 mod consent;
 mod devices;
+pub(crate) mod extract;
 mod federation;
 mod login;
 pub(crate) mod mfa;
@@ -405,6 +406,7 @@ impl Pages {
 }
 
 pub use crate::http::signin::signed_in;
+pub use extract::{AdminUser, CsrfForm, FORM_EXPIRED, PageError, SignedIn, render_page_errors};
 
 /// The status and the words a page shows for a failed action. Internal detail is
 /// logged, never shown.
