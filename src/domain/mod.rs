@@ -10,6 +10,7 @@ pub mod claims;
 pub mod clients;
 pub mod codes;
 pub mod connected_apps;
+pub mod console;
 pub mod events;
 pub mod federation;
 pub mod invites;

@@ -1,6 +1,7 @@
 //! The HTTP edge: routes, security headers, and the mapping from domain results to
 //! responses. Handlers stay thin: extract, call the domain, map the result.
 
+pub mod admin;
 pub mod api;
 pub mod health;
 pub mod oidc;
@@ -36,6 +37,7 @@ pub fn build_app(state: AppState) -> impl Endpoint<Output = Response> {
     let https = state.config.cookies_secure();
     let mut routes = Route::new()
         .nest("/", pages::routes())
+        .nest("/admin", admin::routes())
         .at("/healthz", poem::get(health::healthz))
         .at("/readyz", poem::get(health::readyz))
         .at("/jwks", poem::get(oidc::jwks::jwks))

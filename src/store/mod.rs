@@ -5,6 +5,7 @@ mod admin_tokens;
 mod audit;
 mod clients;
 mod codes;
+pub mod console;
 mod federation;
 mod invites;
 mod keys;

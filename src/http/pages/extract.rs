@@ -153,10 +153,11 @@ const ACCOUNT_PAGES: &[&str] = &[
 /// Where to come back to after signing in: the page itself for a GET, the page the
 /// form was on for a POST.
 fn return_path(req: &Request) -> String {
-    let path = req.uri().path();
+    // The original URI: under a nested route `uri()` has lost its prefix.
+    let uri = req.original_uri();
+    let path = uri.path();
     if req.method() == Method::GET || req.method() == Method::HEAD {
-        return req
-            .uri()
+        return uri
             .path_and_query()
             .map(|p| p.as_str().to_string())
             .unwrap_or_else(|| path.to_string());
