@@ -160,7 +160,7 @@ async fn search_finds_part_of_an_email_and_pages_with_a_cursor() {
     server
         .create_user("other", "password-123", Role::Explorer)
         .await;
-    let (status, html) = page(&admin, server.url("/admin/users?q=D.UNUS")).await;
+    let (status, html) = page(&admin, server.url("/admin/users?q=ZED.UNUS")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(
         html.contains(&format!("/admin/users/{}", wanted.id)),
@@ -403,7 +403,7 @@ async fn the_audit_exports_as_csv_with_escaped_rows() {
     assert_eq!(
         lines.next(),
         Some(
-            "timestamp,action,success,user_id,resource,ip_address,user_agent,error_message,details"
+            "timestamp,id,user_id,actor,action,resource,success,error_message,ip_address,user_agent,details"
         )
     );
     assert!(csv.contains("\"Agent, \"\"quoted\"\"\""), "{csv}");

@@ -9,6 +9,7 @@ mod accounts;
 mod admin_api;
 mod admin_console;
 mod admin_effects;
+mod admin_parity;
 mod api_v1;
 mod backchannel;
 mod cli;

@@ -10,13 +10,11 @@ use serde::Deserialize;
 
 use super::{PageResult, chart, render, when};
 use crate::domain::audit::{AuditAction, AuditFilter};
-use crate::domain::{DomainError, console};
+use crate::domain::{DomainError, audit_export, stats};
 use crate::http::pages::AdminUser;
 use crate::state::AppState;
 
 const PAGE: u64 = 100;
-/// The most rows one CSV export holds.
-const MAX_EXPORT: u64 = 10_000;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct AuditQuery {
@@ -85,11 +83,11 @@ pub async fn show(
         .query_audit(&chosen.filter, 0, PAGE)
         .await
         .map_err(DomainError::from)?;
-    let figures = console::dashboard(&state.store, state.now()).await?;
+    let figures = stats::dashboard(&state.store, state.now()).await?;
     let svg = chart::bars(
         "chart-7d",
         "Sign-ins, last 7 days",
-        &figures.daily,
+        &figures.last_7_days.buckets,
         |at| at.format("%a %d").to_string(),
         1,
     );
@@ -150,7 +148,7 @@ fn serde_urlencoded_query(query: &AuditQuery) -> String {
     }
 }
 
-/// The selected entries as CSV, newest first, at most `MAX_EXPORT` of them.
+/// The selected entries as CSV, newest first (the admin API's export).
 #[handler]
 pub async fn export(
     Data(state): Data<&AppState>,
@@ -158,11 +156,7 @@ pub async fn export(
     Query(query): Query<AuditQuery>,
 ) -> Result<Response, crate::http::pages::PageError> {
     let chosen = selection(&query)?;
-    let (entries, _) = state
-        .store
-        .query_audit(&chosen.filter, 0, MAX_EXPORT)
-        .await
-        .map_err(DomainError::from)?;
+    let csv = audit_export::export_csv(&state.store, &chosen.filter).await?;
     Ok(Response::builder()
         .content_type("text/csv; charset=utf-8")
         .header(header::CACHE_CONTROL, "no-store")
@@ -170,5 +164,5 @@ pub async fn export(
             header::CONTENT_DISPOSITION,
             "attachment; filename=\"latchkey-audit.csv\"",
         )
-        .body(console::audit_csv(&entries)))
+        .body(csv))
 }

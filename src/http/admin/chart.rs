@@ -1,6 +1,6 @@
 //! Bar charts of sign-ins and failures, drawn on the server as inline SVG.
 
-use crate::domain::console::Series;
+use crate::domain::stats::Bucket;
 
 const WIDTH: f64 = 640.0;
 const HEIGHT: f64 = 200.0;
@@ -8,21 +8,19 @@ const PAD_LEFT: f64 = 36.0;
 const PAD_BOTTOM: f64 = 24.0;
 const PAD_TOP: f64 = 12.0;
 
-/// An SVG bar chart of `series`: a pair of bars (sign-ins, failures) per bucket, the
+/// An SVG bar chart of `buckets`: a pair of bars (sign-ins, failures) per bucket, the
 /// highest count on the axis, and every `label_every`th bucket labelled with `label`.
 pub fn bars(
     id: &str,
     title: &str,
-    series: &Series,
+    buckets: &[Bucket],
     label: impl Fn(chrono::DateTime<chrono::Utc>) -> String,
     label_every: usize,
 ) -> String {
-    let count = series.starts.len().max(1);
-    let top = series
-        .sign_ins
+    let count = buckets.len().max(1);
+    let top = buckets
         .iter()
-        .chain(series.failures.iter())
-        .copied()
+        .map(|b| b.sign_ins.max(b.failures))
         .max()
         .unwrap_or(0)
         .max(1);
@@ -30,8 +28,8 @@ pub fn bars(
     let plot_h = HEIGHT - PAD_BOTTOM - PAD_TOP;
     let slot = plot_w / count as f64;
     let bar = (slot * 0.4).max(1.0);
-    let total_in: u64 = series.sign_ins.iter().sum();
-    let total_failed: u64 = series.failures.iter().sum();
+    let total_in: u64 = buckets.iter().map(|b| b.sign_ins).sum();
+    let total_failed: u64 = buckets.iter().map(|b| b.failures).sum();
     let mut svg = format!(
         "<svg id=\"{id}\" class=\"chart\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" role=\"img\" \
          aria-labelledby=\"{id}-title\" preserveAspectRatio=\"none\" \
@@ -46,14 +44,12 @@ pub fn bars(
         x = PAD_LEFT - 4.0,
         y = PAD_TOP + 10.0,
     ));
-    for (i, start) in series.starts.iter().enumerate() {
+    for (i, bucket) in buckets.iter().enumerate() {
+        let start = &bucket.start;
         let x = PAD_LEFT + slot * i as f64 + slot * 0.1;
-        for (j, (value, class)) in [
-            (series.sign_ins.get(i).copied().unwrap_or(0), "ok"),
-            (series.failures.get(i).copied().unwrap_or(0), "bad"),
-        ]
-        .into_iter()
-        .enumerate()
+        for (j, (value, class)) in [(bucket.sign_ins, "ok"), (bucket.failures, "bad")]
+            .into_iter()
+            .enumerate()
         {
             let h = plot_h * value as f64 / top as f64;
             svg.push_str(&format!(

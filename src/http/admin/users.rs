@@ -11,8 +11,10 @@ use serde::Deserialize;
 use super::{CsrfForm, PageResult, acting, render, when};
 use crate::domain::audit::AuditFilter;
 use crate::domain::sessions::{self, EndedBy};
-use crate::domain::users::{self, AccountStatus, Role, UserChanges};
-use crate::domain::{DomainError, connected_apps, console};
+use crate::domain::user_actions::{self, UserAction};
+use crate::domain::user_search::{self, UserQuery};
+use crate::domain::users::{self, AccountStatus, Role};
+use crate::domain::{DomainError, connected_apps};
 use crate::http::pages::{AdminUser, PageError};
 use crate::state::AppState;
 
@@ -49,17 +51,19 @@ pub async fn list(
         }
         None => None,
     };
-    let page = console::search_users(
+    let page = user_search::search(
         &state.store,
-        chosen(&query.q),
-        status,
-        role,
-        chosen(&query.after),
-        PAGE,
+        &UserQuery {
+            q: chosen(&query.q).map(str::to_string),
+            status,
+            role,
+            limit: PAGE,
+            after: chosen(&query.after).map(str::to_string),
+        },
     )
     .await?;
     let rows: Vec<_> = page
-        .users
+        .items
         .iter()
         .map(|u| {
             context! {
@@ -213,6 +217,18 @@ async fn outcome(
     }
 }
 
+/// What the page says after an action.
+fn done(what: UserAction, user: &users::User) -> String {
+    match what {
+        UserAction::Suspend => "The account is suspended and its sessions ended.".into(),
+        UserAction::Reactivate | UserAction::Unlock => "The account is active.".into(),
+        UserAction::VerifyEmail => "The email address is marked verified.".into(),
+        UserAction::SendPasswordReset => {
+            format!("A password reset link was sent to {}.", user.email)
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 pub struct ActionForm {
     #[serde(default)]
@@ -233,54 +249,21 @@ pub async fn action(
 ) -> PageResult {
     let meta = acting(req, &admin);
     let now = state.now();
-    let change = |changes: UserChanges| {
-        users::update_user(
-            &state.store,
-            &state.passwords,
-            &state.password_rules,
-            &id,
-            changes,
-            &meta,
-            now,
-        )
-    };
     let result = match form.action.as_str() {
-        "suspend" => change(UserChanges {
-            status: Some(AccountStatus::Suspended),
-            ..Default::default()
-        })
-        .await
-        .map(|_| "The account is suspended and its sessions ended.".to_string()),
-        "reactivate" | "unlock" => change(UserChanges {
-            status: Some(AccountStatus::Active),
-            ..Default::default()
-        })
-        .await
-        .map(|_| "The account is active.".to_string()),
-        "verify-email" => change(UserChanges {
-            email_verified: Some(true),
-            ..Default::default()
-        })
-        .await
-        .map(|_| "The email address is marked verified.".to_string()),
-        "send-reset" => match state.store.find_user(&id).await {
-            Ok(Some(user)) => state
-                .accounts()
-                .request_password_reset(&user.email, &acting(req, &admin), now)
-                .await
-                .map(|_| format!("A password reset link was sent to {}.", user.email)),
-            Ok(None) => Err(DomainError::NotFound("user")),
-            Err(err) => Err(err.into()),
-        },
         "delete" if form.confirm.is_none() => Err(DomainError::invalid(
             "confirm",
             "tick the box to confirm the deletion",
         )),
         "delete" => {
-            users::delete_user(&state.store, &id, &acting(req, &admin), now).await?;
-            return Ok(Redirect::see_other("/admin/users?deleted=1").into_response());
+            users::delete_user(&state.store, &id, &meta, now).await?;
+            return Ok(Redirect::see_other("/admin/users").into_response());
         }
-        _ => Err(DomainError::invalid("action", "is not a user action")),
+        name => match UserAction::parse(name) {
+            Some(action) => user_actions::perform(&state.accounts(), &id, action, &meta, now)
+                .await
+                .map(|user| done(action, &user)),
+            None => Err(DomainError::invalid("action", "is not a user action")),
+        },
     };
     outcome(state, req, &id, result).await
 }
