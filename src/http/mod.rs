@@ -1,6 +1,7 @@
 //! The HTTP edge: routes, security headers, and the mapping from domain results to
 //! responses. Handlers stay thin: extract, call the domain, map the result.
 
+pub mod admin;
 pub mod api;
 pub mod health;
 pub mod oidc;
@@ -36,6 +37,7 @@ pub fn build_app(state: AppState) -> impl Endpoint<Output = Response> {
     let https = state.config.cookies_secure();
     let mut routes = Route::new()
         .nest("/", pages::routes())
+        .nest("/admin", admin::routes())
         .at("/healthz", poem::get(health::healthz))
         .at("/readyz", poem::get(health::readyz))
         .at("/jwks", poem::get(oidc::jwks::jwks))
@@ -75,6 +77,7 @@ pub fn build_app(state: AppState) -> impl Endpoint<Output = Response> {
             .nest("/api/admin/docs", api::docs_endpoint());
     }
     routes
+        .around(pages::render_page_errors)
         .with(CookieJarManager::new())
         .data(state)
         .around(move |endpoint, mut request| async move {

@@ -107,7 +107,8 @@ async fn render_step(
             let target = if session_started(state, jar, &signed, meta).await {
                 with_next(LINKED, next)
             } else {
-                next.unwrap_or("/account").to_string()
+                next.map(str::to_string)
+                    .unwrap_or_else(|| home_of(&signed.user).to_string())
             };
             Redirect::see_other(target).into_response()
         }
@@ -124,6 +125,16 @@ async fn render_step(
             "Your organisation requires two-step verification. Sign in again to set it up.",
         ),
         Err(err) => failed(state, err),
+    }
+}
+
+/// Where a sign-in with nowhere else to go lands: the console for an administrator,
+/// the account page for everyone else.
+pub fn home_of(user: &User) -> &'static str {
+    if user.role == crate::domain::users::Role::Admin {
+        "/admin"
+    } else {
+        "/account"
     }
 }
 

@@ -214,5 +214,6 @@ log "running the relying party"
 set +e
 node "$E2E_DIR/rp.mjs"
 status=$?
+E2E_ADMIN_USERNAME=e2e-root E2E_ADMIN_PASSWORD="$E2E_PASSWORD-admin" bash -c 'printf "%s\n" "$E2E_ADMIN_PASSWORD" | "$0" user create --username "$E2E_ADMIN_USERNAME" --email e2e-root@example.com --role admin --password-stdin >/dev/null && node "$1/admin.mjs"' "$BIN" "$E2E_DIR" || status=1
 set -e
 exit $status

@@ -7,6 +7,7 @@
 mod account_hardening;
 mod accounts;
 mod admin_api;
+mod admin_console;
 mod admin_effects;
 mod admin_parity;
 mod api_v1;

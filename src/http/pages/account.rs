@@ -3,11 +3,11 @@
 use minijinja::context;
 use poem::http::StatusCode;
 use poem::web::cookie::CookieJar;
-use poem::web::{Data, Form, Redirect};
+use poem::web::{Data, Redirect};
 use poem::{IntoResponse, Request, Response, handler};
 use serde::Deserialize;
 
-use super::{failure, password_rules_text, signed_in};
+use super::{CsrfForm, SignedIn, failure, password_rules_text, signed_in};
 use crate::domain::DomainError;
 use crate::domain::audit::{self, AuditAction, AuditEvent};
 use crate::domain::sessions::{self, BrowserSession};
@@ -27,10 +27,11 @@ pub async fn home(Data(state): Data<&AppState>, jar: &CookieJar) -> Response {
 }
 
 #[handler]
-pub async fn show(Data(state): Data<&AppState>, jar: &CookieJar) -> Response {
-    let Some((session, user)) = signed_in(state, jar).await else {
-        return Redirect::see_other("/login?next=/account").into_response();
-    };
+pub async fn show(
+    Data(state): Data<&AppState>,
+    jar: &CookieJar,
+    SignedIn { session, user }: SignedIn,
+) -> Response {
     account_page(state, jar, StatusCode::OK, &session, &user, None, None)
 }
 
@@ -69,32 +70,18 @@ fn account_page(
     )
 }
 
-/// Runs a signed-in account action behind a CSRF check and shows the account page
-/// with its outcome.
+/// Runs a signed-in account action (its form's CSRF token already checked) and shows
+/// the account page with its outcome.
 async fn account_action<F, Fut>(
     state: &AppState,
     jar: &CookieJar,
-    csrf_token: &str,
+    SignedIn { session, user }: SignedIn,
     action: F,
 ) -> Response
 where
     F: FnOnce(BrowserSession, User) -> Fut,
     Fut: std::future::Future<Output = Result<String, DomainError>>,
 {
-    let Some((session, user)) = signed_in(state, jar).await else {
-        return Redirect::see_other("/login?next=/account").into_response();
-    };
-    if !state.pages.csrf_valid(jar, csrf_token) {
-        return account_page(
-            state,
-            jar,
-            StatusCode::FORBIDDEN,
-            &session,
-            &user,
-            None,
-            Some("This form expired. Please try again."),
-        );
-    }
     let result = action(session.clone(), user.clone()).await;
     // Show the account as it is now.
     let user = match state.store.find_user(&user.id).await {
@@ -120,8 +107,6 @@ where
 
 #[derive(Debug, Deserialize)]
 pub struct ProfileForm {
-    #[serde(default)]
-    csrf_token: String,
     first_name: Option<String>,
     last_name: Option<String>,
     display_name: Option<String>,
@@ -140,10 +125,10 @@ pub async fn save_profile(
     Data(state): Data<&AppState>,
     req: &Request,
     jar: &CookieJar,
-    Form(form): Form<ProfileForm>,
+    signed: SignedIn,
+    CsrfForm(form): CsrfForm<ProfileForm>,
 ) -> Response {
-    let csrf = form.csrf_token.clone();
-    account_action(state, jar, &csrf, |_, user| async move {
+    account_action(state, jar, signed, |_, user| async move {
         let (meta, now) = (request_meta(req), state.now());
         let accounts = state.accounts();
         let contact_preference = match form.contact_preference.as_deref() {
@@ -188,8 +173,6 @@ pub async fn save_profile(
 #[derive(Debug, Deserialize)]
 pub struct EmailForm {
     #[serde(default)]
-    csrf_token: String,
-    #[serde(default)]
     email: String,
     #[serde(default)]
     current_password: String,
@@ -200,9 +183,10 @@ pub async fn request_email_change(
     Data(state): Data<&AppState>,
     req: &Request,
     jar: &CookieJar,
-    Form(form): Form<EmailForm>,
+    signed: SignedIn,
+    CsrfForm(form): CsrfForm<EmailForm>,
 ) -> Response {
-    account_action(state, jar, &form.csrf_token, |_, user| async move {
+    account_action(state, jar, signed, |_, user| async move {
         let (meta, now) = (request_meta(req), state.now());
         let accounts = state.accounts();
         let proof = accounts
@@ -222,8 +206,6 @@ pub async fn request_email_change(
 #[derive(Debug, Deserialize)]
 pub struct CodeForm {
     #[serde(default)]
-    csrf_token: String,
-    #[serde(default)]
     code: String,
 }
 
@@ -232,9 +214,10 @@ pub async fn confirm_email_change(
     Data(state): Data<&AppState>,
     req: &Request,
     jar: &CookieJar,
-    Form(form): Form<CodeForm>,
+    signed: SignedIn,
+    CsrfForm(form): CsrfForm<CodeForm>,
 ) -> Response {
-    account_action(state, jar, &form.csrf_token, |_, user| async move {
+    account_action(state, jar, signed, |_, user| async move {
         let user = state
             .accounts()
             .confirm_email_change(&user, &form.code, &request_meta(req), state.now())
@@ -247,8 +230,6 @@ pub async fn confirm_email_change(
 #[derive(Debug, Deserialize)]
 pub struct PhoneForm {
     #[serde(default)]
-    csrf_token: String,
-    #[serde(default)]
     phone_number: String,
     #[serde(default)]
     current_password: String,
@@ -259,9 +240,10 @@ pub async fn request_phone_change(
     Data(state): Data<&AppState>,
     req: &Request,
     jar: &CookieJar,
-    Form(form): Form<PhoneForm>,
+    signed: SignedIn,
+    CsrfForm(form): CsrfForm<PhoneForm>,
 ) -> Response {
-    account_action(state, jar, &form.csrf_token, |_, user| async move {
+    account_action(state, jar, signed, |_, user| async move {
         let (meta, now) = (request_meta(req), state.now());
         let accounts = state.accounts();
         let proof = accounts
@@ -291,9 +273,10 @@ pub async fn confirm_phone_change(
     Data(state): Data<&AppState>,
     req: &Request,
     jar: &CookieJar,
-    Form(form): Form<CodeForm>,
+    signed: SignedIn,
+    CsrfForm(form): CsrfForm<CodeForm>,
 ) -> Response {
-    account_action(state, jar, &form.csrf_token, |_, user| async move {
+    account_action(state, jar, signed, |_, user| async move {
         let user = state
             .accounts()
             .confirm_phone_change(&user, &form.code, &request_meta(req), state.now())
@@ -309,8 +292,6 @@ pub async fn confirm_phone_change(
 #[derive(Debug, Deserialize)]
 pub struct RemovePhoneForm {
     #[serde(default)]
-    csrf_token: String,
-    #[serde(default)]
     current_password: String,
 }
 
@@ -319,9 +300,10 @@ pub async fn remove_phone_number(
     Data(state): Data<&AppState>,
     req: &Request,
     jar: &CookieJar,
-    Form(form): Form<RemovePhoneForm>,
+    signed: SignedIn,
+    CsrfForm(form): CsrfForm<RemovePhoneForm>,
 ) -> Response {
-    account_action(state, jar, &form.csrf_token, |_, user| async move {
+    account_action(state, jar, signed, |_, user| async move {
         let (meta, now) = (request_meta(req), state.now());
         let accounts = state.accounts();
         let proof = accounts
@@ -338,8 +320,6 @@ pub async fn remove_phone_number(
 #[derive(Debug, Deserialize)]
 pub struct PasswordForm {
     #[serde(default)]
-    csrf_token: String,
-    #[serde(default)]
     current_password: String,
     #[serde(default)]
     new_password: String,
@@ -350,9 +330,10 @@ pub async fn change_password(
     Data(state): Data<&AppState>,
     req: &Request,
     jar: &CookieJar,
-    Form(form): Form<PasswordForm>,
+    signed: SignedIn,
+    CsrfForm(form): CsrfForm<PasswordForm>,
 ) -> Response {
-    account_action(state, jar, &form.csrf_token, |session, user| async move {
+    account_action(state, jar, signed, |session, user| async move {
         state
             .accounts()
             .change_password(
@@ -371,8 +352,6 @@ pub async fn change_password(
 
 #[derive(Debug, Deserialize)]
 pub struct DeactivateForm {
-    #[serde(default)]
-    csrf_token: String,
     confirm: Option<String>,
 }
 
@@ -381,12 +360,11 @@ pub async fn deactivate(
     Data(state): Data<&AppState>,
     req: &Request,
     jar: &CookieJar,
-    Form(form): Form<DeactivateForm>,
+    signed: SignedIn,
+    CsrfForm(form): CsrfForm<DeactivateForm>,
 ) -> Response {
-    let Some((_, user)) = signed_in(state, jar).await else {
-        return Redirect::see_other("/login?next=/account").into_response();
-    };
-    if !state.pages.csrf_valid(jar, &form.csrf_token) || form.confirm.is_none() {
+    let user = signed.user;
+    if form.confirm.is_none() {
         return Redirect::see_other("/account").into_response();
     }
     match state
@@ -426,25 +404,15 @@ pub async fn confirm_logout(Data(state): Data<&AppState>, jar: &CookieJar) -> Re
 }
 
 #[derive(Debug, Deserialize)]
-pub struct LogoutForm {
-    #[serde(default)]
-    csrf_token: String,
-}
+pub struct LogoutForm {}
 
 #[handler]
 pub async fn logout(
     Data(state): Data<&AppState>,
     req: &Request,
     jar: &CookieJar,
-    Form(form): Form<LogoutForm>,
+    CsrfForm(_): CsrfForm<LogoutForm>,
 ) -> Response {
-    if !state.pages.csrf_valid(jar, &form.csrf_token) {
-        return state.pages.error_page(
-            StatusCode::FORBIDDEN,
-            "Please try again",
-            "This form expired before it was sent.",
-        );
-    }
     if let Some(token) = state.pages.session_token(jar) {
         let now = state.now();
         match sessions::end_session(&state.store, &token, now).await {

@@ -3,11 +3,11 @@
 use minijinja::context;
 use poem::http::StatusCode;
 use poem::web::cookie::CookieJar;
-use poem::web::{Data, Form, Query, Redirect};
+use poem::web::{Data, Query, Redirect};
 use poem::{IntoResponse, Response, handler};
 use serde::Deserialize;
 
-use super::signed_in;
+use super::{CsrfForm, signed_in};
 use crate::domain::authorization::{ParkedRequest, record_consent};
 use crate::domain::clients::Client;
 use crate::domain::oauth::{OAuthError, OAuthErrorCode};
@@ -83,8 +83,6 @@ pub async fn show(
 
 #[derive(Debug, Deserialize)]
 pub struct ConsentForm {
-    #[serde(default)]
-    csrf_token: String,
     request: Option<String>,
     decision: Option<String>,
 }
@@ -93,15 +91,8 @@ pub struct ConsentForm {
 pub async fn decide(
     Data(state): Data<&AppState>,
     jar: &CookieJar,
-    Form(form): Form<ConsentForm>,
+    CsrfForm(form): CsrfForm<ConsentForm>,
 ) -> Response {
-    if !state.pages.csrf_valid(jar, &form.csrf_token) {
-        return state.pages.error_page(
-            StatusCode::FORBIDDEN,
-            "Please try again",
-            "This form expired before it was sent.",
-        );
-    }
     let (parked, session, user, client) = match prepare(state, jar, form.request.as_deref()).await {
         Ok(prepared) => prepared,
         Err(response) => return response,

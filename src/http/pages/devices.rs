@@ -3,12 +3,12 @@
 
 use minijinja::context;
 use poem::http::StatusCode;
+use poem::web::Data;
 use poem::web::cookie::CookieJar;
-use poem::web::{Data, Form, Redirect};
-use poem::{IntoResponse, Request, Response, handler};
+use poem::{Request, Response, handler};
 use serde::Deserialize;
 
-use super::{failure, signed_in};
+use super::{CsrfForm, SignedIn, failure};
 use crate::domain::DomainError;
 use crate::domain::connected_apps;
 use crate::domain::sessions::{self, BrowserSession, EndedBy};
@@ -16,13 +16,7 @@ use crate::domain::users::User;
 use crate::http::request_meta;
 use crate::state::AppState;
 
-const SESSIONS: &str = "/account/sessions";
-const APPS: &str = "/account/apps";
 const WHEN: &str = "%Y-%m-%d %H:%M UTC";
-
-fn sign_in_first(page: &str) -> Response {
-    Redirect::see_other(format!("/login?next={page}")).into_response()
-}
 
 fn internal(state: &AppState, err: DomainError) -> Response {
     tracing::error!(error = %err, "account page failed");
@@ -88,17 +82,16 @@ async fn sessions_page(
 }
 
 #[handler]
-pub async fn show_sessions(Data(state): Data<&AppState>, jar: &CookieJar) -> Response {
-    let Some((session, user)) = signed_in(state, jar).await else {
-        return sign_in_first(SESSIONS);
-    };
+pub async fn show_sessions(
+    Data(state): Data<&AppState>,
+    jar: &CookieJar,
+    SignedIn { session, user }: SignedIn,
+) -> Response {
     sessions_page(state, jar, &session, &user, OK).await
 }
 
 #[derive(Debug, Deserialize)]
 pub struct EndSessionForm {
-    #[serde(default)]
-    csrf_token: String,
     #[serde(default)]
     session_id: String,
 }
@@ -109,19 +102,9 @@ pub async fn end_session(
     Data(state): Data<&AppState>,
     req: &Request,
     jar: &CookieJar,
-    Form(form): Form<EndSessionForm>,
+    SignedIn { session, user }: SignedIn,
+    CsrfForm(form): CsrfForm<EndSessionForm>,
 ) -> Response {
-    let Some((session, user)) = signed_in(state, jar).await else {
-        return sign_in_first(SESSIONS);
-    };
-    if !state.pages.csrf_valid(jar, &form.csrf_token) {
-        let shown = Shown {
-            status: StatusCode::FORBIDDEN,
-            notice: None,
-            error: Some("This form expired. Please try again."),
-        };
-        return sessions_page(state, jar, &session, &user, shown).await;
-    }
     let result = sessions::end_session_of_user(
         &state.store,
         &user.id,
@@ -160,10 +143,7 @@ pub async fn end_session(
 }
 
 #[derive(Debug, Deserialize)]
-pub struct CsrfOnlyForm {
-    #[serde(default)]
-    csrf_token: String,
-}
+pub struct CsrfOnlyForm {}
 
 /// "Sign out everywhere else": every session of the user but this one ends.
 #[handler]
@@ -171,19 +151,9 @@ pub async fn end_other_sessions(
     Data(state): Data<&AppState>,
     req: &Request,
     jar: &CookieJar,
-    Form(form): Form<CsrfOnlyForm>,
+    SignedIn { session, user }: SignedIn,
+    CsrfForm(_): CsrfForm<CsrfOnlyForm>,
 ) -> Response {
-    let Some((session, user)) = signed_in(state, jar).await else {
-        return sign_in_first(SESSIONS);
-    };
-    if !state.pages.csrf_valid(jar, &form.csrf_token) {
-        let shown = Shown {
-            status: StatusCode::FORBIDDEN,
-            notice: None,
-            error: Some("This form expired. Please try again."),
-        };
-        return sessions_page(state, jar, &session, &user, shown).await;
-    }
     let ended = match sessions::end_sessions_of_user(
         &state.store,
         &user.id,
@@ -239,17 +209,16 @@ async fn apps_page(state: &AppState, jar: &CookieJar, user: &User, shown: Shown<
 }
 
 #[handler]
-pub async fn show_apps(Data(state): Data<&AppState>, jar: &CookieJar) -> Response {
-    let Some((_, user)) = signed_in(state, jar).await else {
-        return sign_in_first(APPS);
-    };
+pub async fn show_apps(
+    Data(state): Data<&AppState>,
+    jar: &CookieJar,
+    SignedIn { user, .. }: SignedIn,
+) -> Response {
     apps_page(state, jar, &user, OK).await
 }
 
 #[derive(Debug, Deserialize)]
 pub struct RevokeAppForm {
-    #[serde(default)]
-    csrf_token: String,
     #[serde(default)]
     client_id: String,
 }
@@ -259,19 +228,9 @@ pub struct RevokeAppForm {
 pub async fn revoke_app(
     Data(state): Data<&AppState>,
     jar: &CookieJar,
-    Form(form): Form<RevokeAppForm>,
+    SignedIn { user, .. }: SignedIn,
+    CsrfForm(form): CsrfForm<RevokeAppForm>,
 ) -> Response {
-    let Some((_, user)) = signed_in(state, jar).await else {
-        return sign_in_first(APPS);
-    };
-    if !state.pages.csrf_valid(jar, &form.csrf_token) {
-        let shown = Shown {
-            status: StatusCode::FORBIDDEN,
-            notice: None,
-            error: Some("This form expired. Please try again."),
-        };
-        return apps_page(state, jar, &user, shown).await;
-    }
     match connected_apps::revoke(&state.store, &user.id, &form.client_id, state.now()).await {
         Ok(()) => {
             let shown = Shown {

@@ -4,11 +4,11 @@
 use minijinja::context;
 use poem::http::StatusCode;
 use poem::web::cookie::CookieJar;
-use poem::web::{Data, Form, Path, Query, Redirect};
+use poem::web::{Data, Path, Query, Redirect};
 use poem::{IntoResponse, Request, Response, handler};
 use serde::Deserialize;
 
-use super::{failure, safe_next, signed_in};
+use super::{CsrfForm, SignedIn, failure, safe_next};
 use crate::domain::federation::flow::{self, Completed, Failed};
 use crate::domain::mfa::AMR_FEDERATED;
 use crate::domain::signin::Proved;
@@ -20,8 +20,6 @@ const CONNECTIONS: &str = "/account/connections";
 
 #[derive(Debug, Deserialize)]
 pub struct StartForm {
-    #[serde(default)]
-    csrf_token: String,
     next: Option<String>,
 }
 
@@ -47,17 +45,8 @@ pub async fn start(
     Path(provider): Path<String>,
     req: &Request,
     jar: &CookieJar,
-    Form(form): Form<StartForm>,
+    CsrfForm(form): CsrfForm<StartForm>,
 ) -> Response {
-    if !state.pages.csrf_valid(jar, &form.csrf_token) {
-        return failed_page(
-            state,
-            &Failed {
-                message: "This form expired. Please try again.".into(),
-                reason: "csrf".into(),
-            },
-        );
-    }
     let next = safe_next(form.next.as_deref());
     let now = state.now();
     match flow::start_allowed(&state.store, &request_meta(req), now).await {
@@ -174,10 +163,8 @@ pub async fn connections(
     Data(state): Data<&AppState>,
     Query(query): Query<ConnectionsQuery>,
     jar: &CookieJar,
+    SignedIn { user, .. }: SignedIn,
 ) -> Response {
-    let Some((_, user)) = signed_in(state, jar).await else {
-        return Redirect::see_other(format!("/login?next={CONNECTIONS}")).into_response();
-    };
     let notice = query
         .linked
         .is_some()
@@ -264,24 +251,9 @@ pub async fn link(
     Data(state): Data<&AppState>,
     Path(provider): Path<String>,
     jar: &CookieJar,
-    Form(form): Form<StartForm>,
+    SignedIn { user, .. }: SignedIn,
+    CsrfForm(form): CsrfForm<StartForm>,
 ) -> Response {
-    let Some((_, user)) = signed_in(state, jar).await else {
-        return Redirect::see_other(format!("/login?next={CONNECTIONS}")).into_response();
-    };
-    if !state.pages.csrf_valid(jar, &form.csrf_token) {
-        let message = "This form expired. Please try again.";
-        return connections_page(
-            state,
-            jar,
-            &user,
-            StatusCode::FORBIDDEN,
-            None,
-            Some(message),
-            None,
-        )
-        .await;
-    }
     match state
         .federation()
         .start(
@@ -314,8 +286,6 @@ pub async fn link(
 #[derive(Debug, Deserialize)]
 pub struct UnlinkForm {
     #[serde(default)]
-    csrf_token: String,
-    #[serde(default)]
     provider: String,
 }
 
@@ -324,24 +294,9 @@ pub async fn unlink(
     Data(state): Data<&AppState>,
     req: &Request,
     jar: &CookieJar,
-    Form(form): Form<UnlinkForm>,
+    SignedIn { user, .. }: SignedIn,
+    CsrfForm(form): CsrfForm<UnlinkForm>,
 ) -> Response {
-    let Some((_, user)) = signed_in(state, jar).await else {
-        return Redirect::see_other(format!("/login?next={CONNECTIONS}")).into_response();
-    };
-    if !state.pages.csrf_valid(jar, &form.csrf_token) {
-        let message = "This form expired. Please try again.";
-        return connections_page(
-            state,
-            jar,
-            &user,
-            StatusCode::FORBIDDEN,
-            None,
-            Some(message),
-            None,
-        )
-        .await;
-    }
     match flow::unlink(
         &state.store,
         &user,

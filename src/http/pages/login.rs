@@ -3,11 +3,11 @@
 use minijinja::context;
 use poem::http::StatusCode;
 use poem::web::cookie::CookieJar;
-use poem::web::{Data, Form, Query, Redirect};
+use poem::web::{Data, Query, Redirect};
 use poem::{IntoResponse, Request, Response, handler};
 use serde::Deserialize;
 
-use super::{safe_next, signed_in};
+use super::{CsrfForm, safe_next, signed_in};
 use crate::domain::DomainError;
 use crate::domain::accounts::RegistrationMode;
 use crate::domain::mfa::AMR_PASSWORD;
@@ -36,8 +36,6 @@ pub struct LoginForm {
     username: String,
     #[serde(default)]
     password: String,
-    #[serde(default)]
-    csrf_token: String,
     next: Option<String>,
     /// The "keep me signed in" checkbox; present when ticked.
     remember_me: Option<String>,
@@ -136,7 +134,7 @@ pub async fn submit(
     Data(state): Data<&AppState>,
     req: &Request,
     jar: &CookieJar,
-    Form(form): Form<LoginForm>,
+    CsrfForm(form): CsrfForm<LoginForm>,
 ) -> Response {
     let next = safe_next(form.next.as_deref());
     let login: String = form.username.trim().chars().take(MAX_LOGIN_LEN).collect();
@@ -153,12 +151,6 @@ pub async fn submit(
             Some(message),
         )
     };
-    if !state.pages.csrf_valid(jar, &form.csrf_token) {
-        return page(
-            StatusCode::FORBIDDEN,
-            "This form expired. Please try again.",
-        );
-    }
     if login.is_empty() || form.password.is_empty() {
         return page(
             StatusCode::BAD_REQUEST,

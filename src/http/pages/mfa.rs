@@ -5,11 +5,11 @@
 use minijinja::context;
 use poem::http::StatusCode;
 use poem::web::cookie::CookieJar;
-use poem::web::{Data, Form, Query, Redirect};
+use poem::web::{Data, Query, Redirect};
 use poem::{IntoResponse, Request, Response, handler};
 use serde::Deserialize;
 
-use super::{failure, safe_next};
+use super::{CsrfForm, failure, safe_next};
 use crate::domain::DomainError;
 use crate::domain::mfa::challenge::{Answer, Challenge, CodeChannel, Method, Refused};
 use crate::domain::mfa::{devices, webauthn};
@@ -25,8 +25,6 @@ pub struct ChallengeQuery {
 
 #[derive(Debug, Deserialize)]
 pub struct ChallengeForm {
-    #[serde(default)]
-    csrf_token: String,
     next: Option<String>,
     #[serde(default)]
     method: String,
@@ -160,16 +158,13 @@ pub async fn send_code(
     Data(state): Data<&AppState>,
     req: &Request,
     jar: &CookieJar,
-    Form(form): Form<ChallengeForm>,
+    CsrfForm(form): CsrfForm<ChallengeForm>,
 ) -> Response {
     let next = safe_next(form.next.as_deref());
     let (_, user) = match current_challenge(state, jar, next.as_deref()).await {
         Ok(found) => found,
         Err(response) => return response,
     };
-    if !state.pages.csrf_valid(jar, &form.csrf_token) {
-        return challenge_page(state, jar, &user, next.as_deref(), expired_form()).await;
-    }
     match state
         .second_factor()
         .send_code(&user, &request_meta(req), state.now())
@@ -196,29 +191,18 @@ pub async fn send_code(
     }
 }
 
-fn expired_form() -> Notice<'static> {
-    Notice {
-        status: StatusCode::FORBIDDEN,
-        error: Some("This form expired. Please try again."),
-        notice: None,
-    }
-}
-
 #[handler]
 pub async fn submit(
     Data(state): Data<&AppState>,
     req: &Request,
     jar: &CookieJar,
-    Form(form): Form<ChallengeForm>,
+    CsrfForm(form): CsrfForm<ChallengeForm>,
 ) -> Response {
     let next = safe_next(form.next.as_deref());
     let (challenge, user) = match current_challenge(state, jar, next.as_deref()).await {
         Ok(found) => found,
         Err(response) => return response,
     };
-    if !state.pages.csrf_valid(jar, &form.csrf_token) {
-        return challenge_page(state, jar, &user, next.as_deref(), expired_form()).await;
-    }
     let answer = match Method::parse(&form.method) {
         Some(Method::Totp) => Answer::Totp(&form.code),
         Some(Method::BackupCode) => Answer::BackupCode(&form.code),

@@ -4,6 +4,7 @@
 mod account;
 mod consent;
 mod devices;
+pub(crate) mod extract;
 mod federation;
 mod login;
 pub(crate) mod mfa;
@@ -105,8 +106,41 @@ const TEMPLATES: &[(&str, &str)] = &[
         "totp_setup.html",
         include_str!("../../../ui/templates/totp_setup.html"),
     ),
+    (
+        "admin/layout.html",
+        include_str!("../../../ui/templates/admin/layout.html"),
+    ),
+    (
+        "admin/dashboard.html",
+        include_str!("../../../ui/templates/admin/dashboard.html"),
+    ),
+    (
+        "admin/users.html",
+        include_str!("../../../ui/templates/admin/users.html"),
+    ),
+    (
+        "admin/user.html",
+        include_str!("../../../ui/templates/admin/user.html"),
+    ),
+    (
+        "admin/clients.html",
+        include_str!("../../../ui/templates/admin/clients.html"),
+    ),
+    (
+        "admin/client.html",
+        include_str!("../../../ui/templates/admin/client.html"),
+    ),
+    (
+        "admin/client_secret.html",
+        include_str!("../../../ui/templates/admin/client_secret.html"),
+    ),
+    (
+        "admin/audit.html",
+        include_str!("../../../ui/templates/admin/audit.html"),
+    ),
 ];
 const STYLESHEET: &str = include_str!("../../../ui/static/latchkey.css");
+const ADMIN_STYLESHEET: &str = include_str!("../../../ui/static/admin.css");
 const FORM_POST_SCRIPT: &str = include_str!("../../../ui/static/form_post.js");
 const WEBAUTHN_SCRIPT: &str = include_str!("../../../ui/static/webauthn.js");
 
@@ -189,6 +223,7 @@ pub fn routes() -> Route {
         )
         .at("/consent", get(consent::show).post(consent::decide))
         .at("/static/latchkey.css", get(stylesheet))
+        .at("/static/admin.css", get(admin_stylesheet))
         .at("/static/form_post.js", get(form_post_script))
         .at("/static/webauthn.js", get(webauthn_script))
         .at(
@@ -212,6 +247,11 @@ fn asset(content_type: &str, body: &'static str) -> Response {
 #[poem::handler]
 fn stylesheet() -> Response {
     asset("text/css; charset=utf-8", STYLESHEET)
+}
+
+#[poem::handler]
+fn admin_stylesheet() -> Response {
+    asset("text/css; charset=utf-8", ADMIN_STYLESHEET)
 }
 
 #[poem::handler]
@@ -405,6 +445,7 @@ impl Pages {
 }
 
 pub use crate::http::signin::signed_in;
+pub use extract::{AdminUser, CsrfForm, FORM_EXPIRED, PageError, SignedIn, render_page_errors};
 
 /// The status and the words a page shows for a failed action. Internal detail is
 /// logged, never shown.

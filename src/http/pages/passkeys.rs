@@ -5,12 +5,12 @@
 use chrono::{DateTime, Utc};
 use minijinja::context;
 use poem::http::StatusCode;
+use poem::web::Data;
 use poem::web::cookie::CookieJar;
-use poem::web::{Data, Form, Redirect};
-use poem::{IntoResponse, Request, Response, handler};
+use poem::{Request, Response, handler};
 use serde::Deserialize;
 
-use super::{failure, safe_next, signed_in};
+use super::{CsrfForm, SignedIn, failure, safe_next};
 use crate::domain::DomainError;
 use crate::domain::accounts::RegistrationMode;
 use crate::domain::mfa::webauthn::{self, Ceremony, PasswordlessOutcome};
@@ -23,17 +23,12 @@ use crate::http::signin::{self, BrowserCookies, session_cookie_lifetime};
 use crate::state::AppState;
 
 const PAGE: &str = "/account/passkeys";
-const EXPIRED_FORM: &str = "This form expired. Please try again.";
 /// The same words for every refused passkey: nothing about whether an account exists.
 const PASSKEY_REFUSED: &str =
     "That passkey was not accepted. Try again, or sign in with your password.";
 /// The browser sent back no credential (JavaScript off, or the dialog was cancelled).
 const NO_ANSWER: &str = "Your browser did not answer. Try again.";
 const MAX_CREDENTIAL_JSON: usize = 64 * 1024;
-
-fn sign_in_first() -> Response {
-    Redirect::see_other(format!("/login?next={PAGE}")).into_response()
-}
 
 fn when(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()
@@ -146,10 +141,11 @@ fn ceremony_page(
 }
 
 #[handler]
-pub async fn show(Data(state): Data<&AppState>, jar: &CookieJar) -> Response {
-    let Some((_, user)) = signed_in(state, jar).await else {
-        return sign_in_first();
-    };
+pub async fn show(
+    Data(state): Data<&AppState>,
+    jar: &CookieJar,
+    SignedIn { user, .. }: SignedIn,
+) -> Response {
     let shown = Shown {
         status: StatusCode::OK,
         notice: None,
@@ -160,8 +156,6 @@ pub async fn show(Data(state): Data<&AppState>, jar: &CookieJar) -> Response {
 
 #[derive(Debug, Deserialize)]
 pub struct NewForm {
-    #[serde(default)]
-    csrf_token: String,
     #[serde(default)]
     name: String,
     #[serde(default)]
@@ -176,20 +170,9 @@ pub async fn start_registration(
     Data(state): Data<&AppState>,
     req: &Request,
     jar: &CookieJar,
-    Form(form): Form<NewForm>,
+    SignedIn { session, user }: SignedIn,
+    CsrfForm(form): CsrfForm<NewForm>,
 ) -> Response {
-    let Some((session, user)) = signed_in(state, jar).await else {
-        return sign_in_first();
-    };
-    if !state.pages.csrf_valid(jar, &form.csrf_token) {
-        return passkeys_page(
-            state,
-            jar,
-            &user,
-            Shown::failed(StatusCode::FORBIDDEN, EXPIRED_FORM),
-        )
-        .await;
-    }
     let meta = request_meta(req);
     let now = state.now();
     if sessions::may_add_factor(&user, &session).is_err() {
@@ -243,8 +226,6 @@ pub async fn start_registration(
 #[derive(Debug, Deserialize)]
 pub struct CeremonyForm {
     #[serde(default)]
-    csrf_token: String,
-    #[serde(default)]
     ceremony_id: String,
     /// The browser's `PublicKeyCredential` as JSON, binary values base64url.
     #[serde(default)]
@@ -259,20 +240,9 @@ pub async fn finish_registration(
     Data(state): Data<&AppState>,
     req: &Request,
     jar: &CookieJar,
-    Form(form): Form<CeremonyForm>,
+    SignedIn { session, user }: SignedIn,
+    CsrfForm(form): CsrfForm<CeremonyForm>,
 ) -> Response {
-    let Some((session, user)) = signed_in(state, jar).await else {
-        return sign_in_first();
-    };
-    if !state.pages.csrf_valid(jar, &form.csrf_token) {
-        return passkeys_page(
-            state,
-            jar,
-            &user,
-            Shown::failed(StatusCode::FORBIDDEN, EXPIRED_FORM),
-        )
-        .await;
-    }
     if form.credential.trim().is_empty() || form.credential.len() > MAX_CREDENTIAL_JSON {
         return passkeys_page(
             state,
@@ -342,8 +312,6 @@ pub async fn finish_registration(
 #[derive(Debug, Deserialize)]
 pub struct RenameForm {
     #[serde(default)]
-    csrf_token: String,
-    #[serde(default)]
     id: String,
     #[serde(default)]
     name: String,
@@ -353,20 +321,9 @@ pub struct RenameForm {
 pub async fn rename(
     Data(state): Data<&AppState>,
     jar: &CookieJar,
-    Form(form): Form<RenameForm>,
+    SignedIn { user, .. }: SignedIn,
+    CsrfForm(form): CsrfForm<RenameForm>,
 ) -> Response {
-    let Some((_, user)) = signed_in(state, jar).await else {
-        return sign_in_first();
-    };
-    if !state.pages.csrf_valid(jar, &form.csrf_token) {
-        return passkeys_page(
-            state,
-            jar,
-            &user,
-            Shown::failed(StatusCode::FORBIDDEN, EXPIRED_FORM),
-        )
-        .await;
-    }
     match webauthn::rename(&state.store, &user.id, &form.id, &form.name).await {
         Ok(()) => passkeys_page(state, jar, &user, Shown::ok("Renamed.")).await,
         Err(err) => {
@@ -378,8 +335,6 @@ pub async fn rename(
 
 #[derive(Debug, Deserialize)]
 pub struct DeleteForm {
-    #[serde(default)]
-    csrf_token: String,
     #[serde(default)]
     id: String,
     #[serde(default)]
@@ -393,20 +348,9 @@ pub async fn delete(
     Data(state): Data<&AppState>,
     req: &Request,
     jar: &CookieJar,
-    Form(form): Form<DeleteForm>,
+    SignedIn { user, .. }: SignedIn,
+    CsrfForm(form): CsrfForm<DeleteForm>,
 ) -> Response {
-    let Some((_, user)) = signed_in(state, jar).await else {
-        return sign_in_first();
-    };
-    if !state.pages.csrf_valid(jar, &form.csrf_token) {
-        return passkeys_page(
-            state,
-            jar,
-            &user,
-            Shown::failed(StatusCode::FORBIDDEN, EXPIRED_FORM),
-        )
-        .await;
-    }
     let meta = request_meta(req);
     let now = state.now();
     let deleted = async {
@@ -467,8 +411,6 @@ fn login_page(
 
 #[derive(Debug, Deserialize)]
 pub struct PasswordlessForm {
-    #[serde(default)]
-    csrf_token: String,
     next: Option<String>,
 }
 
@@ -479,18 +421,9 @@ pub async fn start_passwordless(
     Data(state): Data<&AppState>,
     req: &Request,
     jar: &CookieJar,
-    Form(form): Form<PasswordlessForm>,
+    CsrfForm(form): CsrfForm<PasswordlessForm>,
 ) -> Response {
     let next = safe_next(form.next.as_deref());
-    if !state.pages.csrf_valid(jar, &form.csrf_token) {
-        return login_page(
-            state,
-            jar,
-            StatusCode::FORBIDDEN,
-            next.as_deref(),
-            EXPIRED_FORM,
-        );
-    }
     let meta = request_meta(req);
     match webauthn::start_passwordless(&state.store, &state.webauthn, &meta, state.now()).await {
         Ok(ceremony) => {
@@ -531,15 +464,12 @@ pub async fn finish_passwordless(
     Data(state): Data<&AppState>,
     req: &Request,
     jar: &CookieJar,
-    Form(form): Form<CeremonyForm>,
+    CsrfForm(form): CsrfForm<CeremonyForm>,
 ) -> Response {
     let next = safe_next(form.next.as_deref());
     let page = |status: StatusCode, message: &str| {
         login_page(state, jar, status, next.as_deref(), message)
     };
-    if !state.pages.csrf_valid(jar, &form.csrf_token) {
-        return page(StatusCode::FORBIDDEN, EXPIRED_FORM);
-    }
     if form.credential.trim().is_empty() || form.credential.len() > MAX_CREDENTIAL_JSON {
         return page(StatusCode::BAD_REQUEST, NO_ANSWER);
     }

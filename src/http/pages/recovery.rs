@@ -3,11 +3,11 @@
 use minijinja::context;
 use poem::http::StatusCode;
 use poem::web::cookie::CookieJar;
-use poem::web::{Data, Form, Query};
+use poem::web::{Data, Query};
 use poem::{Request, Response, handler};
 use serde::Deserialize;
 
-use super::{failure, password_rules_text};
+use super::{CsrfForm, failure, password_rules_text};
 use crate::http::request_meta;
 use crate::state::AppState;
 
@@ -43,8 +43,6 @@ pub async fn forgot_show(Data(state): Data<&AppState>, jar: &CookieJar) -> Respo
 #[derive(Debug, Deserialize)]
 pub struct ForgotForm {
     #[serde(default)]
-    csrf_token: String,
-    #[serde(default)]
     email: String,
 }
 
@@ -53,18 +51,8 @@ pub async fn forgot_submit(
     Data(state): Data<&AppState>,
     req: &Request,
     jar: &CookieJar,
-    Form(form): Form<ForgotForm>,
+    CsrfForm(form): CsrfForm<ForgotForm>,
 ) -> Response {
-    if !state.pages.csrf_valid(jar, &form.csrf_token) {
-        return forgot_page(
-            state,
-            jar,
-            StatusCode::FORBIDDEN,
-            &form.email,
-            None,
-            Some("This form expired. Please try again."),
-        );
-    }
     match state
         .accounts()
         .request_password_reset(&form.email, &request_meta(req), state.now())
@@ -148,8 +136,6 @@ pub async fn reset_show(
 #[derive(Debug, Deserialize)]
 pub struct ResetForm {
     #[serde(default)]
-    csrf_token: String,
-    #[serde(default)]
     token: String,
     #[serde(default)]
     password: String,
@@ -162,17 +148,8 @@ pub async fn reset_submit(
     Data(state): Data<&AppState>,
     req: &Request,
     jar: &CookieJar,
-    Form(form): Form<ResetForm>,
+    CsrfForm(form): CsrfForm<ResetForm>,
 ) -> Response {
-    if !state.pages.csrf_valid(jar, &form.csrf_token) {
-        return reset_page(
-            state,
-            jar,
-            StatusCode::FORBIDDEN,
-            &form.token,
-            Some("This form expired. Please try again."),
-        );
-    }
     if form.password != form.password_again {
         return reset_page(
             state,

@@ -3,11 +3,11 @@
 use minijinja::context;
 use poem::http::StatusCode;
 use poem::web::cookie::CookieJar;
-use poem::web::{Data, Form, Query};
+use poem::web::{Data, Query};
 use poem::{Request, Response, handler};
 use serde::Deserialize;
 
-use super::{failure, password_rules_text};
+use super::{CsrfForm, failure, password_rules_text};
 use crate::domain::accounts::{Registration, RegistrationMode};
 use crate::domain::users::Profile;
 use crate::http::request_meta;
@@ -15,8 +15,6 @@ use crate::state::AppState;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct RegisterForm {
-    #[serde(default)]
-    csrf_token: String,
     #[serde(default)]
     username: String,
     #[serde(default)]
@@ -87,20 +85,11 @@ pub async fn submit(
     Data(state): Data<&AppState>,
     req: &Request,
     jar: &CookieJar,
-    Form(form): Form<RegisterForm>,
+    CsrfForm(form): CsrfForm<RegisterForm>,
 ) -> Response {
     let accounts = state.accounts();
     if accounts.registration_mode() == RegistrationMode::Closed {
         return closed_page(state);
-    }
-    if !state.pages.csrf_valid(jar, &form.csrf_token) {
-        return register_page(
-            state,
-            jar,
-            StatusCode::FORBIDDEN,
-            &form,
-            Some("This form expired. Please try again."),
-        );
     }
     let registration = Registration {
         username: form.username.trim().to_string(),
@@ -186,8 +175,6 @@ pub async fn verify_show(
 
 #[derive(Debug, Deserialize)]
 pub struct VerifyForm {
-    #[serde(default)]
-    csrf_token: String,
     token: Option<String>,
     email: Option<String>,
     code: Option<String>,
@@ -198,21 +185,10 @@ pub async fn verify_submit(
     Data(state): Data<&AppState>,
     req: &Request,
     jar: &CookieJar,
-    Form(form): Form<VerifyForm>,
+    CsrfForm(form): CsrfForm<VerifyForm>,
 ) -> Response {
     let email = form.email.clone().unwrap_or_default();
     let token = form.token.as_deref().filter(|t| !t.is_empty());
-    if !state.pages.csrf_valid(jar, &form.csrf_token) {
-        return verify_page(
-            state,
-            jar,
-            StatusCode::FORBIDDEN,
-            &email,
-            token,
-            None,
-            Some("This form expired. Please try again."),
-        );
-    }
     let accounts = state.accounts();
     let meta = request_meta(req);
     let now = state.now();
@@ -246,8 +222,6 @@ pub async fn verify_submit(
 #[derive(Debug, Deserialize)]
 pub struct ResendForm {
     #[serde(default)]
-    csrf_token: String,
-    #[serde(default)]
     email: String,
 }
 
@@ -256,19 +230,8 @@ pub async fn resend(
     Data(state): Data<&AppState>,
     req: &Request,
     jar: &CookieJar,
-    Form(form): Form<ResendForm>,
+    CsrfForm(form): CsrfForm<ResendForm>,
 ) -> Response {
-    if !state.pages.csrf_valid(jar, &form.csrf_token) {
-        return verify_page(
-            state,
-            jar,
-            StatusCode::FORBIDDEN,
-            &form.email,
-            None,
-            None,
-            Some("This form expired. Please try again."),
-        );
-    }
     match state
         .accounts()
         .resend_verification(&form.email, &request_meta(req), state.now())

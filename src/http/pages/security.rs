@@ -5,11 +5,11 @@
 use minijinja::context;
 use poem::http::StatusCode;
 use poem::web::cookie::CookieJar;
-use poem::web::{Data, Form, Query, Redirect};
+use poem::web::{Data, Query, Redirect};
 use poem::{IntoResponse, Request, Response, handler};
 use serde::Deserialize;
 
-use super::{failure, safe_next, signed_in};
+use super::{CsrfForm, SignedIn, failure, safe_next};
 use crate::domain::mfa::challenge::CodeChannel;
 use crate::domain::mfa::{self, backup_codes, totp};
 use crate::domain::sessions::{self, Holder};
@@ -114,10 +114,8 @@ pub async fn show(
     Data(state): Data<&AppState>,
     Query(query): Query<SecurityQuery>,
     jar: &CookieJar,
+    SignedIn { user, .. }: SignedIn,
 ) -> Response {
-    let Some((_, user)) = signed_in(state, jar).await else {
-        return sign_in_first();
-    };
     let next = safe_next(query.next.as_deref());
     let shown = Shown {
         status: StatusCode::OK,
@@ -132,8 +130,6 @@ pub async fn show(
 #[derive(Debug, Deserialize)]
 pub struct PasswordForm {
     #[serde(default)]
-    csrf_token: String,
-    #[serde(default)]
     current_password: String,
     next: Option<String>,
     /// For the sign-in codes switch: "on" or "off".
@@ -146,13 +142,13 @@ enum Done {
     BackupCodes(Vec<String>),
 }
 
-/// Runs an action for the signed-in user behind the CSRF check (and, with `password`,
-/// the current password), then shows its outcome.
+/// Runs an action for the signed-in user (its form's CSRF token already checked; with
+/// `password`, behind the current password), then shows its outcome.
 async fn security_action<F, Fut>(
     state: &AppState,
     req: &Request,
     jar: &CookieJar,
-    csrf_token: &str,
+    SignedIn { user, .. }: SignedIn,
     password: Option<&str>,
     next: Option<&str>,
     action: F,
@@ -161,9 +157,6 @@ where
     F: FnOnce(User, RequestMeta) -> Fut,
     Fut: Future<Output = Result<Done, DomainError>>,
 {
-    let Some((_, user)) = signed_in(state, jar).await else {
-        return sign_in_first();
-    };
     let next = safe_next(next);
     let mut shown = Shown {
         status: StatusCode::OK,
@@ -172,11 +165,6 @@ where
         required: false,
         next: next.as_deref(),
     };
-    if !state.pages.csrf_valid(jar, csrf_token) {
-        shown.status = StatusCode::FORBIDDEN;
-        shown.error = Some("This form expired. Please try again.");
-        return security_page(state, jar, &user, shown).await;
-    }
     let meta = request_meta(req);
     let outcome = match password {
         Some(password) => {
@@ -241,15 +229,11 @@ pub async fn begin_totp(
     Data(state): Data<&AppState>,
     req: &Request,
     jar: &CookieJar,
-    Form(form): Form<PasswordForm>,
+    SignedIn { session, user }: SignedIn,
+    CsrfForm(form): CsrfForm<PasswordForm>,
 ) -> Response {
-    let Some((session, user)) = signed_in(state, jar).await else {
-        return sign_in_first();
-    };
     let next = safe_next(form.next.as_deref());
-    if state.pages.csrf_valid(jar, &form.csrf_token)
-        && sessions::may_add_factor(&user, &session).is_err()
-    {
+    if sessions::may_add_factor(&user, &session).is_err() {
         // Another factor needs one of the current ones first; then back here.
         let step = state.sign_in().step_up(&session, &user, state.now()).await;
         let back = next.as_deref().unwrap_or(PAGE);
@@ -269,13 +253,6 @@ pub async fn begin_totp(
             security_page(state, jar, &user, shown).await
         }
     };
-    if !state.pages.csrf_valid(jar, &form.csrf_token) {
-        return fail(
-            StatusCode::FORBIDDEN,
-            "This form expired. Please try again.".into(),
-        )
-        .await;
-    }
     let meta = request_meta(req);
     let now = state.now();
     if let Err(err) = mfa::confirm_password(
@@ -337,8 +314,6 @@ fn totp_setup_page(
 #[derive(Debug, Deserialize)]
 pub struct CodeForm {
     #[serde(default)]
-    csrf_token: String,
-    #[serde(default)]
     code: String,
     next: Option<String>,
 }
@@ -348,21 +323,14 @@ pub async fn confirm_totp(
     Data(state): Data<&AppState>,
     req: &Request,
     jar: &CookieJar,
-    Form(form): Form<CodeForm>,
+    SignedIn { session, user }: SignedIn,
+    CsrfForm(form): CsrfForm<CodeForm>,
 ) -> Response {
-    let Some((session, user)) = signed_in(state, jar).await else {
-        return sign_in_first();
-    };
     let next = safe_next(form.next.as_deref());
     let master = state.keys.master();
     let issuer = &state.config.webauthn_rp_name;
-    let csrf_ok = state.pages.csrf_valid(jar, &form.csrf_token);
     let first_factor = !user.two_factor_enabled;
-    let result = if !csrf_ok {
-        Err(DomainError::NotAllowed(
-            "This form expired. Please try again.".into(),
-        ))
-    } else if let Err(err) = sessions::may_add_factor(&user, &session) {
+    let result = if let Err(err) = sessions::may_add_factor(&user, &session) {
         Err(err)
     } else {
         totp::confirm_enrolment(
@@ -421,13 +389,14 @@ pub async fn remove_totp(
     Data(state): Data<&AppState>,
     req: &Request,
     jar: &CookieJar,
-    Form(form): Form<PasswordForm>,
+    signed: SignedIn,
+    CsrfForm(form): CsrfForm<PasswordForm>,
 ) -> Response {
     security_action(
         state,
         req,
         jar,
-        &form.csrf_token,
+        signed,
         Some(&form.current_password),
         form.next.as_deref(),
         |user, meta| async move {
@@ -443,13 +412,14 @@ pub async fn regenerate_backup_codes(
     Data(state): Data<&AppState>,
     req: &Request,
     jar: &CookieJar,
-    Form(form): Form<PasswordForm>,
+    signed: SignedIn,
+    CsrfForm(form): CsrfForm<PasswordForm>,
 ) -> Response {
     security_action(
         state,
         req,
         jar,
-        &form.csrf_token,
+        signed,
         Some(&form.current_password),
         form.next.as_deref(),
         |user, meta| async move {
@@ -477,14 +447,15 @@ pub async fn set_sign_in_codes(
     Data(state): Data<&AppState>,
     req: &Request,
     jar: &CookieJar,
-    Form(form): Form<PasswordForm>,
+    signed: SignedIn,
+    CsrfForm(form): CsrfForm<PasswordForm>,
 ) -> Response {
     let enable = form.enable.as_deref() == Some("on");
     security_action(
         state,
         req,
         jar,
-        &form.csrf_token,
+        signed,
         Some(&form.current_password),
         form.next.as_deref(),
         |user, meta| async move {
@@ -510,8 +481,6 @@ pub async fn set_sign_in_codes(
 
 #[derive(Debug, Deserialize)]
 pub struct ForgetForm {
-    #[serde(default)]
-    csrf_token: String,
     /// One device; absent forgets them all.
     device_id: Option<String>,
 }
@@ -521,13 +490,14 @@ pub async fn forget_devices(
     Data(state): Data<&AppState>,
     req: &Request,
     jar: &CookieJar,
-    Form(form): Form<ForgetForm>,
+    signed: SignedIn,
+    CsrfForm(form): CsrfForm<ForgetForm>,
 ) -> Response {
     security_action(
         state,
         req,
         jar,
-        &form.csrf_token,
+        signed,
         None,
         None,
         |user, _meta| async move {

@@ -1,0 +1,65 @@
+//! The admin console at `/admin`: server-rendered pages for users with the admin role,
+//! one module per area. Every handler is extract ([`AdminUser`], [`CsrfForm`]) →
+//! domain call (the same functions the admin REST API uses) → render; failures are
+//! [`PageError`]s that render as the error page.
+
+mod audit;
+mod chart;
+mod clients;
+mod dashboard;
+mod users;
+
+use poem::http::StatusCode;
+use poem::{Request, Response, Route, get, post};
+use serde::Serialize;
+
+use crate::domain::RequestMeta;
+use crate::http::pages::{AdminUser, PageError};
+use crate::http::request_meta;
+use crate::state::AppState;
+
+pub use crate::http::pages::CsrfForm;
+
+/// What a handler returns: its page, or the error page.
+pub type PageResult = Result<Response, PageError>;
+
+pub fn routes() -> Route {
+    Route::new()
+        .at("/", get(dashboard::show))
+        .at("/users", get(users::list))
+        .at("/users/:id", get(users::show))
+        .at("/users/:id/action", post(users::action))
+        .at("/users/:id/sessions/end", post(users::end_session))
+        .at("/users/:id/sessions/end-all", post(users::end_all_sessions))
+        .at("/clients", get(clients::list).post(clients::create))
+        .at("/clients/:id", get(clients::show))
+        .at("/clients/:id/rotate", post(clients::rotate))
+        .at("/clients/:id/delete", post(clients::delete))
+        .at("/audit", get(audit::show))
+        .at("/audit.csv", get(audit::export))
+}
+
+/// Renders a console page; `section` marks the current item of the navigation.
+pub fn render(
+    state: &AppState,
+    status: StatusCode,
+    name: &str,
+    section: &str,
+    context: impl Serialize,
+) -> PageResult {
+    Ok(state.pages.render(
+        status,
+        name,
+        minijinja::context! { section => section, ..minijinja::Value::from_serialize(context) },
+    ))
+}
+
+/// The request's metadata with the signed-in admin as the actor, as the API records it.
+pub fn acting(req: &Request, admin: &AdminUser) -> RequestMeta {
+    request_meta(req).acting_as(&admin.user.id)
+}
+
+/// The display form of a time in the console.
+pub fn when(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
