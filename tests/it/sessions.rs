@@ -560,7 +560,7 @@ async fn nobody_lists_or_ends_another_users_sessions() {
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(html.contains("No such session."));
-    // Admin-only operations refuse a user's session token.
+    // Admin-only operations refuse a user's session token: signed in, but not an admin.
     let (status, _) = call(
         &server,
         &bob_token,
@@ -568,7 +568,7 @@ async fn nobody_lists_or_ends_another_users_sessions() {
         &format!("/admin/v1/users/{}/sessions", alice.id),
     )
     .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(token_works(&server, &alice_token, &alice.id).await);
 }
 
