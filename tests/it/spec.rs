@@ -85,7 +85,10 @@ fn enum_fields_are_plain_refs() {
         }
     }
     // openapi-python-client: "Cannot take allOf a non-object" drops the whole operation.
-    assert!(wrapped.is_empty(), "enum fields wrapped in allOf: {wrapped:?}");
+    assert!(
+        wrapped.is_empty(),
+        "enum fields wrapped in allOf: {wrapped:?}"
+    );
 }
 
 #[test]
@@ -266,7 +269,10 @@ async fn limits_in_the_schema_are_enforced_with_400() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{client}");
     assert_eq!(client["access_token_lifetime_secs"], 600);
-    let path = format!("/admin/v1/clients/{}", client["client_id"].as_str().unwrap());
+    let path = format!(
+        "/admin/v1/clients/{}",
+        client["client_id"].as_str().unwrap()
+    );
     for secs in [59, 86_401] {
         let (status, body) = api
             .send(

@@ -429,7 +429,10 @@ relying parties, invites and read the audit trail. Every admin operation needs a
 personal admin API token (`latchkey admin-token create`) or an access token with the \
 `latchkey:admin` scope as a bearer token.\n\n\
 Every error is a JSON object `{\"error\", \"message\"}`; a 401 carries \
-`WWW-Authenticate: Bearer`.",
+`WWW-Authenticate: Bearer`.\n\n\
+Optional fields are left out of responses when they have no value (never `null`). \
+No string accepts a NUL character: a request carrying one (raw, `%00` or `\\u0000`) \
+answers 400 before any operation runs; a body over 256 KiB answers 413.",
     )
     .server("/api")
 }
