@@ -29,6 +29,7 @@ pub mod revoked_access_tokens;
 pub mod signing_keys;
 pub mod totp_credentials;
 pub mod upstream_providers;
+pub mod user_search_terms;
 pub mod users;
 pub mod webauthn_ceremonies;
 pub mod webauthn_credentials;

@@ -17,6 +17,9 @@ mod m20261130_110000_add_reactivation_guards;
 mod m20261130_120000_create_outbox;
 mod m20261130_130000_add_session_device;
 mod m20261130_145000_add_backchannel_logout;
+mod m20261207_150000_create_user_search;
+
+pub use m20261207_150000_create_user_search::{normalize_term, user_search_terms};
 
 pub struct Migrator;
 
@@ -37,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_120000_create_outbox::Migration),
             Box::new(m20261130_130000_add_session_device::Migration),
             Box::new(m20261130_145000_add_backchannel_logout::Migration),
+            Box::new(m20261207_150000_create_user_search::Migration),
         ]
     }
 }

@@ -636,11 +636,7 @@ impl Accounts<'_> {
         }
         let user = self.store.find_user_by_login(&normalized).await?;
         let event = AuditEvent::success(AuditAction::PasswordResetRequest, "password_reset");
-        let Some(user) = user.filter(|u| {
-            // An admin's lock (no end) is not lifted by whoever reads the mailbox.
-            let failure_lockout = u.status == AccountStatus::Locked && u.locked_until.is_some();
-            u.email_verified && (u.status == AccountStatus::Active || failure_lockout)
-        }) else {
+        let Some(user) = user.filter(Self::may_receive_reset_link) else {
             audit::record(
                 self.store,
                 meta,
@@ -659,6 +655,24 @@ impl Accounts<'_> {
             now,
         )
         .await;
+        self.send_reset_link(&user, now).await
+    }
+
+    /// Whether a reset link may go to the user's address: a verified address of an
+    /// active account, or of one locked for failed sign-ins (an admin's lock, with no
+    /// end, is not lifted by whoever reads the mailbox).
+    pub fn may_receive_reset_link(user: &users::User) -> bool {
+        let failure_lockout = user.status == AccountStatus::Locked && user.locked_until.is_some();
+        user.email_verified && (user.status == AccountStatus::Active || failure_lockout)
+    }
+
+    /// Issues a reset link for `user` and emails it (the mail step of
+    /// [`Self::request_password_reset`]; the caller checks and audits).
+    pub async fn send_reset_link(
+        &self,
+        user: &users::User,
+        now: DateTime<Utc>,
+    ) -> Result<(), DomainError> {
         let lifetime = Duration::seconds(self.config.password_reset_lifetime_secs);
         let issued = codes::issue(
             self.store,

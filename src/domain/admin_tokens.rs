@@ -148,3 +148,15 @@ pub async fn revoke_admin_token(
     .await;
     Ok(())
 }
+
+/// Every token (never its value or hash), oldest first.
+pub async fn list_admin_tokens(store: &Store) -> Result<Vec<AdminToken>, DomainError> {
+    Ok(store.list_admin_tokens().await?)
+}
+
+impl AdminToken {
+    /// Whether the token still authenticates (its owner aside).
+    pub fn is_live(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|at| at > now)
+    }
+}

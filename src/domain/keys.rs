@@ -447,3 +447,19 @@ pub fn retired_key_publish_period(config: &crate::config::Config) -> Duration {
             .max(config.id_token_lifetime_secs),
     ) + Duration::minutes(5)
 }
+
+/// Rotates now ([`rotate_keys`], retired keys published for the configured period) and
+/// reloads `ring`, so this node signs with the new keys at once; other nodes pick the
+/// rotation up at their next reload.
+pub async fn rotate_now(
+    store: &Store,
+    ring: &KeyRing,
+    config: &crate::config::Config,
+    meta: &super::RequestMeta,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>, DomainError> {
+    let period = retired_key_publish_period(config);
+    let activated = rotate_keys(store, ring.master(), period, meta, now).await?;
+    ring.reload(store, now).await?;
+    Ok(activated)
+}

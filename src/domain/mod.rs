@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod admin_tokens;
 pub mod audit;
+pub mod audit_export;
 pub mod authorization;
 pub mod backchannel;
 pub mod claims;
@@ -21,8 +22,11 @@ pub mod passwords;
 pub mod phone_budget;
 pub mod sessions;
 pub mod signin;
+pub mod stats;
 pub mod tokens;
+pub mod user_actions;
 pub mod user_agent;
+pub mod user_search;
 pub mod users;
 pub mod webhooks;
 

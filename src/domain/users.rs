@@ -175,6 +175,16 @@ pub struct UserPatch {
 }
 
 impl UserPatch {
+    /// Whether the change touches what the admin search finds a user by.
+    pub fn changes_search_terms(&self) -> bool {
+        let p = &self.profile;
+        self.username.is_some()
+            || self.email.is_some()
+            || p.first_name.is_some()
+            || p.last_name.is_some()
+            || p.display_name.is_some()
+    }
+
     /// Whether the change takes an admin role or an active state away, which the
     /// last-admin guard must allow.
     pub fn takes_admin_away(&self) -> bool {
@@ -535,6 +545,24 @@ pub async fn update_user(
     meta: &RequestMeta,
     now: DateTime<Utc>,
 ) -> Result<User, DomainError> {
+    update_user_expecting(store, hasher, rules, id, changes, None, meta, now).await
+}
+
+/// [`update_user`], written only while the account is still in the `expected` state
+/// (checked in the same conditional update): an admin's explicit action such as
+/// "unlock" must not overwrite a change made since the account was read.
+#[allow(clippy::too_many_arguments)]
+#[tracing::instrument(skip_all, fields(user_id = %id))]
+pub async fn update_user_expecting(
+    store: &Store,
+    hasher: &PasswordHasher,
+    rules: &PasswordRules,
+    id: &str,
+    changes: UserChanges,
+    expected: Option<AccountStatus>,
+    meta: &RequestMeta,
+    now: DateTime<Utc>,
+) -> Result<User, DomainError> {
     let user = store
         .find_user(id)
         .await?
@@ -584,6 +612,9 @@ pub async fn update_user(
             patch.expected_status = Some(AccountStatus::Active);
         }
         changed.push("account_status");
+    }
+    if expected.is_some() {
+        patch.expected_status = expected;
     }
     validate_profile(&changes.profile)?;
     if user.profile.merged(changes.profile.clone()) != user.profile {

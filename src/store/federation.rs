@@ -1,7 +1,7 @@
 //! Upstream providers, linked accounts, sign-ins in flight and pending links.
 
 use chrono::{DateTime, Utc};
-use entity::{federation_states, oauth_accounts, pending_links, upstream_providers, users};
+use entity::{federation_states, oauth_accounts, pending_links, upstream_providers};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
 };
@@ -184,10 +184,7 @@ impl Store {
             (user.clone(), email_normalized.to_string(), link.clone());
         self.transaction(|tx| {
             Box::pin(async move {
-                users::Entity::insert(super::users::active_model(&user, &email_normalized))
-                    .exec_without_returning(tx)
-                    .await
-                    .map_err(|e| conflict_or(e, super::users::USER_UNIQUE))?;
+                super::users::insert_user_in(tx, &user, &email_normalized).await?;
                 insert_link(tx, &link, now).await
             })
         })

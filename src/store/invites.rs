@@ -1,12 +1,11 @@
 use chrono::{DateTime, Utc};
-use entity::{registration_invites, users};
+use entity::registration_invites;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder,
     TransactionTrait,
 };
 
-use super::users::{USER_UNIQUE, active_model};
-use super::{Store, StoreError, UniqueLookup, conflict_or, from_millis, parse_enum, to_millis};
+use super::{Store, StoreError, UniqueLookup, from_millis, parse_enum, to_millis};
 use crate::domain::invites::Invite;
 use crate::domain::users::{Role, User};
 
@@ -143,10 +142,7 @@ impl Store {
             txn.rollback().await?;
             return Ok(false);
         }
-        users::Entity::insert(active_model(user, email_normalized))
-            .exec_without_returning(&txn)
-            .await
-            .map_err(|e| conflict_or(e, USER_UNIQUE))?;
+        super::users::insert_user_in(&txn, user, email_normalized).await?;
         txn.commit().await?;
         Ok(true)
     }

@@ -13,6 +13,8 @@ mod oauth;
 mod outbox;
 mod ratelimit;
 mod sessions;
+mod stats;
+mod user_search;
 mod users;
 mod webauthn;
 mod webhooks;

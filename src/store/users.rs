@@ -99,11 +99,11 @@ pub(super) fn active_model(user: &User, email_normalized: &str) -> users::Active
 impl Store {
     #[tracing::instrument(skip_all)]
     pub async fn insert_user(&self, user: &User, email_normalized: &str) -> Result<(), StoreError> {
-        users::Entity::insert(active_model(user, email_normalized))
-            .exec_without_returning(&self.db)
-            .await
-            .map_err(|e| conflict_or(e, USER_UNIQUE))?;
-        Ok(())
+        let (user, email_normalized) = (user.clone(), email_normalized.to_string());
+        self.transaction(|tx| {
+            Box::pin(async move { insert_user_in(tx, &user, &email_normalized).await })
+        })
+        .await
     }
 
     /// Applies one change to a user in one transaction, writing only the columns the
@@ -146,6 +146,9 @@ impl Store {
                 }
                 if let Some(hash) = &patch.password_hash {
                     record_password(tx, &id, hash, PASSWORD_HISTORY_KEPT, now).await?;
+                }
+                if patch.changes_search_terms() {
+                    super::user_search::refresh_search_terms(tx, &id).await?;
                 }
                 if patch.end_everything {
                     return end_everything(tx, &id, patch.revoke_admin_tokens, now).await;
@@ -500,6 +503,19 @@ impl Store {
         }
         Ok(doomed)
     }
+}
+
+/// Inserts a user row and its search words; a step that runs inside a transaction.
+pub(super) async fn insert_user_in(
+    db: &impl ConnectionTrait,
+    user: &User,
+    email_normalized: &str,
+) -> Result<(), StoreError> {
+    users::Entity::insert(active_model(user, email_normalized))
+        .exec_without_returning(db)
+        .await
+        .map_err(|e| conflict_or(e, USER_UNIQUE))?;
+    super::user_search::refresh_search_terms(db, &user.id).await
 }
 
 async fn record_password(

@@ -61,17 +61,12 @@ if isinstance(user, UserResponse):
     check("the new user has no phone number (absent, not null)",
           user.phone_number is UNSET and b'"phone_number"' not in created.content)
 
-# 2. Search for them.
+# 2. Search for them (`q` matches the start of a username, email or name).
 def search(term):
-    if "q" in list_users.sync_detailed.__code__.co_varnames:
-        found = list_users.sync_detailed(client=client, q=term, limit=200)
-        return found, found.parsed.items if found.status_code == 200 else []
-    # Before the admin API had `q`: page through and match by hand.
-    found = list_users.sync_detailed(client=client, limit=200)
-    items = found.parsed.items if found.status_code == 200 else []
-    return found, [u for u in items if term in u.username or term in u.email]
+    found = list_users.sync_detailed(client=client, q=term, limit=200)
+    return found, (found.parsed.items if found.status_code == 200 else [])
 
-found, items = search(tag)
+found, items = search(username)
 check("search finds the user", found.status_code == 200 and [u.username for u in items] == [username],
       f"{found.status_code} {[u.username for u in items]}")
 

@@ -8,6 +8,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
 use super::{AdminAuth, AdminTag, ApiFailure, DEFAULT_PAGE, MAX_PAGE};
+use crate::domain::user_search::{self, UserQuery};
 use crate::domain::users::{
     self, AccountStatus, ContactPreference, NewUser, Profile, Role, User, UserChanges,
 };
@@ -304,10 +305,13 @@ impl From<UpdateUserRequest> for UserChanges {
 #[oai(skip_serializing_if_is_none)]
 pub struct UserList {
     pub items: Vec<UserResponse>,
-    /// How many users exist in all.
+    /// How many users match the search and filters in all.
     pub total: u64,
     pub offset: u64,
     pub limit: u64,
+    /// Pass as `after` for the next page; absent on the last page.
+    #[oai(skip_serializing_if_is_none)]
+    pub next: Option<String>,
 }
 
 #[derive(Debug, ApiResponse)]
@@ -340,13 +344,32 @@ pub struct UsersApi;
 
 #[OpenApi(prefix_path = "/admin/v1", tag = "AdminTag::Users")]
 impl UsersApi {
-    /// List users, oldest first.
+    /// List or search users, oldest first.
+    ///
+    /// `q` finds users whose username, email address, email domain, first name, last
+    /// name or display name STARTS with it, in any case (`ali` finds `alice` and
+    /// `Alice@example.com`; `example.com` finds everyone at that domain). It is a
+    /// prefix match so that it stays fast with millions of users. `status` and `role`
+    /// narrow the result. Pages: follow `next` by passing it as `after` (users created
+    /// or deleted meanwhile never make a page repeat or skip a row); `offset` still
+    /// works for small lists but not together with `after`.
     #[oai(path = "/users", method = "get", operation_id = "listUsers")]
+    #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
         _admin: AdminAuth,
         Data(state): Data<&AppState>,
-        /// How many users to skip.
+        /// The start of a username, email address, email domain or name.
+        #[oai(validator(max_length = 100))]
+        q: Query<Option<String>>,
+        /// Only users in this state.
+        status: Query<Option<AccountStatusDto>>,
+        /// Only users with this role.
+        role: Query<Option<RoleDto>>,
+        /// The `next` value of the previous page.
+        #[oai(validator(max_length = 200))]
+        after: Query<Option<String>>,
+        /// How many users to skip (without `after`).
         #[oai(
             default,
             validator(minimum(value = "0"), maximum(value = "1000000000000"))
@@ -357,16 +380,31 @@ impl UsersApi {
         limit: Query<Option<u64>>,
     ) -> Result<UsersListed, ApiFailure> {
         let limit = limit.0.unwrap_or(DEFAULT_PAGE).min(MAX_PAGE);
-        let (users, total) = state
-            .store
-            .list_users(offset.0, limit)
-            .await
-            .map_err(crate::domain::DomainError::from)?;
+        let after = after.0.filter(|a| !a.is_empty());
+        if after.is_some() && offset.0 > 0 {
+            return Err(ApiFailure::bad_request(
+                "offset: cannot be combined with `after`",
+            ));
+        }
+        let query = UserQuery {
+            q: q.0,
+            status: status.0.map(Into::into),
+            role: role.0.map(Into::into),
+            limit,
+            after,
+        };
+        let total = user_search::count(&state.store, &query).await?;
+        let page = if offset.0 > 0 {
+            user_search::search_from_offset(&state.store, &query, offset.0).await?
+        } else {
+            user_search::search(&state.store, &query).await?
+        };
         Ok(UsersListed::Ok(Json(UserList {
-            items: users.into_iter().map(UserResponse::from).collect(),
+            items: page.items.into_iter().map(UserResponse::from).collect(),
             total,
             offset: offset.0,
             limit,
+            next: page.next,
         })))
     }
 

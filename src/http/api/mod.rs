@@ -5,7 +5,10 @@ mod admin_audit;
 mod admin_clients;
 mod admin_factors;
 mod admin_invites;
+mod admin_keys;
+mod admin_stats;
 mod admin_upstreams;
+mod admin_user_actions;
 mod admin_users;
 mod admin_webhooks;
 mod bulk_users;
@@ -45,6 +48,12 @@ pub enum AdminTag {
     /// Endpoints that receive events (registrations, sign-ins, lockouts, …), signed per
     /// Standard Webhooks.
     Webhooks,
+    /// Token-signing keys: list and rotate.
+    Keys,
+    /// Personal admin API tokens: list, create, revoke.
+    AdminTokens,
+    /// Figures for the admin dashboard.
+    Dashboard,
 }
 
 /// Operations of the first-party API, under `/v1`.
@@ -259,9 +268,26 @@ async fn admin_from_token(req: &Request, bearer: Bearer) -> poem::Result<AdminPr
         .ok_or_else(|| unauthorized(MESSAGE))?;
     match resolve_admin(state, &bearer.token).await {
         Ok(Some(principal)) => Ok(principal),
-        Ok(None) => Err(unauthorized(MESSAGE)),
+        Ok(None) => match signed_in_non_admin(state, &bearer.token).await {
+            Ok(true) => Err(poem::Error::from_response(
+                ApiFailure::forbidden("the admin API is for administrators only").into_response(),
+            )),
+            Ok(false) => Err(unauthorized(MESSAGE)),
+            Err(err) => Err(internal(&err)),
+        },
         Err(err) => Err(internal(&err)),
     }
+}
+
+/// Whether `token` is a live session token of a user who is not an admin: such a
+/// caller is known, and refused (403) rather than asked to authenticate (401).
+async fn signed_in_non_admin(state: &AppState, token: &str) -> Result<bool, DomainError> {
+    if token.starts_with(admin_tokens::TOKEN_PREFIX) || token.contains('.') {
+        return Ok(false);
+    }
+    Ok(sessions::current_session(&state.store, token, state.now())
+        .await?
+        .is_some_and(|(_, user)| user.role != Role::Admin))
 }
 
 /// Who calls a first-party operation.
@@ -382,6 +408,10 @@ pub type Apis = (
         admin_upstreams::UpstreamsApi,
         admin_webhooks::WebhooksApi,
         user_sessions::AdminSessionsApi,
+        admin_user_actions::UserActionsApi,
+        admin_keys::KeysApi,
+        admin_keys::AdminTokensApi,
+        admin_stats::StatsApi,
     ),
     (
         accounts::AccountsApi,
@@ -406,6 +436,10 @@ pub fn service() -> OpenApiService<Apis, ()> {
                 admin_upstreams::UpstreamsApi,
                 admin_webhooks::WebhooksApi,
                 user_sessions::AdminSessionsApi,
+                admin_user_actions::UserActionsApi,
+                admin_keys::KeysApi,
+                admin_keys::AdminTokensApi,
+                admin_stats::StatsApi,
             ),
             (
                 accounts::AccountsApi,

@@ -39,17 +39,13 @@ const user = created.data;
 check("create a user (201)", created.response.status === 201 && user?.username === username, created.error);
 check("the new user has no phone number (absent, not null)", user !== undefined && !("phone_number" in user));
 
-// 2. Search for them (`q` once the admin API has it; until then, page and match).
+// 2. Search for them (`q` matches the start of a username, email or name).
 /** @param {string} term */
 async function search(term) {
-  /** @type {Record<string, string | number>} */
-  const query = { limit: 200, q: term };
-  // @ts-ignore -- `q` is only in the spec once user search is in the admin API
-  const found = await api.GET("/admin/v1/users", { params: { query } });
-  const items = found.data?.items ?? [];
-  return { found, items: items.filter((u) => u.username.includes(term) || u.email.includes(term)) };
+  const found = await api.GET("/admin/v1/users", { params: { query: { q: term, limit: 200 } } });
+  return { found, items: found.data?.items ?? [] };
 }
-const { found, items } = await search(tag);
+const { found, items } = await search(username);
 check("search finds the user", found.response.status === 200 && items.length === 1 && items[0].id === user?.id, found.error);
 
 // 3. Create a client.
