@@ -82,9 +82,19 @@ pub fn build_app(state: AppState) -> impl Endpoint<Output = Response> {
         .data(state)
         .around(move |endpoint, mut request| async move {
             let mut response = if !limit_body(&mut request) {
-                (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response()
+                refuse(
+                    &request,
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "the request body is over 256 KiB",
+                )
             } else if carries_nul(&mut request).await {
-                refuse_nul(&request)
+                refuse(
+                    &request,
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "the request contains a NUL character, which no field accepts",
+                )
             } else {
                 endpoint.get_response(request).await
             };
@@ -167,13 +177,14 @@ async fn carries_nul(request: &mut Request) -> bool {
     found
 }
 
-fn refuse_nul(request: &Request) -> Response {
-    const MESSAGE: &str = "the request contains a NUL character, which no field accepts";
+/// A request turned away before routing: the JSON API answers its `ApiError` object
+/// (as its spec documents), everything else plain text.
+fn refuse(request: &Request, status: StatusCode, code: &str, message: &str) -> Response {
     if request.uri().path().starts_with("/api/") {
-        let body = serde_json::json!({ "error": "invalid_request", "message": MESSAGE });
-        (StatusCode::BAD_REQUEST, poem::web::Json(body)).into_response()
+        let body = serde_json::json!({ "error": code, "message": message });
+        (status, poem::web::Json(body)).into_response()
     } else {
-        (StatusCode::BAD_REQUEST, MESSAGE).into_response()
+        (status, message.to_string()).into_response()
     }
 }
 

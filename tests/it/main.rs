@@ -31,6 +31,7 @@ mod server;
 mod sessions;
 mod signin_paths;
 mod sms;
+mod spec;
 mod two_factor;
 mod webauthn;
 mod webhooks;

@@ -23,8 +23,9 @@ use crate::state::AppState;
 /// How recent a sign-in must be to delete one's own account.
 const FRESH_SIGN_IN: Duration = Duration::minutes(5);
 
-/// A new account.
+/// A new account. `contact_preference` (how phone codes reach you) defaults to `text`.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RegisterRequest {
     /// 3–64 letters, digits, `.`, `_` or `-`, starting with a letter or digit.
     #[oai(validator(max_length = 64))]
@@ -44,7 +45,8 @@ pub struct RegisterRequest {
     /// E.164, e.g. `+14155550123`.
     #[oai(validator(max_length = 32))]
     pub phone_number: Option<String>,
-    /// How phone codes reach you. Defaults to `text`.
+    // Enum fields carry no doc comment: poem-openapi would wrap the `$ref` in an `allOf`
+    // with it, which client generators refuse; the struct's doc says what they mean.
     pub contact_preference: Option<ContactPreferenceDto>,
     pub profile: Option<ProfileDto>,
 }
@@ -52,6 +54,7 @@ pub struct RegisterRequest {
 /// Proof of the email address: the `token` from the emailed link, or the address with
 /// the 6-digit `code` from the same email.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct VerifyEmailRequest {
     /// The `token` parameter of the link in the verification email.
     #[oai(validator(max_length = 256))]
@@ -66,6 +69,7 @@ pub struct VerifyEmailRequest {
 
 /// An email address.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct EmailRequest {
     #[oai(validator(max_length = 254))]
     pub email: String,
@@ -73,6 +77,7 @@ pub struct EmailRequest {
 
 /// A new email address, with the current password.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct EmailChangeRequest {
     /// The new address; a 6-digit code is sent to it.
     #[oai(validator(max_length = 254))]
@@ -84,6 +89,7 @@ pub struct EmailChangeRequest {
 
 /// A new password with the token from the reset email.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ConfirmPasswordResetRequest {
     /// The `token` parameter of the link in the reset email.
     #[oai(validator(max_length = 256))]
@@ -95,6 +101,7 @@ pub struct ConfirmPasswordResetRequest {
 
 /// The current password and a new one.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ChangePasswordRequest {
     #[oai(validator(max_length = 1024))]
     pub current_password: String,
@@ -105,6 +112,7 @@ pub struct ChangePasswordRequest {
 
 /// The code sent to the new address.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ConfirmEmailChangeRequest {
     #[oai(validator(max_length = 16))]
     pub code: String,
@@ -112,6 +120,7 @@ pub struct ConfirmEmailChangeRequest {
 
 /// A new phone number, with the current password.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PhoneRequest {
     /// E.164: `+`, then 8 to 15 digits, the first not 0, e.g. `+14155550123`.
     #[oai(validator(max_length = 32))]
@@ -123,6 +132,7 @@ pub struct PhoneRequest {
 
 /// The code sent to the new phone number.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ConfirmPhoneChangeRequest {
     #[oai(validator(max_length = 16))]
     pub code: String,
@@ -138,12 +148,13 @@ pub enum PhoneChannelDto {
     Voice,
 }
 
-/// A code is on its way to the new phone number.
+/// A code is on its way to the new phone number. `channel` is `voice` when the
+/// account's `contact_preference` is `voice`, else `text`.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PhoneCodeSentResponse {
     /// What happens next.
     pub message: String,
-    /// `voice` when the account's `contact_preference` is `voice`, else `text`.
     pub channel: PhoneChannelDto,
 }
 
@@ -154,7 +165,13 @@ pub struct PhoneCodeSentResponse {
 /// the number) only. The email address changes with `POST /v1/users/{id}/email`, the
 /// phone number with `POST /v1/users/{id}/phone`, the password with
 /// `POST /v1/users/{id}/password`. Administrators may change every field.
+///
+/// `role`: administrators only. `account_status`: users may set `deactivated` on their
+/// own active account, which ends all its sessions; signing in again on the sign-in page
+/// reactivates it; administrators may set any state. `contact_preference`: changing it
+/// on your own account needs `current_password`.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AccountUpdateRequest {
     #[oai(validator(max_length = 64))]
     pub username: Option<String>,
@@ -167,18 +184,15 @@ pub struct AccountUpdateRequest {
     /// Administrators only: sets a new password.
     #[oai(validator(max_length = 1024))]
     pub password: Option<String>,
-    /// Administrators only.
+    // Enum fields carry no doc comment: poem-openapi would wrap the `$ref` in an `allOf`
+    // with it, which client generators refuse; the struct's doc says what they mean.
     pub role: Option<RoleDto>,
-    /// Users may set `deactivated` on their own active account, which ends all its
-    /// sessions; signing in again on the sign-in page reactivates it. Administrators
-    /// may set any state.
     pub account_status: Option<AccountStatusDto>,
     /// E.164, e.g. `+14155550123`; an empty string removes the number. Users may only
     /// remove theirs here: a new number is confirmed with a code sent to it, through
     /// `POST /v1/users/{id}/phone`. Administrators may set any number.
     #[oai(validator(max_length = 32))]
     pub phone_number: Option<String>,
-    /// Changing it on your own account needs `current_password`.
     pub contact_preference: Option<ContactPreferenceDto>,
     pub profile: Option<ProfileDto>,
     /// Your current password: needed on your own account to change
@@ -190,6 +204,7 @@ pub struct AccountUpdateRequest {
 
 /// The request was taken; the message says what happens next.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AcceptedResponse {
     pub message: String,
 }

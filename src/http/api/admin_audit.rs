@@ -13,6 +13,7 @@ use crate::state::AppState;
 
 /// One recorded event.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AuditEntryResponse {
     pub id: String,
     /// When it happened.
@@ -62,6 +63,7 @@ impl From<AuditEntry> for AuditEntryResponse {
 
 /// One page of the audit trail.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AuditPage {
     pub items: Vec<AuditEntryResponse>,
     /// How many entries match the filters in all.
@@ -101,7 +103,10 @@ impl AuditApi {
         /// Only events before this time (RFC 3339).
         to: Query<Option<DateTime<Utc>>>,
         /// How many matching entries to skip.
-        #[oai(default, validator(maximum(value = "1000000000000")))]
+        #[oai(
+            default,
+            validator(minimum(value = "0"), maximum(value = "1000000000000"))
+        )]
         offset: Query<u64>,
         /// Page size, 1 to 200 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]

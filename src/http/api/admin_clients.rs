@@ -51,6 +51,7 @@ mirror_enum!(SigningAlgDto <=> SigningAlg { Es256, Rs256, EdDsa });
 
 /// A registered client. Its secret is never shown again after creation.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ClientResponse {
     pub client_id: String,
     pub name: String,
@@ -117,6 +118,7 @@ impl From<Client> for ClientResponse {
 
 /// A client just created, with its secret: store the secret now, it is shown only once.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ClientCreatedResponse {
     #[oai(flatten)]
     pub client: ClientResponse,
@@ -125,8 +127,10 @@ pub struct ClientCreatedResponse {
 }
 
 /// Client settings. On create, absent fields take defaults; on update, they stay as
-/// they are.
+/// they are. `token_endpoint_auth_method` defaults to `client_secret_basic` (`none`
+/// registers a public client); `id_token_signed_response_alg` defaults to `ES256`.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ClientRequest {
     #[oai(validator(max_length = 200))]
     pub name: Option<String>,
@@ -141,16 +145,21 @@ pub struct ClientRequest {
     /// Default `openid profile email offline_access`.
     #[oai(validator(max_items = 100, max_length = 128))]
     pub scopes: Option<Vec<String>>,
-    /// Default `client_secret_basic`; `none` registers a public client.
+    // Enum fields carry no doc comment: poem-openapi would wrap the `$ref` in an `allOf`
+    // with it, which client generators refuse; the struct's doc says what they mean.
     pub token_endpoint_auth_method: Option<AuthMethodDto>,
     pub first_party: Option<bool>,
     /// Default false: require a second factor for every sign-in to this client.
     pub require_mfa: Option<bool>,
-    /// Default `ES256`.
     pub id_token_signed_response_alg: Option<SigningAlgDto>,
     /// 60 to 86400 seconds; `null` returns to the server default.
+    #[oai(nullable, validator(minimum(value = "60"), maximum(value = "86400")))]
     pub access_token_lifetime_secs: MaybeUndefined<i64>,
     /// 60 seconds to 365 days; `null` returns to the server default.
+    #[oai(
+        nullable,
+        validator(minimum(value = "60"), maximum(value = "31536000"))
+    )]
     pub refresh_token_lifetime_secs: MaybeUndefined<i64>,
     /// Default true for new clients: authorization requests must use PKCE (RFC 9700
     /// §2.1.1). A public client cannot turn it off.
@@ -160,7 +169,7 @@ pub struct ClientRequest {
     pub introspection_allowed: Option<bool>,
     /// OIDC Back-Channel Logout 1.0 §2.2: where to POST logout tokens; https, or http on
     /// localhost. `null` removes it.
-    #[oai(validator(max_length = 2048))]
+    #[oai(nullable, validator(max_length = 2048))]
     pub backchannel_logout_uri: MaybeUndefined<String>,
     /// Default false: the client needs `sid` in logout tokens (it is always sent).
     pub backchannel_logout_session_required: Option<bool>,
@@ -200,6 +209,7 @@ impl From<ClientRequest> for ClientSettings {
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ClientList {
     pub items: Vec<ClientResponse>,
     pub total: u64,
@@ -227,6 +237,7 @@ pub enum ClientsListed {
 
 /// How to rotate a client's secret.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RotateSecretRequest {
     /// How long the previous secret keeps working, so deployments can switch over:
     /// 0 (the default) ends it at once; at most 30 days.
@@ -236,6 +247,7 @@ pub struct RotateSecretRequest {
 
 /// A client's new secret: store it now, it is shown only once.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SecretRotatedResponse {
     pub client_id: String,
     pub client_secret: String,
@@ -266,7 +278,11 @@ impl ClientsApi {
         &self,
         _admin: AdminAuth,
         Data(state): Data<&AppState>,
-        #[oai(default, validator(maximum(value = "1000000000000")))] offset: Query<u64>,
+        #[oai(
+            default,
+            validator(minimum(value = "0"), maximum(value = "1000000000000"))
+        )]
+        offset: Query<u64>,
         /// Page size, 1 to 200 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<Option<u64>>,

@@ -16,6 +16,7 @@ use crate::state::AppState;
 
 /// A passkey or security key.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PasskeyResponse {
     pub id: String,
     pub name: String,
@@ -29,6 +30,7 @@ pub struct PasskeyResponse {
 
 /// A browser that skips the second step until `expires_at`.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RememberedDeviceResponse {
     pub id: String,
     /// The browser's user agent when it was remembered.
@@ -41,6 +43,7 @@ pub struct RememberedDeviceResponse {
 
 /// A user's second factors. Secrets and codes are never shown.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct FactorsResponse {
     /// On while at least one factor is set up.
     pub two_factor_enabled: bool,

@@ -28,12 +28,15 @@ pub enum InviteStateDto {
     Expired,
 }
 
-/// An invite. The key itself is shown only once, when the invite is created.
+/// An invite. The key itself is shown only once, when the invite is created. `role` is
+/// the role the registered account gets; absent means the default (`explorer`).
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct InviteResponse {
     pub id: String,
     pub state: InviteStateDto,
-    /// The role the registered account gets; absent means the default (`explorer`).
+    // Enum fields carry no doc comment: poem-openapi would wrap the `$ref` in an `allOf`
+    // with it, which client generators refuse; the struct's doc says what they mean.
     pub role: Option<RoleDto>,
     pub note: Option<String>,
     pub expires_at: Option<DateTime<Utc>>,
@@ -72,10 +75,13 @@ impl InviteResponse {
     }
 }
 
-/// A new invite.
+/// A new invite. `role` is the role the registered account gets; it defaults to
+/// `explorer`.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CreateInviteRequest {
-    /// The role the registered account gets. Defaults to `explorer`.
+    // Enum fields carry no doc comment: poem-openapi would wrap the `$ref` in an `allOf`
+    // with it, which client generators refuse; the struct's doc says what they mean.
     pub role: Option<RoleDto>,
     /// A note for administrators (who it is for, say), at most 200 characters.
     #[oai(validator(max_length = 200))]
@@ -87,6 +93,7 @@ pub struct CreateInviteRequest {
 
 /// A created invite with its key.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct InviteCreatedResponse {
     /// The registration key (`lki_…`) to hand to the person invited: shown only now.
     /// Only its SHA-256 is stored.
@@ -96,6 +103,7 @@ pub struct InviteCreatedResponse {
 
 /// Every invite, newest first.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct InviteList {
     pub items: Vec<InviteResponse>,
 }

@@ -39,6 +39,7 @@ impl From<KeyState> for KeyStateDto {
 
 /// A token-signing key; its private part is never shown.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SigningKeyResponse {
     /// The JWK `kid`.
     pub kid: String,
@@ -72,6 +73,7 @@ impl From<StoredKey> for SigningKeyResponse {
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SigningKeyList {
     /// Oldest first.
     pub items: Vec<SigningKeyResponse>,
@@ -79,6 +81,7 @@ pub struct SigningKeyList {
 
 /// The outcome of a rotation.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct KeysRotated {
     /// The kids that sign from now on, one per algorithm.
     pub activated: Vec<String>,
@@ -99,6 +102,7 @@ pub enum KeysRotatedResponse {
 
 /// A personal admin API token; its value is shown only when it is created.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AdminTokenResponse {
     pub id: String,
     /// The admin the token acts as.
@@ -131,6 +135,7 @@ impl AdminTokenResponse {
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AdminTokenList {
     /// Oldest first.
     pub items: Vec<AdminTokenResponse>,
@@ -138,6 +143,7 @@ pub struct AdminTokenList {
 
 /// A new admin token.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CreateAdminTokenRequest {
     /// What the token is for, e.g. `ci`.
     #[oai(validator(min_length = 1, max_length = 100))]
@@ -153,6 +159,7 @@ pub struct CreateAdminTokenRequest {
 
 /// The new token: `token` is its value, shown only this once (only its hash is kept).
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AdminTokenCreated {
     pub token: String,
     pub admin_token: AdminTokenResponse,

@@ -14,6 +14,7 @@ use crate::state::AppState;
 
 /// How many users have one status or role.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct NamedCount {
     pub name: String,
     pub count: u64,
@@ -21,6 +22,7 @@ pub struct NamedCount {
 
 /// Sign-ins and failed sign-ins in one hour or day.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct StatsBucket {
     /// Where the hour or (UTC) day starts.
     pub start: DateTime<Utc>,
@@ -30,6 +32,7 @@ pub struct StatsBucket {
 
 /// Counts over a window of time.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct StatsWindow {
     /// Oldest first; the last one holds the current hour or day.
     pub buckets: Vec<StatsBucket>,
@@ -63,6 +66,7 @@ impl From<Window> for StatsWindow {
 
 /// The admin dashboard's figures.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct StatsResponse {
     pub users_total: u64,
     /// Every account state, with zero where no user is in it.

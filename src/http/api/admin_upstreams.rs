@@ -16,6 +16,7 @@ use crate::state::AppState;
 
 /// An upstream provider. The client secret is write-only.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct UpstreamProviderResponse {
     /// The slug in URLs: the callback is `{issuer}/login/upstream/{id}/callback`.
     pub id: String,
@@ -63,6 +64,7 @@ fn response(state: &AppState, p: UpstreamProvider) -> UpstreamProviderResponse {
 /// kind's defaults on create). Endpoint fields override discovery and the kind's
 /// well-known addresses, for tests and private deployments.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct UpstreamProviderRequest {
     /// Required on create: 1-64 lower-case letters, digits or dashes.
     #[oai(validator(max_length = 64))]
@@ -145,6 +147,7 @@ pub enum ProviderDeleted {
 
 /// A user's account at an upstream provider (003 §1.5). Tokens are never shown.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct LinkedAccountResponse {
     pub provider: String,
     /// The upstream's id for the user.

@@ -67,35 +67,71 @@ mirror_enum!(AccountStatusDto <=> AccountStatus { Pending, Active, Locked, Suspe
 mirror_enum!(ContactPreferenceDto <=> ContactPreference { Text, Voice, Email });
 
 /// Profile fields (003 §1.2). On update, an absent field is left alone and an empty
-/// string clears it.
+/// string clears it. No field may hold a control character other than tab, CR or LF.
 #[derive(Debug, Clone, Default, Object)]
-#[oai(rename = "Profile")]
+#[oai(rename = "Profile", skip_serializing_if_is_none)]
 pub struct ProfileDto {
-    #[oai(validator(max_length = 100))]
+    #[oai(validator(
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+    ))]
     pub first_name: Option<String>,
-    #[oai(validator(max_length = 100))]
+    #[oai(validator(
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+    ))]
     pub last_name: Option<String>,
-    #[oai(validator(max_length = 100))]
+    #[oai(validator(
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+    ))]
     pub display_name: Option<String>,
-    #[oai(validator(max_length = 2048))]
+    #[oai(validator(
+        max_length = 2048,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+    ))]
     pub avatar_url: Option<String>,
     /// IANA time zone, e.g. `Europe/Paris`.
-    #[oai(validator(max_length = 64))]
+    #[oai(validator(
+        max_length = 64,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+    ))]
     pub timezone: Option<String>,
     /// BCP 47 language tag, e.g. `en-GB`.
-    #[oai(validator(max_length = 35))]
+    #[oai(validator(
+        max_length = 35,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+    ))]
     pub locale: Option<String>,
-    #[oai(validator(max_length = 100))]
+    #[oai(validator(
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+    ))]
     pub company: Option<String>,
-    #[oai(validator(max_length = 100))]
+    #[oai(validator(
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+    ))]
     pub job_title: Option<String>,
-    #[oai(validator(max_length = 2000))]
+    #[oai(validator(
+        max_length = 2000,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+    ))]
     pub bio: Option<String>,
-    #[oai(validator(max_length = 2048))]
+    #[oai(validator(
+        max_length = 2048,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+    ))]
     pub website: Option<String>,
-    #[oai(validator(max_length = 2048))]
+    #[oai(validator(
+        max_length = 2048,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+    ))]
     pub linkedin_url: Option<String>,
-    #[oai(validator(max_length = 2048))]
+    #[oai(validator(
+        max_length = 2048,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+    ))]
     pub github_url: Option<String>,
 }
 
@@ -139,6 +175,7 @@ impl From<Profile> for ProfileDto {
 
 /// A user account. The password hash is never returned.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct UserResponse {
     pub id: String,
     pub username: String,
@@ -178,8 +215,10 @@ impl From<User> for UserResponse {
     }
 }
 
-/// A new account.
+/// A new account. Defaults: `role` `explorer`, `account_status` `active`,
+/// `contact_preference` `text`.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CreateUserRequest {
     /// 3–64 letters, digits, `.`, `_` or `-`.
     #[oai(validator(max_length = 64))]
@@ -189,22 +228,22 @@ pub struct CreateUserRequest {
     /// 8–128 characters. Without one, the user cannot sign in with a password.
     #[oai(validator(max_length = 1024))]
     pub password: Option<String>,
-    /// Defaults to `explorer`.
+    // Enum fields carry no doc comment: poem-openapi would wrap the `$ref` in an `allOf`
+    // with it, which client generators refuse; the struct's doc says what they mean.
     pub role: Option<RoleDto>,
-    /// Defaults to `active`.
     pub account_status: Option<AccountStatusDto>,
     /// Defaults to `false`.
     pub email_verified: Option<bool>,
     /// E.164, e.g. `+14155550123`.
     #[oai(validator(max_length = 32))]
     pub phone_number: Option<String>,
-    /// Defaults to `text`.
     pub contact_preference: Option<ContactPreferenceDto>,
     pub profile: Option<ProfileDto>,
 }
 
 /// Changes to an account; absent fields stay as they are.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct UpdateUserRequest {
     #[oai(validator(max_length = 64))]
     pub username: Option<String>,
@@ -263,6 +302,7 @@ impl From<UpdateUserRequest> for UserChanges {
 
 /// One page of users.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct UserList {
     pub items: Vec<UserResponse>,
     /// How many users match the search and filters in all.
@@ -330,7 +370,10 @@ impl UsersApi {
         #[oai(validator(max_length = 200))]
         after: Query<Option<String>>,
         /// How many users to skip (without `after`).
-        #[oai(default, validator(maximum(value = "1000000000000")))]
+        #[oai(
+            default,
+            validator(minimum(value = "0"), maximum(value = "1000000000000"))
+        )]
         offset: Query<u64>,
         /// Page size, 1 to 200 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]

@@ -105,6 +105,7 @@ impl From<Webhook> for WebhookResponse {
 
 /// A new webhook.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CreateWebhookRequest {
     /// Where events are POSTed: an https URL (http only for a loopback address such as
     /// `http://127.0.0.1:8080/hook`).
@@ -120,12 +121,13 @@ pub struct CreateWebhookRequest {
 
 /// A change to a webhook; fields left out stay as they are.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct UpdateWebhookRequest {
     /// An https URL (http only for a loopback address).
     #[oai(validator(max_length = 2048))]
     pub url: Option<String>,
     /// The events to send; `null` means every event from now on.
-    #[oai(validator(min_items = 1, max_items = 11))]
+    #[oai(nullable, validator(min_items = 1, max_items = 11))]
     pub events: MaybeUndefined<Vec<EventTypeDto>>,
     #[oai(validator(max_length = 500))]
     pub description: Option<String>,
@@ -133,6 +135,7 @@ pub struct UpdateWebhookRequest {
 
 /// A created webhook with its signing secret.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct WebhookCreatedResponse {
     /// The signing secret (`whsec_` and the base64 of 32 random bytes), shown only now.
     /// Verify each delivery's `webhook-signature` with it, as the Standard Webhooks
@@ -143,6 +146,7 @@ pub struct WebhookCreatedResponse {
 
 /// Every webhook, oldest first.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct WebhookList {
     pub items: Vec<WebhookResponse>,
 }
@@ -207,6 +211,7 @@ impl From<Delivery> for DeliveryResponse {
 
 /// A webhook's latest deliveries, newest first (at most 100).
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct DeliveryList {
     pub items: Vec<DeliveryResponse>,
 }

@@ -15,6 +15,7 @@ use crate::state::AppState;
 
 /// Accounts to create, each as `POST /admin/v1/users` takes it.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct BulkCreateRequest {
     /// 1 to 100 accounts.
     #[oai(validator(min_items = 1, max_items = 100))]
@@ -23,6 +24,7 @@ pub struct BulkCreateRequest {
 
 /// One account to change.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct BulkUpdateItem {
     #[oai(validator(max_length = 64))]
     pub id: String,
@@ -32,6 +34,7 @@ pub struct BulkUpdateItem {
 
 /// Accounts to change.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct BulkUpdateRequest {
     /// 1 to 100 changes.
     #[oai(validator(min_items = 1, max_items = 100))]
@@ -40,6 +43,7 @@ pub struct BulkUpdateRequest {
 
 /// Accounts to delete.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct BulkDeleteRequest {
     /// 1 to 100 user ids.
     #[oai(validator(min_items = 1, max_items = 100))]
@@ -48,6 +52,7 @@ pub struct BulkDeleteRequest {
 
 /// What happened to one item.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct BulkItemResult {
     /// The item's position in the request, from 0.
     pub index: u32,
@@ -66,6 +71,7 @@ pub struct BulkItemResult {
 
 /// Every item's outcome, in request order.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct BulkResponse {
     pub results: Vec<BulkItemResult>,
     /// How many items succeeded.

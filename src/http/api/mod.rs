@@ -68,6 +68,7 @@ pub enum AccountTag {
 
 /// An error: a stable machine-readable code and a message for people.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ApiError {
     /// `invalid_request`, `unauthorized`, `forbidden`, `not_found`, `conflict`,
     /// `too_many_requests`, `server_error` or `service_unavailable` (and, for requests the API cannot route,
@@ -101,6 +102,12 @@ pub enum ApiFailure {
     /// A unique value is already taken.
     #[oai(status = 409)]
     Conflict(Json<ApiError>),
+    /// The request body is over 256 KiB (`payload_too_large`).
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<ApiError>),
+    /// The body is not `application/json` (`unsupported_media_type`).
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ApiError>),
     /// A rate limit refused the request (R025: 100 requests a minute per signed-in
     /// user on `/v1`); the message, and where known `Retry-After`, say when to retry.
     #[oai(status = 429)]
@@ -165,6 +172,8 @@ impl ApiFailure {
             ApiFailure::Forbidden(Json(e)) => (403, e),
             ApiFailure::NotFound(Json(e)) => (404, e),
             ApiFailure::Conflict(Json(e)) => (409, e),
+            ApiFailure::PayloadTooLarge(Json(e)) => (413, e),
+            ApiFailure::UnsupportedMediaType(Json(e)) => (415, e),
             ApiFailure::TooManyRequests(Json(e), _) => (429, e),
             ApiFailure::Internal(Json(e)) => (500, e),
             ApiFailure::Unavailable(Json(e), _) => (503, e),
@@ -454,7 +463,10 @@ relying parties, invites and read the audit trail. Every admin operation needs a
 personal admin API token (`latchkey admin-token create`) or an access token with the \
 `latchkey:admin` scope as a bearer token.\n\n\
 Every error is a JSON object `{\"error\", \"message\"}`; a 401 carries \
-`WWW-Authenticate: Bearer`.",
+`WWW-Authenticate: Bearer`.\n\n\
+Optional fields are left out of responses when they have no value (never `null`). \
+No string accepts a NUL character: a request carrying one (raw, `%00` or `\\u0000`) \
+answers 400 before any operation runs; a body over 256 KiB answers 413.",
     )
     .server("/api")
 }
@@ -462,6 +474,7 @@ Every error is a JSON object `{\"error\", \"message\"}`; a 401 carries \
 /// The API with every error, including malformed bodies and bad tokens, answered
 /// as an `ApiError` JSON object. Mount it at `/api`.
 pub fn endpoint() -> impl Endpoint<Output = Response> {
+    let allow = std::sync::Arc::new(AllowTable::from_spec(&spec_json()));
     service()
         .into_endpoint()
         .catch_all_error(|err: poem::Error| async move {
@@ -494,6 +507,72 @@ pub fn endpoint() -> impl Endpoint<Output = Response> {
             }
             response
         })
+        .around(move |endpoint, request| {
+            let allow = allow.clone();
+            async move {
+                let path = request.uri().path().to_string();
+                let mut response = endpoint.get_response(request).await;
+                if response.status() == StatusCode::METHOD_NOT_ALLOWED
+                    && let Some(methods) = allow.methods(&path)
+                    && let Ok(value) = poem::http::HeaderValue::from_str(methods)
+                {
+                    response.headers_mut().insert(header::ALLOW, value);
+                }
+                Ok(response)
+            }
+        })
+}
+
+/// The methods each path of the spec allows, for the `Allow` header a 405 must carry
+/// (RFC 9110 §15.5.6).
+struct AllowTable(Vec<(Vec<String>, String)>);
+
+impl AllowTable {
+    fn from_spec(spec: &str) -> Self {
+        let spec: serde_json::Value = serde_json::from_str(spec).unwrap_or_default();
+        let paths = spec
+            .get("paths")
+            .and_then(|p| p.as_object())
+            .into_iter()
+            .flatten();
+        AllowTable(
+            paths
+                .map(|(path, operations)| {
+                    let segments = path.split('/').map(str::to_string).collect();
+                    let methods = operations
+                        .as_object()
+                        .into_iter()
+                        .flat_map(|ops| ops.keys())
+                        .map(|m| m.to_ascii_uppercase())
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    (segments, methods)
+                })
+                .collect(),
+        )
+    }
+
+    /// The methods of the spec path `path` (with or without the `/api` prefix) matches;
+    /// `{param}` segments match any one segment, and literal paths win.
+    fn methods(&self, path: &str) -> Option<&str> {
+        let path = path.strip_prefix("/api").unwrap_or(path);
+        let wanted: Vec<&str> = path.split('/').collect();
+        let matching = |(segments, _): &&(Vec<String>, String)| {
+            segments.len() == wanted.len()
+                && segments
+                    .iter()
+                    .zip(&wanted)
+                    .all(|(s, w)| s == w || (s.starts_with('{') && !w.is_empty()))
+        };
+        let literal_count = |(segments, _): &&(Vec<String>, String)| {
+            segments.iter().filter(|s| !s.starts_with('{')).count()
+        };
+        self.0
+            .iter()
+            .filter(matching)
+            .max_by_key(literal_count)
+            .map(|(_, methods)| methods.as_str())
+    }
 }
 
 /// The spec as JSON, served at `/api/openapi.json` (and `/api/admin/openapi.json`).

@@ -21,14 +21,15 @@ const WRONG_CREDENTIALS: &str = "Incorrect username or password.";
 
 /// Username (or email address) and password.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct LoginRequest {
     /// Your username, or your email address.
-    #[oai(validator(max_length = 254))]
+    #[oai(validator(min_length = 1, max_length = 254))]
     pub username: Option<String>,
     /// Your email address; send it instead of `username` if you like, not as well.
-    #[oai(validator(max_length = 254))]
+    #[oai(validator(min_length = 1, max_length = 254))]
     pub email: Option<String>,
-    #[oai(validator(max_length = 1024))]
+    #[oai(validator(min_length = 1, max_length = 1024))]
     pub password: String,
 }
 
@@ -39,6 +40,7 @@ pub struct LoginRequest {
 /// (`mfa_required` is `true`; `challenge_id` and `methods` are present): answer it with
 /// `POST /v1/2fa` to get the session.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct LoginResult {
     /// Whether a second factor is needed before a session is issued.
     pub mfa_required: bool,
@@ -83,6 +85,7 @@ impl From<Method> for TwoFactorMethod {
 
 /// The answer to a sign-in challenge.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TwoFactorRequest {
     /// From the `POST /v1/users/login` answer.
     #[oai(validator(max_length = 128))]
@@ -101,6 +104,7 @@ pub struct TwoFactorRequest {
 
 /// Names a sign-in challenge.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ChallengeRequest {
     #[oai(validator(max_length = 128))]
     pub challenge_id: String,
@@ -108,6 +112,7 @@ pub struct ChallengeRequest {
 
 /// Where a sign-in code went.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CodeSent {
     /// `text`, `voice` or `email`, from the user's contact preference.
     pub channel: String,
@@ -115,6 +120,7 @@ pub struct CodeSent {
 
 /// A WebAuthn ceremony for a sign-in challenge.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct WebAuthnChallenge {
     /// Send it back with the assertion.
     pub ceremony_id: String,

@@ -19,6 +19,7 @@ use crate::state::AppState;
 
 /// The account's two-step verification.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TwoFactorStatus {
     /// On while at least one factor is set up.
     pub enabled: bool,
@@ -37,6 +38,7 @@ pub struct TwoFactorStatus {
 
 /// The current password, which every change of factors needs.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PasswordConfirmation {
     #[oai(validator(max_length = 1024))]
     pub current_password: String,
@@ -44,6 +46,7 @@ pub struct PasswordConfirmation {
 
 /// A new authenticator app, not on until `POST /v1/users/{id}/2fa/totp/confirm`.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TotpEnrolment {
     /// The secret, base32, to type into the app.
     pub secret: String,
@@ -52,6 +55,7 @@ pub struct TotpEnrolment {
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TotpConfirmation {
     /// The 6-digit code the app shows now.
     #[oai(validator(max_length = 16))]
@@ -60,6 +64,7 @@ pub struct TotpConfirmation {
 
 /// Turn codes by message on or off.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SignInCodesSetting {
     pub enabled: bool,
     #[oai(validator(max_length = 1024))]
@@ -68,6 +73,7 @@ pub struct SignInCodesSetting {
 
 /// Backup codes to show the user once. Absent when the change did not create any.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct BackupCodes {
     /// Ten single-use codes; they replace any earlier set.
     pub backup_codes: Option<Vec<String>>,

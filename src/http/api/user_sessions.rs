@@ -57,6 +57,7 @@ pub struct DeviceResponse {
 
 /// A live session: a signed-in browser, or an API client's session token.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SessionResponse {
     pub id: String,
     pub created_at: DateTime<Utc>,
@@ -101,12 +102,14 @@ impl SessionResponse {
 
 /// A user's live sessions, newest first.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SessionList {
     pub items: Vec<SessionResponse>,
 }
 
 /// How many sessions ended.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SessionsEnded {
     pub ended: u64,
 }
@@ -141,6 +144,7 @@ impl From<ConnectedApp> for ConsentResponse {
 
 /// The apps a user consented to, most recent first.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ConsentList {
     pub items: Vec<ConsentResponse>,
 }
