@@ -738,20 +738,6 @@ async function publicFlow() {
     await checkUserInfo(L, config, tokens.access_token, tokens.claims().sub);
   });
 
-  await step('f. the same code cannot be redeemed twice', async () => {
-    let refusal;
-    try {
-      await exchange(config, arrival, request);
-    } catch (err) {
-      refusal = err;
-    }
-    check(
-      `${L}: a used code is refused with invalid_grant`,
-      refusal instanceof oidc.ResponseBodyError && refusal.error === 'invalid_grant',
-      refusal ? describeError(refusal) : 'the second exchange succeeded',
-    );
-  });
-
   await step('g. a wrong PKCE verifier is refused', async () => {
     const second = await newAuthorizationRequest(config, { prompt: 'none' });
     const arrived = expectArrival('/cb');
@@ -788,6 +774,20 @@ async function publicFlow() {
     await page.goto(request.url.href);
     const params = responseParams(await back);
     checkEqual(`${L} after a posted logout: the session is gone`, params.get('error'), 'login_required');
+  });
+
+  await step('i. the same code cannot be redeemed twice (last: a replay ends the user\'s sessions, R012)', async () => {
+    let refusal;
+    try {
+      await exchange(config, arrival, request);
+    } catch (err) {
+      refusal = err;
+    }
+    check(
+      `${L}: a used code is refused with invalid_grant`,
+      refusal instanceof oidc.ResponseBodyError && refusal.error === 'invalid_grant',
+      refusal ? describeError(refusal) : 'the second exchange succeeded',
+    );
   });
 
   await page.context().close();
