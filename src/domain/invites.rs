@@ -27,6 +27,45 @@ pub struct Invite {
     pub created_at: DateTime<Utc>,
 }
 
+/// Where an invite stands, as the admin API and the console show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InviteState {
+    /// Can still be used to register.
+    Active,
+    /// An account was registered with it.
+    Used,
+    /// An administrator revoked it.
+    Revoked,
+    /// Its expiry passed before anyone used it.
+    Expired,
+}
+
+impl InviteState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Used => "used",
+            Self::Revoked => "revoked",
+            Self::Expired => "expired",
+        }
+    }
+}
+
+impl Invite {
+    /// Where the invite stands at `now`: used beats revoked beats expired.
+    pub fn state(&self, now: DateTime<Utc>) -> InviteState {
+        if self.used_at.is_some() {
+            InviteState::Used
+        } else if self.revoked_at.is_some() || !self.active {
+            InviteState::Revoked
+        } else if self.expires_at.is_some_and(|at| at <= now) {
+            InviteState::Expired
+        } else {
+            InviteState::Active
+        }
+    }
+}
+
 pub fn key_hash(key: &str) -> String {
     crypto::sha256_hex(key.trim().as_bytes())
 }

@@ -8,7 +8,7 @@ use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
 
 use super::audit::{self, AuditAction, AuditEvent};
-use super::events::{Attempt, DELIVERY_TIMEOUT, Delivery, EventType};
+use super::events::{Attempt, DELIVERY_TIMEOUT, Delivery, DeliveryKind, EventType};
 use super::{DomainError, RequestMeta};
 use crate::crypto::{self, MasterKey};
 use crate::store::Store;
@@ -17,6 +17,8 @@ use crate::store::Store;
 pub const SECRET_PREFIX: &str = "whsec_";
 pub const MAX_URL_LEN: usize = 2048;
 pub const MAX_DESCRIPTION_LEN: usize = 500;
+/// A webhook's deliveries list shows this many, newest first.
+pub const DELIVERIES_SHOWN: u64 = 100;
 
 #[derive(Debug, Clone)]
 pub struct Webhook {
@@ -214,6 +216,23 @@ pub async fn delete_webhook(
         .with(serde_json::json!({ "url": hook.url }));
     audit::record(store, meta, event, now).await;
     Ok(())
+}
+
+/// A webhook's latest deliveries (at most [`DELIVERIES_SHOWN`]), newest first, with
+/// the webhook itself; `NotFound` when there is no such webhook.
+#[tracing::instrument(skip_all, fields(webhook_id = %id))]
+pub async fn recent_deliveries(
+    store: &Store,
+    id: &str,
+) -> Result<(Webhook, Vec<Delivery>), DomainError> {
+    let hook = store
+        .find_webhook(id)
+        .await?
+        .ok_or(DomainError::NotFound("webhook"))?;
+    let deliveries = store
+        .list_deliveries(DeliveryKind::Webhook, id, DELIVERIES_SHOWN)
+        .await?;
+    Ok((hook, deliveries))
 }
 
 /// `v1,` and the base64 HMAC-SHA256, keyed with the secret's bytes, of

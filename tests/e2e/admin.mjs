@@ -1,6 +1,7 @@
 // End-to-end test, the admin console (issue 13), as an operator tries it in Chromium:
 // sign in as an administrator and land on /admin, see the sign-in chart, find a user by
-// part of their email, end their sessions, create a client and read its secret once.
+// part of their email, end their sessions, create a client and read its secret once,
+// create an invite (its link shown once) and a webhook.
 // Screenshots of the dashboard and a user page at a phone's width go to
 // E2E_SCREENSHOT_DIR (default: the system temp directory).
 //
@@ -97,6 +98,28 @@ try {
   await page.waitForLoadState('load');
   const rotated = (await page.locator('#client-secret').textContent()) ?? '';
   check('rotating shows a new secret', rotated.length >= 32 && rotated !== secret);
+
+  // An invite, its link shown once; a webhook, listed.
+  await page.getByRole('link', { name: 'Invites', exact: true }).click();
+  await page.getByLabel('Note', { exact: true }).fill('E2E invitee');
+  await page.locator('#create-invite').click();
+  await page.waitForLoadState('load');
+  const inviteLink = (await page.locator('#invite-link').textContent()) ?? '';
+  check('the invite link is shown', inviteLink.includes('/register?invite=lki_'), inviteLink);
+  await page.locator('#to-invites').click();
+  await page.waitForLoadState('load');
+  const invites = await page.content();
+  const inviteKey = inviteLink.split('invite=')[1] ?? '';
+  check('the invite is listed without its key', invites.includes('E2E invitee') && inviteKey.length > 8 && !invites.includes(inviteKey));
+  await page.getByRole('link', { name: 'Webhooks', exact: true }).click();
+  await page.getByLabel('URL', { exact: true }).fill('http://127.0.0.1:9/e2e-console-hook');
+  await page.locator('#create-webhook').click();
+  await page.waitForLoadState('load');
+  const hookSecret = (await page.locator('#webhook-secret').textContent()) ?? '';
+  check('the webhook secret is shown', hookSecret.startsWith('whsec_'), hookSecret.slice(0, 6));
+  await page.getByRole('link', { name: 'Webhooks', exact: true }).click();
+  await page.waitForLoadState('load');
+  check('the webhook is listed', (await page.locator('#webhooks a', { hasText: 'e2e-console-hook' }).count()) === 1);
 
   await page.getByRole('link', { name: 'Audit', exact: true }).click();
   check('the audit page has the chart', (await page.locator('svg#chart-7d').count()) === 1);

@@ -7,7 +7,10 @@ mod audit;
 mod chart;
 mod clients;
 mod dashboard;
+mod invites;
+mod upstreams;
 mod users;
+mod webhooks;
 
 use poem::http::StatusCode;
 use poem::{Request, Response, Route, get, post};
@@ -35,6 +38,18 @@ pub fn routes() -> Route {
         .at("/clients/:id", get(clients::show))
         .at("/clients/:id/rotate", post(clients::rotate))
         .at("/clients/:id/delete", post(clients::delete))
+        .at("/invites", get(invites::list).post(invites::create))
+        .at("/invites/:id/revoke", post(invites::revoke))
+        .at("/upstreams", get(upstreams::list).post(upstreams::create))
+        .at(
+            "/upstreams/:id",
+            get(upstreams::show).post(upstreams::update),
+        )
+        .at("/upstreams/:id/enabled", post(upstreams::set_enabled))
+        .at("/upstreams/:id/delete", post(upstreams::delete))
+        .at("/webhooks", get(webhooks::list).post(webhooks::create))
+        .at("/webhooks/:id", get(webhooks::show).post(webhooks::update))
+        .at("/webhooks/:id/delete", post(webhooks::delete))
         .at("/audit", get(audit::show))
         .at("/audit.csv", get(audit::export))
 }
@@ -62,4 +77,45 @@ pub fn acting(req: &Request, admin: &AdminUser) -> RequestMeta {
 /// The display form of a time in the console.
 pub fn when(at: chrono::DateTime<chrono::Utc>) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// The value of a `datetime-local` input (`YYYY-MM-DDTHH:MM`, seconds optional), read as
+/// UTC, or an RFC 3339 time; empty is `None`.
+pub fn form_time(
+    field: &'static str,
+    text: &str,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, crate::domain::DomainError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(Some(at.to_utc()));
+    }
+    ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
+        .iter()
+        .find_map(|format| chrono::NaiveDateTime::parse_from_str(text, format).ok())
+        .map(|at| Some(at.and_utc()))
+        .ok_or_else(|| crate::domain::DomainError::invalid(field, "must be a date and time (UTC)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::form_time;
+
+    #[test]
+    fn form_times_are_utc() {
+        let at = form_time("at", "2030-01-02T03:04").unwrap_or_default();
+        assert_eq!(
+            at.map(|t| t.to_rfc3339()).as_deref(),
+            Some("2030-01-02T03:04:00+00:00")
+        );
+        let at = form_time("at", "2030-01-02T03:04:00+02:00").unwrap_or_default();
+        assert_eq!(
+            at.map(|t| t.to_rfc3339()).as_deref(),
+            Some("2030-01-02T01:04:00+00:00")
+        );
+        assert!(matches!(form_time("at", " "), Ok(None)));
+        assert!(form_time("at", "tomorrow").is_err());
+    }
 }

@@ -10,7 +10,7 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use super::admin_users::RoleDto;
 use super::{AdminAuth, AdminTag, ApiFailure};
 use crate::domain::DomainError;
-use crate::domain::invites::{self, Invite};
+use crate::domain::invites::{self, Invite, InviteState};
 use crate::http::request_meta;
 use crate::state::AppState;
 
@@ -51,14 +51,11 @@ pub struct InviteResponse {
 
 impl InviteResponse {
     fn new(invite: Invite, now: DateTime<Utc>) -> Self {
-        let state = if invite.used_at.is_some() {
-            InviteStateDto::Used
-        } else if invite.revoked_at.is_some() || !invite.active {
-            InviteStateDto::Revoked
-        } else if invite.expires_at.is_some_and(|at| at <= now) {
-            InviteStateDto::Expired
-        } else {
-            InviteStateDto::Active
+        let state = match invite.state(now) {
+            InviteState::Active => InviteStateDto::Active,
+            InviteState::Used => InviteStateDto::Used,
+            InviteState::Revoked => InviteStateDto::Revoked,
+            InviteState::Expired => InviteStateDto::Expired,
         };
         InviteResponse {
             id: invite.id,

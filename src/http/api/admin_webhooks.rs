@@ -10,13 +10,10 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
 use super::{AdminAuth, AdminTag, ApiFailure};
 use crate::domain::DomainError;
-use crate::domain::events::{Delivery, DeliveryKind, DeliveryStatus, EventType};
+use crate::domain::events::{Delivery, DeliveryStatus, EventType};
 use crate::domain::webhooks::{self, Webhook, WebhookPatch};
 use crate::http::request_meta;
 use crate::state::AppState;
-
-/// The deliveries list shows this many, newest first.
-const DELIVERIES_SHOWN: u64 = 100;
 
 /// An event type (003 §7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -395,19 +392,8 @@ impl WebhooksApi {
         Data(state): Data<&AppState>,
         #[oai(validator(max_length = 64))] id: Path<String>,
     ) -> Result<DeliveriesListed, ApiFailure> {
-        let store = &state.store;
-        store
-            .find_webhook(&id.0)
-            .await
-            .map_err(DomainError::from)?
-            .ok_or_else(not_found)?;
-        let items = store
-            .list_deliveries(DeliveryKind::Webhook, &id.0, DELIVERIES_SHOWN)
-            .await
-            .map_err(DomainError::from)?
-            .into_iter()
-            .map(Into::into)
-            .collect();
+        let (_, deliveries) = webhooks::recent_deliveries(&state.store, &id.0).await?;
+        let items = deliveries.into_iter().map(Into::into).collect();
         Ok(DeliveriesListed::Ok(Json(DeliveryList { items })))
     }
 }

@@ -135,6 +135,38 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../ui/templates/admin/client_secret.html"),
     ),
     (
+        "admin/invites.html",
+        include_str!("../../../ui/templates/admin/invites.html"),
+    ),
+    (
+        "admin/invite_key.html",
+        include_str!("../../../ui/templates/admin/invite_key.html"),
+    ),
+    (
+        "admin/upstreams.html",
+        include_str!("../../../ui/templates/admin/upstreams.html"),
+    ),
+    (
+        "admin/upstream.html",
+        include_str!("../../../ui/templates/admin/upstream.html"),
+    ),
+    (
+        "admin/webhooks.html",
+        include_str!("../../../ui/templates/admin/webhooks.html"),
+    ),
+    (
+        "admin/webhook.html",
+        include_str!("../../../ui/templates/admin/webhook.html"),
+    ),
+    (
+        "admin/webhook_secret.html",
+        include_str!("../../../ui/templates/admin/webhook_secret.html"),
+    ),
+    (
+        "admin/webhook_fields.html",
+        include_str!("../../../ui/templates/admin/webhook_fields.html"),
+    ),
+    (
         "admin/audit.html",
         include_str!("../../../ui/templates/admin/audit.html"),
     ),
