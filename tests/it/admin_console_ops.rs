@@ -654,6 +654,7 @@ async fn bad_upstream_input_names_the_field_and_changes_nothing() {
     assert_eq!(got, StatusCode::BAD_REQUEST);
     assert!(html.contains("client secret: is required"));
     // Edits: the page shows the stored settings with the error.
+    let long_url = format!("https://id.example.com/{}", "a".repeat(2048));
     for (field, value, named) in [
         ("display_name", "", "display name: 1 to 100 characters"),
         ("client_id", "", "client id: is required"),
@@ -661,6 +662,11 @@ async fn bad_upstream_input_names_the_field_and_changes_nothing() {
             "token_url",
             "http://tokens.example.com/",
             "token url: must use https",
+        ),
+        (
+            "issuer",
+            long_url.as_str(),
+            "issuer: must be at most 2048 characters",
         ),
     ] {
         let mut form = vec![

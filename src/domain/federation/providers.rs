@@ -56,8 +56,18 @@ fn seal_secret(master: &MasterKey, id: &str, secret: &str) -> Result<String, Dom
         .encode(master.seal(secret.as_bytes(), &secret_context(id))?))
 }
 
+/// The longest endpoint URL accepted.
+pub const MAX_URL_LEN: usize = 2048;
+
 /// https anywhere; plain http only on a loopback host (development and tests).
 fn validate_url(field: &'static str, value: &str) -> Result<(), DomainError> {
+    // The admin API's schema says so too; the console's form relies on this check.
+    if value.len() > MAX_URL_LEN {
+        return Err(DomainError::invalid(
+            field,
+            format!("must be at most {MAX_URL_LEN} characters"),
+        ));
+    }
     let url = url::Url::parse(value)
         .map_err(|_| DomainError::invalid(field, format!("{value:?} is not an absolute URL")))?;
     let loopback = matches!(
@@ -337,6 +347,8 @@ mod tests {
         assert!(validate_url("issuer", "http://id.example.com").is_err());
         assert!(validate_url("issuer", "javascript:alert(1)").is_err());
         assert!(validate_url("issuer", "not a url").is_err());
+        let long = format!("https://id.example.com/{}", "a".repeat(MAX_URL_LEN));
+        assert!(validate_url("issuer", &long).is_err());
     }
 
     #[test]
