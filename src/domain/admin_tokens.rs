@@ -47,6 +47,27 @@ pub struct AdminToken {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+/// The longest lifetime a token may be given, in days (ten years).
+pub const MAX_EXPIRY_DAYS: u32 = 3650;
+
+/// When a token created `now` and meant to live `days` days expires; `None` days means
+/// never. The admin API, the CLI and the console all count days this way.
+pub fn expiry_after_days(
+    days: Option<u32>,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, DomainError> {
+    match days {
+        None => Ok(None),
+        Some(days) if (1..=MAX_EXPIRY_DAYS).contains(&days) => {
+            Ok(Some(now + chrono::Duration::days(i64::from(days))))
+        }
+        Some(_) => Err(DomainError::invalid(
+            "expires_in_days",
+            format!("must be 1 to {MAX_EXPIRY_DAYS} days"),
+        )),
+    }
+}
+
 /// Creates a token for the admin `username`; the token text is returned once.
 #[tracing::instrument(skip_all)]
 pub async fn create_admin_token(
