@@ -181,3 +181,27 @@ impl AdminToken {
         self.revoked_at.is_none() && self.expires_at.is_none_or(|at| at > now)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_counts_whole_days_within_the_limit() {
+        let now = Utc::now();
+        assert!(matches!(expiry_after_days(None, now), Ok(None)));
+        assert!(
+            matches!(expiry_after_days(Some(1), now), Ok(Some(at)) if at == now + chrono::Duration::days(1))
+        );
+        assert!(expiry_after_days(Some(MAX_EXPIRY_DAYS), now).is_ok());
+        for days in [0, MAX_EXPIRY_DAYS + 1, u32::MAX] {
+            assert!(matches!(
+                expiry_after_days(Some(days), now),
+                Err(DomainError::Invalid {
+                    field: "expires_in_days",
+                    ..
+                })
+            ));
+        }
+    }
+}

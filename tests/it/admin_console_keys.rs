@@ -25,6 +25,8 @@ const PATHS: &[(&str, &str)] = &[
 ];
 
 const PASSWORD: &str = "password-123";
+/// The password of users made by `crate::webauthn::signed_in_user`.
+const WEBAUTHN_PASSWORD: &str = "correct horse battery";
 
 async fn signed_in_admin(server: &TestServer) -> reqwest::Client {
     server
@@ -686,9 +688,14 @@ async fn a_public_client_stays_public_and_keeps_pkce() {
 #[tokio::test]
 async fn resetting_second_factors_lets_the_user_in_with_the_password_alone() {
     let server = TestServer::start().await;
-    let user = server.create_user("pat", PASSWORD, Role::Explorer).await;
+    // A passkey through the account pages, and an authenticator app.
+    let (browser, user) = crate::webauthn::signed_in_user(&server, "pat").await;
+    let mut authenticator = crate::webauthn::authenticator(&server);
+    crate::webauthn::register(&server, &browser, &mut authenticator, "Work laptop").await;
     enrol_totp(&server, &user).await;
-    let response = server.sign_in(&server.browser(), "pat", PASSWORD).await;
+    let response = server
+        .sign_in(&server.browser(), "pat", WEBAUTHN_PASSWORD)
+        .await;
     let location = response.headers()["location"].to_str().unwrap().to_string();
     assert!(location.starts_with("/login/2fa"), "{location}");
 
@@ -699,6 +706,11 @@ async fn resetting_second_factors_lets_the_user_in_with_the_password_alone() {
     assert_eq!(grab(&html, "factor-totp"), "Authenticator app: on");
     assert_eq!(grab(&html, "factor-backup"), "Backup codes left: 10");
     assert_eq!(grab(&html, "two-factor-state"), "on");
+    assert!(grab(&html, "factor-passkeys").starts_with("Passkeys: 1"));
+    assert!(
+        html.contains("<li>Work laptop"),
+        "the passkey by name: {html}"
+    );
     assert!(html.contains("id=\"reset-factors\""));
     let csrf = csrf_token(&html);
 
@@ -724,6 +736,17 @@ async fn resetting_second_factors_lets_the_user_in_with_the_password_alone() {
     assert_eq!(grab(&html, "factor-totp"), "Authenticator app: off");
     assert_eq!(grab(&html, "factor-backup"), "Backup codes left: 0");
     assert_eq!(grab(&html, "two-factor-state"), "off");
+    assert!(grab(&html, "factor-passkeys").starts_with("Passkeys: none"));
+    assert!(!html.contains("Work laptop"));
+    assert_eq!(
+        server
+            .state
+            .store
+            .count_webauthn_credentials(&user.id)
+            .await
+            .unwrap(),
+        0
+    );
     assert!(
         !html.contains("id=\"reset-factors\""),
         "nothing left to reset"
@@ -731,7 +754,9 @@ async fn resetting_second_factors_lets_the_user_in_with_the_password_alone() {
     assert!(!server.state.store.totp_confirmed(&user.id).await.unwrap());
 
     // The password alone signs the user in now.
-    let response = server.sign_in(&server.browser(), "pat", PASSWORD).await;
+    let response = server
+        .sign_in(&server.browser(), "pat", WEBAUTHN_PASSWORD)
+        .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(response.headers()["location"], "/account");
     let entries = server
