@@ -788,7 +788,7 @@ async fn dispatch(state: &AppState, command: Command) -> Result<(), CliError> {
             expires_in_days,
             json,
         }) => {
-            let expires = expires_in_days.map(|days| now + chrono::Duration::days(i64::from(days)));
+            let expires = admin_tokens::expiry_after_days(expires_in_days, now)?;
             let (token, secret) = admin_tokens::create_admin_token(
                 &state.store,
                 &username,

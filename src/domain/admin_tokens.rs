@@ -47,6 +47,27 @@ pub struct AdminToken {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+/// The longest lifetime a token may be given, in days (ten years).
+pub const MAX_EXPIRY_DAYS: u32 = 3650;
+
+/// When a token created `now` and meant to live `days` days expires; `None` days means
+/// never. The admin API, the CLI and the console all count days this way.
+pub fn expiry_after_days(
+    days: Option<u32>,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, DomainError> {
+    match days {
+        None => Ok(None),
+        Some(days) if (1..=MAX_EXPIRY_DAYS).contains(&days) => {
+            Ok(Some(now + chrono::Duration::days(i64::from(days))))
+        }
+        Some(_) => Err(DomainError::invalid(
+            "expires_in_days",
+            format!("must be 1 to {MAX_EXPIRY_DAYS} days"),
+        )),
+    }
+}
+
 /// Creates a token for the admin `username`; the token text is returned once.
 #[tracing::instrument(skip_all)]
 pub async fn create_admin_token(
@@ -158,5 +179,29 @@ impl AdminToken {
     /// Whether the token still authenticates (its owner aside).
     pub fn is_live(&self, now: DateTime<Utc>) -> bool {
         self.revoked_at.is_none() && self.expires_at.is_none_or(|at| at > now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_counts_whole_days_within_the_limit() {
+        let now = Utc::now();
+        assert!(matches!(expiry_after_days(None, now), Ok(None)));
+        assert!(
+            matches!(expiry_after_days(Some(1), now), Ok(Some(at)) if at == now + chrono::Duration::days(1))
+        );
+        assert!(expiry_after_days(Some(MAX_EXPIRY_DAYS), now).is_ok());
+        for days in [0, MAX_EXPIRY_DAYS + 1, u32::MAX] {
+            assert!(matches!(
+                expiry_after_days(Some(days), now),
+                Err(DomainError::Invalid {
+                    field: "expires_in_days",
+                    ..
+                })
+            ));
+        }
     }
 }

@@ -1,7 +1,8 @@
 // End-to-end test, the admin console (issue 13), as an operator tries it in Chromium:
 // sign in as an administrator and land on /admin, see the sign-in chart, find a user by
 // part of their email, end their sessions, create a client and read its secret once,
-// create an invite (its link shown once) and a webhook.
+// rename the client, rotate the signing keys, create an invite (its link shown once)
+// and a webhook.
 // Screenshots of the dashboard and a user page at a phone's width go to
 // E2E_SCREENSHOT_DIR (default: the system temp directory).
 //
@@ -98,6 +99,31 @@ try {
   await page.waitForLoadState('load');
   const rotated = (await page.locator('#client-secret').textContent()) ?? '';
   check('rotating shows a new secret', rotated.length >= 32 && rotated !== secret);
+
+  // Edit the client's name on its settings form and see it saved.
+  await page.locator('#to-client').click();
+  await page.waitForLoadState('load');
+  const renamed = 'E2E console client, renamed';
+  await page.locator('#name').fill(renamed);
+  await page.locator('#save-client').click();
+  await page.waitForLoadState('load');
+  const saved = (await page.locator('#notice').textContent()) ?? '';
+  const heading = (await page.locator('#client-name').textContent()) ?? '';
+  check('editing the client saves its name', saved.includes('saved') && heading === renamed, `${saved} / ${heading}`);
+
+  // Rotate the signing keys: the page shows a new active kid, and the JWKS has it.
+  await page.getByRole('link', { name: 'Keys', exact: true }).click();
+  await page.waitForLoadState('load');
+  const activeKid = page.locator('.active-kid[data-alg="ES256"]');
+  const kidBefore = (await activeKid.textContent()) ?? '';
+  await page.locator('#confirm-rotate').check();
+  await page.locator('#rotate-keys').click();
+  await page.waitForLoadState('load');
+  const kidAfter = (await activeKid.textContent()) ?? '';
+  check('rotating the keys shows a new active kid', kidAfter !== '' && kidAfter !== kidBefore,
+    `${kidBefore} -> ${kidAfter}`);
+  const jwks = await (await fetch(`${ISSUER}/jwks`)).json();
+  check('the new active kid is published', jwks.keys.some((k) => k.kid === kidAfter));
 
   // An invite, its link shown once; a webhook, listed.
   await page.getByRole('link', { name: 'Invites', exact: true }).click();

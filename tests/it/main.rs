@@ -8,6 +8,7 @@ mod account_hardening;
 mod accounts;
 mod admin_api;
 mod admin_console;
+mod admin_console_keys;
 mod admin_console_ops;
 mod admin_effects;
 mod admin_parity;

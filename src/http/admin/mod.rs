@@ -8,6 +8,8 @@ mod chart;
 mod clients;
 mod dashboard;
 mod invites;
+mod keys;
+mod tokens;
 mod upstreams;
 mod users;
 mod webhooks;
@@ -34,8 +36,9 @@ pub fn routes() -> Route {
         .at("/users/:id/action", post(users::action))
         .at("/users/:id/sessions/end", post(users::end_session))
         .at("/users/:id/sessions/end-all", post(users::end_all_sessions))
+        .at("/users/:id/factors/reset", post(users::reset_factors))
         .at("/clients", get(clients::list).post(clients::create))
-        .at("/clients/:id", get(clients::show))
+        .at("/clients/:id", get(clients::show).post(clients::update))
         .at("/clients/:id/rotate", post(clients::rotate))
         .at("/clients/:id/delete", post(clients::delete))
         .at("/invites", get(invites::list).post(invites::create))
@@ -52,6 +55,10 @@ pub fn routes() -> Route {
         .at("/webhooks/:id/delete", post(webhooks::delete))
         .at("/audit", get(audit::show))
         .at("/audit.csv", get(audit::export))
+        .at("/keys", get(keys::list))
+        .at("/keys/rotate", post(keys::rotate))
+        .at("/tokens", get(tokens::list).post(tokens::create))
+        .at("/tokens/:id/revoke", post(tokens::revoke))
 }
 
 /// Renders a console page; `section` marks the current item of the navigation.

@@ -1,6 +1,6 @@
 //! `/admin/users`: search with status and role filters and next-page links (keyset);
-//! a user's page with profile, role, status actions, sessions, linked upstream
-//! accounts, connected apps and recent audit entries.
+//! a user's page with profile, role, status actions, second factors (and their reset),
+//! sessions, linked upstream accounts, connected apps and recent audit entries.
 
 use minijinja::context;
 use poem::http::StatusCode;
@@ -14,7 +14,7 @@ use crate::domain::sessions::{self, EndedBy};
 use crate::domain::user_actions::{self, UserAction};
 use crate::domain::user_search::{self, UserQuery};
 use crate::domain::users::{self, AccountStatus, Role};
-use crate::domain::{DomainError, connected_apps};
+use crate::domain::{DomainError, connected_apps, mfa};
 use crate::http::pages::{AdminUser, PageError};
 use crate::state::AppState;
 
@@ -142,7 +142,8 @@ async fn user_page(
         .query_audit(&filter, 0, 20)
         .await
         .map_err(DomainError::from)?;
-    let factors = state.second_factor().factors(&user).await?;
+    // The summary GET /admin/v1/users/{id}/factors answers with.
+    let factors = mfa::summary(&state.store, &user, now).await?;
     let p = &user.profile;
     render(
         state,
@@ -164,9 +165,18 @@ async fn user_page(
                 last_login_at => user.last_login_at.map(when),
             },
             factors => context! {
+                two_factor_enabled => factors.two_factor_enabled,
                 totp => factors.totp,
-                sign_in_codes => factors.sign_in_codes.is_some(),
+                sign_in_codes => factors.sign_in_codes,
                 backup_codes_left => factors.backup_codes_left,
+                passkeys => factors.passkeys.iter().map(|p| context! {
+                    id => p.id, name => p.name, created_at => when(p.created_at),
+                    last_used_at => p.last_used_at.map(when),
+                    disabled_at => p.disabled_at.map(when), passwordless => p.passwordless,
+                }).collect::<Vec<_>>(),
+                remembered_devices => factors.remembered_devices.len(),
+                any => factors.totp || factors.sign_in_codes || factors.backup_codes_left > 0
+                    || !factors.passkeys.is_empty() || !factors.remembered_devices.is_empty(),
             },
             sessions => live.iter().map(|s| context! {
                 id => s.id, ip_address => s.ip_address,
@@ -319,5 +329,38 @@ pub async fn end_all_sessions(
         1 => "1 session was ended.".to_string(),
         n => format!("{n} sessions were ended."),
     });
+    outcome(state, req, &id, result).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ResetFactorsForm {
+    /// Resetting needs this box ticked.
+    confirm: Option<String>,
+}
+
+/// Removes every second factor, backup code and remembered device, as
+/// `DELETE /admin/v1/users/{id}/factors` does.
+#[handler]
+pub async fn reset_factors(
+    Data(state): Data<&AppState>,
+    req: &Request,
+    admin: AdminUser,
+    Path(id): Path<String>,
+    CsrfForm(form): CsrfForm<ResetFactorsForm>,
+) -> PageResult {
+    let result = if form.confirm.is_none() {
+        Err(DomainError::invalid(
+            "confirm",
+            "tick the box to confirm the reset",
+        ))
+    } else {
+        mfa::reset(&state.store, &id, &acting(req, &admin), state.now())
+            .await
+            .map(|()| {
+                "The second factors were reset: the user signs in with the password alone \
+                 until they set one up again."
+                    .to_string()
+            })
+    };
     outcome(state, req, &id, result).await
 }

@@ -286,10 +286,7 @@ impl AdminTokensApi {
                 ));
             }
         };
-        let expires = body
-            .0
-            .expires_in_days
-            .map(|days| now + chrono::Duration::days(i64::from(days)));
+        let expires = admin_tokens::expiry_after_days(body.0.expires_in_days, now)?;
         let (token, secret) = admin_tokens::create_admin_token(
             &state.store,
             &owner,

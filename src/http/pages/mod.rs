@@ -170,6 +170,18 @@ const TEMPLATES: &[(&str, &str)] = &[
         "admin/audit.html",
         include_str!("../../../ui/templates/admin/audit.html"),
     ),
+    (
+        "admin/keys.html",
+        include_str!("../../../ui/templates/admin/keys.html"),
+    ),
+    (
+        "admin/tokens.html",
+        include_str!("../../../ui/templates/admin/tokens.html"),
+    ),
+    (
+        "admin/token_created.html",
+        include_str!("../../../ui/templates/admin/token_created.html"),
+    ),
 ];
 const STYLESHEET: &str = include_str!("../../../ui/static/latchkey.css");
 const ADMIN_STYLESHEET: &str = include_str!("../../../ui/static/admin.css");
