@@ -303,6 +303,102 @@ async fn pages_walk_every_user_exactly_once_while_users_are_added() {
     }
 }
 
+/// A broad prefix (more matching words than the store's plan threshold, 5,000) is
+/// answered by walking users in page order instead of gathering every match first
+/// (`store::user_search`): both plans must give the same users, pages and totals.
+#[tokio::test]
+async fn a_broad_prefix_pages_the_same_users_as_a_selective_one() {
+    let server = TestServer::start().await;
+    let admin = server.admin_token().await;
+    // 900 users with six words each starting "walk" (username, email, domain, first,
+    // last and full name): 5,400 matching words. Every tenth is an enterprise user;
+    // others in between match nothing.
+    let mut expected = Vec::new();
+    for i in 0..900 {
+        let mut new = NewUser::new(format!("walk{i:03}"), format!("walk{i:03}@walk.test"));
+        new.role = if i % 10 == 0 {
+            Role::Enterprise
+        } else {
+            Role::Explorer
+        };
+        new.profile = Profile {
+            first_name: Some("Walker".into()),
+            last_name: Some("Walkman".into()),
+            ..Profile::default()
+        };
+        let user = users::create_user(
+            &server.state.store,
+            &server.state.passwords,
+            &fixture_password_rules(),
+            new,
+            &TestServer::meta(),
+            server.clock.now_utc(),
+        )
+        .await
+        .unwrap();
+        expected.push((user.id, i % 10 == 0));
+        if i % 100 == 0 {
+            person(
+                &server,
+                &format!("other{i}"),
+                &format!("other{i}@else.test"),
+                None,
+                None,
+                Role::Enterprise,
+            )
+            .await;
+        }
+        server.clock.advance(Duration::milliseconds(1));
+    }
+    let pages = |query: &'static str| {
+        let (server, admin) = (&server, &admin);
+        async move {
+            let mut seen = Vec::new();
+            let mut after: Option<String> = None;
+            loop {
+                let path = match &after {
+                    Some(a) => format!("/users?{query}&limit=200&after={a}"),
+                    None => format!("/users?{query}&limit=200"),
+                };
+                let (status, page) = call(server, Method::GET, &path, admin, None).await;
+                assert_eq!(status, StatusCode::OK, "{page}");
+                seen.extend(
+                    page["items"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|u| u["id"].as_str().unwrap().to_string()),
+                );
+                match page["next"].as_str() {
+                    Some(next) => after = Some(next.to_string()),
+                    None => return (seen, page["total"].as_u64().unwrap()),
+                }
+            }
+        }
+    };
+    let all: Vec<String> = expected.iter().map(|(id, _)| id.clone()).collect();
+    let (seen, total) = pages("q=walk").await;
+    assert_eq!(seen, all, "every walker, oldest first, once");
+    assert_eq!(total, 900);
+    let (seen, total) = pages("q=WALKER%20WALK").await;
+    assert_eq!(seen, all);
+    assert_eq!(total, 900);
+    let enterprise: Vec<String> = expected
+        .iter()
+        .filter(|(_, e)| *e)
+        .map(|(id, _)| id.clone())
+        .collect();
+    let (seen, total) = pages("q=walk&role=enterprise").await;
+    assert_eq!(seen, enterprise);
+    assert_eq!(total, 90);
+    // Selective searches in the same data, answered by gathering.
+    let (seen, total) = pages("q=walk12").await;
+    assert_eq!(seen, all[120..130].to_vec());
+    assert_eq!(total, 10);
+    let (seen, _) = pages("q=other").await;
+    assert_eq!(seen.len(), 9);
+}
+
 #[tokio::test]
 async fn status_actions_take_effect_and_are_audited() {
     let server = TestServer::start_with(|c| mail_sink().configure(c)).await;
