@@ -1,6 +1,7 @@
 //! Admin user search at a million users (issue 13). Seeds SEARCH_BENCH_USERS users
 //! (default 1,000,000) into a fresh SQLite database in batched transactions, then times
 //! `domain::user_search::search` and `count` for a few searches, each run many times.
+//! SEARCH_BENCH_DATABASE_URL names an empty PostgreSQL or MariaDB database to use instead.
 //! Run: `cargo run --release --example search_bench` (see bench/README.md). Not a test.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -10,7 +11,7 @@ use std::time::Instant;
 use latchkey::domain::user_search::{self, UserQuery};
 use latchkey::domain::users::AccountStatus;
 use latchkey::store::Store;
-use sea_orm::{ConnectionTrait, Database, TransactionTrait};
+use sea_orm::{ConnectionTrait, Database, DatabaseBackend, TransactionTrait};
 
 const FIRST: [&str; 16] = [
     "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory",
@@ -38,17 +39,22 @@ async fn main() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(1_000_000);
     let dir = tempfile::tempdir().unwrap();
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("bench.db").display()
-    );
+    let url = std::env::var("SEARCH_BENCH_DATABASE_URL").unwrap_or_else(|_| {
+        format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("bench.db").display()
+        )
+    });
     let store = Store::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
 
     let db = Database::connect(&url).await.unwrap();
-    db.execute_unprepared("PRAGMA journal_mode=WAL")
-        .await
-        .unwrap();
+    let backend = db.get_database_backend();
+    if backend == DatabaseBackend::Sqlite {
+        db.execute_unprepared("PRAGMA journal_mode=WAL")
+            .await
+            .unwrap();
+    }
     let started = Instant::now();
     let batch = 1000;
     let base_ms: i64 = 1_700_000_000_000;
@@ -71,7 +77,7 @@ async fn main() {
             };
             let at = base_ms + i as i64;
             users.push(format!(
-                "('{id}','{username}','{email}','{email}',1,'{role}','{status}',0,'text',0,0,'{first}','{last}',0,{at},{at})"
+                "('{id}','{username}','{email}','{email}',true,'{role}','{status}',false,'text',false,0,'{first}','{last}',false,{at},{at})"
             ));
             for term in
                 migration::user_search_terms(&username, &email, Some(first), Some(last), None)
@@ -93,8 +99,16 @@ async fn main() {
         .unwrap();
         txn.commit().await.unwrap();
     }
-    db.execute_unprepared("ANALYZE").await.unwrap();
-    eprintln!("seeded {total} users in {:.1?}", started.elapsed());
+    db.execute_unprepared(match backend {
+        DatabaseBackend::MySql => "ANALYZE TABLE users, user_search_terms",
+        _ => "ANALYZE",
+    })
+    .await
+    .unwrap();
+    eprintln!(
+        "seeded {total} users ({backend:?}) in {:.1?}",
+        started.elapsed()
+    );
 
     let cases: [(&str, Option<&str>, Option<AccountStatus>); 6] = [
         ("exact-ish username", Some("alice.smith16"), None),
