@@ -4,6 +4,7 @@ use reqwest::StatusCode;
 
 use latchkey::domain::users::{AccountStatus, Role};
 
+use crate::common::console::{page, signed_in_admin};
 use crate::common::{TestServer, csrf_token};
 
 /// Every console page and form, with its method: a non-admin is refused each one.
@@ -23,21 +24,6 @@ const PATHS: &[(&str, &str)] = &[
     ("GET", "/admin/audit"),
     ("GET", "/admin/audit.csv"),
 ];
-
-async fn signed_in_admin(server: &TestServer) -> reqwest::Client {
-    server
-        .create_user("root", "admin-password-1", Role::Admin)
-        .await;
-    let browser = server.browser();
-    let response = server.sign_in(&browser, "root", "admin-password-1").await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    browser
-}
-
-async fn page(browser: &reqwest::Client, url: String) -> (StatusCode, String) {
-    let response = browser.get(url).send().await.unwrap();
-    (response.status(), response.text().await.unwrap())
-}
 
 #[tokio::test]
 async fn only_admins_get_the_console() {
@@ -250,6 +236,47 @@ async fn suspending_a_user_ends_their_session_and_is_audited() {
             .any(|e| e.details.to_string().contains("actor_user_id")),
         "the admin is recorded as the actor"
     );
+}
+
+#[tokio::test]
+async fn deleting_a_user_needs_the_box_ticked() {
+    let server = TestServer::start().await;
+    let target = server
+        .create_user("target", "password-123", Role::Explorer)
+        .await;
+    let admin = signed_in_admin(&server).await;
+    let user_page = server.url(&format!("/admin/users/{}", target.id));
+    let (_, html) = page(&admin, user_page.clone()).await;
+    let csrf = csrf_token(&html);
+    let response = admin
+        .post(format!("{user_page}/action"))
+        .form(&[("csrf_token", csrf.as_str()), ("action", "delete")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body = response.text().await.unwrap();
+    assert!(
+        body.contains("tick the box to confirm the deletion"),
+        "{body}"
+    );
+    assert!(body.contains("id=\"profile\""), "the user's page again");
+    let still = server.state.store.find_user(&target.id).await.unwrap();
+    assert!(still.is_some(), "nothing was deleted");
+
+    let response = admin
+        .post(format!("{user_page}/action"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("action", "delete"),
+            ("confirm", "yes"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let gone = server.state.store.find_user(&target.id).await.unwrap();
+    assert!(gone.is_none(), "the user is deleted");
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@ use latchkey::domain::users::{Role, User};
 use reqwest::StatusCode;
 use serde_json::Value;
 
+use crate::common::console::{page, post, signed_in_admin};
 use crate::common::{ClockExt, TestServer, csrf_token};
 use crate::oidc::{self, Rp};
 
@@ -27,30 +28,6 @@ const PATHS: &[(&str, &str)] = &[
 const PASSWORD: &str = "password-123";
 /// The password of users made by `crate::webauthn::signed_in_user`.
 const WEBAUTHN_PASSWORD: &str = "correct horse battery";
-
-async fn signed_in_admin(server: &TestServer) -> reqwest::Client {
-    server
-        .create_user("root", "admin-password-1", Role::Admin)
-        .await;
-    let browser = server.browser();
-    let response = server.sign_in(&browser, "root", "admin-password-1").await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    browser
-}
-
-async fn page(browser: &reqwest::Client, url: String) -> (StatusCode, String) {
-    let response = browser.get(url).send().await.unwrap();
-    (response.status(), response.text().await.unwrap())
-}
-
-async fn post(
-    browser: &reqwest::Client,
-    url: String,
-    form: &[(&str, &str)],
-) -> (StatusCode, String) {
-    let response = browser.post(url).form(form).send().await.unwrap();
-    (response.status(), response.text().await.unwrap())
-}
 
 /// The text of the element with `id` (up to its first tag).
 fn grab(html: &str, id: &str) -> String {

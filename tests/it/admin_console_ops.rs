@@ -13,6 +13,7 @@ use latchkey::domain::users::Role;
 use latchkey::domain::webhooks;
 use latchkey::jobs;
 
+use crate::common::console::{page, post, signed_in_admin};
 use crate::common::{ClockExt, TestServer, csrf_token};
 
 /// Every page and form of these areas, with its method.
@@ -124,30 +125,6 @@ async fn api(
     let status = response.status();
     let text = response.text().await.unwrap();
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-async fn signed_in_admin(server: &TestServer) -> reqwest::Client {
-    server
-        .create_user("root", "admin-password-1", Role::Admin)
-        .await;
-    let browser = server.browser();
-    let response = server.sign_in(&browser, "root", "admin-password-1").await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    browser
-}
-
-async fn page(browser: &reqwest::Client, url: String) -> (StatusCode, String) {
-    let response = browser.get(url).send().await.unwrap();
-    (response.status(), response.text().await.unwrap())
-}
-
-async fn post(
-    browser: &reqwest::Client,
-    url: String,
-    form: &[(&str, &str)],
-) -> (StatusCode, String) {
-    let response = browser.post(url).form(form).send().await.unwrap();
-    (response.status(), response.text().await.unwrap())
 }
 
 /// The text of the element `<code id="{id}">`, unescaped.

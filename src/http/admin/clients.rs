@@ -8,7 +8,7 @@ use poem::web::{Data, Path, Redirect};
 use poem::{IntoResponse, Request, handler};
 use serde::{Deserialize, Serialize};
 
-use super::{CsrfForm, PageResult, acting, render, when};
+use super::{ConfirmForm, CsrfForm, PageResult, acting, render, when};
 use crate::domain::DomainError;
 use crate::domain::clients::{self, AuthMethod, Client, ClientSettings, GrantType};
 use crate::domain::keys::SigningAlg;
@@ -409,22 +409,15 @@ pub async fn rotate(
     secret_page(state, &client, Some(&secret), "rotated")
 }
 
-#[derive(Debug, Deserialize)]
-pub struct DeleteForm {
-    confirm: Option<String>,
-}
-
 #[handler]
 pub async fn delete(
     Data(state): Data<&AppState>,
     req: &Request,
     admin: AdminUser,
     Path(id): Path<String>,
-    CsrfForm(form): CsrfForm<DeleteForm>,
+    CsrfForm(form): CsrfForm<ConfirmForm>,
 ) -> PageResult {
-    if form.confirm.is_none() {
-        return Err(DomainError::invalid("confirm", "tick the box to confirm the deletion").into());
-    }
+    form.check("deletion")?;
     clients::delete_client(&state.store, &id, &acting(req, &admin), state.now()).await?;
     Ok(Redirect::see_other("/admin/clients").into_response())
 }

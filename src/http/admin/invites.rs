@@ -7,8 +7,7 @@ use poem::web::{Data, Path};
 use poem::{Request, handler};
 use serde::Deserialize;
 
-use super::users::NoFields;
-use super::{CsrfForm, PageResult, acting, form_time, render, when};
+use super::{CsrfForm, NoFields, PageResult, acting, form_time, render, when};
 use crate::domain::DomainError;
 use crate::domain::accounts::RegistrationMode;
 use crate::domain::invites::{self, Invite, InviteState};

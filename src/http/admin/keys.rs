@@ -6,9 +6,8 @@ use minijinja::context;
 use poem::http::StatusCode;
 use poem::web::Data;
 use poem::{Request, handler};
-use serde::Deserialize;
 
-use super::{CsrfForm, PageResult, acting, render, when};
+use super::{ConfirmForm, CsrfForm, PageResult, acting, render, when};
 use crate::domain::DomainError;
 use crate::domain::keys::{self, KeyState};
 use crate::http::pages::{AdminUser, failure};
@@ -64,34 +63,26 @@ pub async fn list(Data(state): Data<&AppState>, req: &Request, _admin: AdminUser
     keys_page(state, req, StatusCode::OK, None, None).await
 }
 
-#[derive(Debug, Deserialize)]
-pub struct RotateForm {
-    /// Rotating needs this box ticked.
-    confirm: Option<String>,
-}
-
 /// Rotates every algorithm's keys now and reloads this server's key set.
 #[handler]
 pub async fn rotate(
     Data(state): Data<&AppState>,
     req: &Request,
     admin: AdminUser,
-    CsrfForm(form): CsrfForm<RotateForm>,
+    CsrfForm(form): CsrfForm<ConfirmForm>,
 ) -> PageResult {
-    let result = if form.confirm.is_none() {
-        Err(DomainError::invalid(
-            "confirm",
-            "tick the box to confirm the rotation",
-        ))
-    } else {
-        keys::rotate_now(
-            &state.store,
-            &state.keys,
-            &state.config,
-            &acting(req, &admin),
-            state.now(),
-        )
-        .await
+    let result = match form.check("rotation") {
+        Ok(()) => {
+            keys::rotate_now(
+                &state.store,
+                &state.keys,
+                &state.config,
+                &acting(req, &admin),
+                state.now(),
+            )
+            .await
+        }
+        Err(err) => Err(err),
     };
     match result {
         Ok(activated) => {

@@ -76,6 +76,29 @@ pub fn render(
     ))
 }
 
+/// A form with nothing to send but its CSRF token.
+#[derive(Debug, serde::Deserialize)]
+pub struct NoFields {}
+
+/// A form for a step that cannot be undone: it goes ahead only with its box ticked.
+#[derive(Debug, serde::Deserialize)]
+pub struct ConfirmForm {
+    confirm: Option<String>,
+}
+
+impl ConfirmForm {
+    /// Refuses, naming the box, unless it was ticked; `what` is "deletion", "reset"...
+    pub fn check(&self, what: &str) -> Result<(), crate::domain::DomainError> {
+        match self.confirm {
+            Some(_) => Ok(()),
+            None => Err(crate::domain::DomainError::invalid(
+                "confirm",
+                format!("tick the box to confirm the {what}"),
+            )),
+        }
+    }
+}
+
 /// The request's metadata with the signed-in admin as the actor, as the API records it.
 pub fn acting(req: &Request, admin: &AdminUser) -> RequestMeta {
     request_meta(req).acting_as(&admin.user.id)

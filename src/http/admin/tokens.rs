@@ -9,7 +9,7 @@ use poem::web::{Data, Path};
 use poem::{Request, handler};
 use serde::Deserialize;
 
-use super::{CsrfForm, PageResult, acting, render, when};
+use super::{CsrfForm, NoFields, PageResult, acting, render, when};
 use crate::domain::DomainError;
 use crate::domain::admin_tokens::{self, AdminToken, MAX_EXPIRY_DAYS};
 use crate::http::pages::{AdminUser, PageError, failure};
@@ -141,9 +141,6 @@ pub async fn create(
         }
     }
 }
-
-#[derive(Debug, Deserialize)]
-pub struct NoFields {}
 
 /// Revokes a token: it stops working at once.
 #[handler]

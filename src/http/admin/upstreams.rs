@@ -9,7 +9,7 @@ use poem::web::{Data, Path, Redirect};
 use poem::{IntoResponse, Request, handler};
 use serde::Deserialize;
 
-use super::{CsrfForm, PageResult, acting, render, when};
+use super::{ConfirmForm, CsrfForm, PageResult, acting, render, when};
 use crate::domain::DomainError;
 use crate::domain::federation::UpstreamProvider;
 use crate::domain::federation::providers::{self, ProviderSettings};
@@ -287,11 +287,6 @@ pub async fn set_enabled(
     save(state, req, &admin, settings, done).await
 }
 
-#[derive(Debug, Deserialize)]
-pub struct DeleteForm {
-    confirm: Option<String>,
-}
-
 /// Deletes the provider and every account linked through it.
 #[handler]
 pub async fn delete(
@@ -299,11 +294,9 @@ pub async fn delete(
     req: &Request,
     admin: AdminUser,
     Path(id): Path<String>,
-    CsrfForm(form): CsrfForm<DeleteForm>,
+    CsrfForm(form): CsrfForm<ConfirmForm>,
 ) -> PageResult {
-    if form.confirm.is_none() {
-        return Err(DomainError::invalid("confirm", "tick the box to confirm the deletion").into());
-    }
+    form.check("deletion")?;
     providers::delete(&state.store, &id, &acting(req, &admin), state.now()).await?;
     Ok(Redirect::see_other("/admin/upstreams").into_response())
 }

@@ -8,7 +8,7 @@ use poem::web::{Data, Path, Query, Redirect};
 use poem::{IntoResponse, Request, handler};
 use serde::Deserialize;
 
-use super::{CsrfForm, PageResult, acting, render, when};
+use super::{ConfirmForm, CsrfForm, NoFields, PageResult, acting, render, when};
 use crate::domain::audit::AuditFilter;
 use crate::domain::sessions::{self, EndedBy};
 use crate::domain::user_actions::{self, UserAction};
@@ -244,7 +244,8 @@ pub struct ActionForm {
     #[serde(default)]
     action: String,
     /// Deleting needs this box ticked.
-    confirm: Option<String>,
+    #[serde(flatten)]
+    confirm: ConfirmForm,
 }
 
 /// The status actions: suspend, reactivate, unlock, mark the email verified, send a
@@ -260,11 +261,10 @@ pub async fn action(
     let meta = acting(req, &admin);
     let now = state.now();
     let result = match form.action.as_str() {
-        "delete" if form.confirm.is_none() => Err(DomainError::invalid(
-            "confirm",
-            "tick the box to confirm the deletion",
-        )),
         "delete" => {
+            if let Err(unconfirmed) = form.confirm.check("deletion") {
+                return outcome(state, req, &id, Err(unconfirmed)).await;
+            }
             users::delete_user(&state.store, &id, &meta, now).await?;
             return Ok(Redirect::see_other("/admin/users").into_response());
         }
@@ -305,9 +305,6 @@ pub async fn end_session(
     outcome(state, req, &id, result).await
 }
 
-#[derive(Debug, Deserialize)]
-pub struct NoFields {}
-
 #[handler]
 pub async fn end_all_sessions(
     Data(state): Data<&AppState>,
@@ -332,12 +329,6 @@ pub async fn end_all_sessions(
     outcome(state, req, &id, result).await
 }
 
-#[derive(Debug, Deserialize)]
-pub struct ResetFactorsForm {
-    /// Resetting needs this box ticked.
-    confirm: Option<String>,
-}
-
 /// Removes every second factor, backup code and remembered device, as
 /// `DELETE /admin/v1/users/{id}/factors` does.
 #[handler]
@@ -346,21 +337,17 @@ pub async fn reset_factors(
     req: &Request,
     admin: AdminUser,
     Path(id): Path<String>,
-    CsrfForm(form): CsrfForm<ResetFactorsForm>,
+    CsrfForm(form): CsrfForm<ConfirmForm>,
 ) -> PageResult {
-    let result = if form.confirm.is_none() {
-        Err(DomainError::invalid(
-            "confirm",
-            "tick the box to confirm the reset",
-        ))
-    } else {
-        mfa::reset(&state.store, &id, &acting(req, &admin), state.now())
+    let result = match form.check("reset") {
+        Ok(()) => mfa::reset(&state.store, &id, &acting(req, &admin), state.now())
             .await
             .map(|()| {
                 "The second factors were reset: the user signs in with the password alone \
                  until they set one up again."
                     .to_string()
-            })
+            }),
+        Err(err) => Err(err),
     };
     outcome(state, req, &id, result).await
 }

@@ -10,7 +10,7 @@ use poem::web::{Data, Path, Redirect};
 use poem::{IntoResponse, Request, handler};
 use serde::Deserialize;
 
-use super::{CsrfForm, PageResult, acting, render, when};
+use super::{ConfirmForm, CsrfForm, PageResult, acting, render, when};
 use crate::domain::DomainError;
 use crate::domain::events::{Delivery, DeliveryStatus, EventType};
 use crate::domain::webhooks::{self, Webhook, WebhookPatch};
@@ -241,11 +241,6 @@ pub async fn update(
     }
 }
 
-#[derive(Debug, Deserialize)]
-pub struct DeleteForm {
-    confirm: Option<String>,
-}
-
 /// Deletes the webhook; deliveries still waiting are dropped.
 #[handler]
 pub async fn delete(
@@ -253,11 +248,9 @@ pub async fn delete(
     req: &Request,
     admin: AdminUser,
     Path(id): Path<String>,
-    CsrfForm(form): CsrfForm<DeleteForm>,
+    CsrfForm(form): CsrfForm<ConfirmForm>,
 ) -> PageResult {
-    if form.confirm.is_none() {
-        return Err(DomainError::invalid("confirm", "tick the box to confirm the deletion").into());
-    }
+    form.check("deletion")?;
     webhooks::delete_webhook(&state.store, &id, &acting(req, &admin), state.now()).await?;
     Ok(Redirect::see_other("/admin/webhooks").into_response())
 }

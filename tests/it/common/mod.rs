@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod authenticator;
+pub mod console;
 pub mod github;
 pub mod mail;
 pub mod receiver;
