@@ -1,9 +1,6 @@
 use chrono::{DateTime, Utc};
 use entity::signing_keys;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder};
 
 use super::{Store, StoreError, from_millis, parse_enum, to_millis};
 use crate::domain::keys::{KeyState, SigningAlg, StoredKey};
@@ -50,14 +47,18 @@ impl Store {
     }
 
     pub async fn insert_signing_keys(&self, keys: &[StoredKey]) -> Result<(), StoreError> {
-        let txn = self.db.begin().await?;
-        for key in keys {
-            signing_keys::Entity::insert(active_model(key))
-                .exec_without_returning(&txn)
-                .await?;
-        }
-        txn.commit().await?;
-        Ok(())
+        let models: Vec<_> = keys.iter().map(active_model).collect();
+        self.transaction(|txn| {
+            Box::pin(async move {
+                for model in models {
+                    signing_keys::Entity::insert(model)
+                        .exec_without_returning(txn)
+                        .await?;
+                }
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// In one transaction, per algorithm: active → retired, next → active, then the
@@ -69,53 +70,57 @@ impl Store {
         now: DateTime<Utc>,
         publish_retired_until: DateTime<Utc>,
     ) -> Result<Vec<String>, StoreError> {
-        let txn = self.db.begin().await?;
-        let mut activated = Vec::new();
-        for fresh in fresh_next {
-            let alg = fresh.alg.as_str();
-            let next = signing_keys::Entity::find()
-                .filter(signing_keys::Column::Alg.eq(alg))
-                .filter(signing_keys::Column::State.eq(KeyState::Next.as_str()))
-                .order_by_asc(signing_keys::Column::CreatedAt)
-                .one(&txn)
-                .await?
-                .ok_or(StoreError::NotFound)?;
-            signing_keys::Entity::update_many()
-                .set(signing_keys::ActiveModel {
-                    state: Set(KeyState::Retired.as_str().into()),
-                    retired_at: Set(Some(to_millis(now))),
-                    publish_until: Set(Some(to_millis(publish_retired_until))),
-                    ..Default::default()
-                })
-                .filter(
-                    Condition::all()
-                        .add(signing_keys::Column::Alg.eq(alg))
-                        .add(signing_keys::Column::State.eq(KeyState::Active.as_str())),
-                )
-                .exec(&txn)
-                .await?;
-            let promoted = signing_keys::Entity::update_many()
-                .set(signing_keys::ActiveModel {
-                    state: Set(KeyState::Active.as_str().into()),
-                    activated_at: Set(Some(to_millis(now))),
-                    ..Default::default()
-                })
-                .filter(signing_keys::Column::Kid.eq(next.kid.as_str()))
-                .filter(signing_keys::Column::State.eq(KeyState::Next.as_str()))
-                .exec(&txn)
-                .await?;
-            if promoted.rows_affected != 1 {
-                // Someone else promoted it first: leave their rotation in place.
-                txn.rollback().await?;
-                return Err(StoreError::Conflict("signing key rotation"));
-            }
-            signing_keys::Entity::insert(active_model(fresh))
-                .exec_without_returning(&txn)
-                .await?;
-            activated.push(next.kid);
-        }
-        txn.commit().await?;
-        Ok(activated)
+        let fresh_next = fresh_next.to_vec();
+        self.transaction(|txn| {
+            Box::pin(async move {
+                let mut activated = Vec::new();
+                for fresh in &fresh_next {
+                    let alg = fresh.alg.as_str();
+                    let next = signing_keys::Entity::find()
+                        .filter(signing_keys::Column::Alg.eq(alg))
+                        .filter(signing_keys::Column::State.eq(KeyState::Next.as_str()))
+                        .order_by_asc(signing_keys::Column::CreatedAt)
+                        .one(txn)
+                        .await?
+                        .ok_or(StoreError::NotFound)?;
+                    signing_keys::Entity::update_many()
+                        .set(signing_keys::ActiveModel {
+                            state: Set(KeyState::Retired.as_str().into()),
+                            retired_at: Set(Some(to_millis(now))),
+                            publish_until: Set(Some(to_millis(publish_retired_until))),
+                            ..Default::default()
+                        })
+                        .filter(
+                            Condition::all()
+                                .add(signing_keys::Column::Alg.eq(alg))
+                                .add(signing_keys::Column::State.eq(KeyState::Active.as_str())),
+                        )
+                        .exec(txn)
+                        .await?;
+                    let promoted = signing_keys::Entity::update_many()
+                        .set(signing_keys::ActiveModel {
+                            state: Set(KeyState::Active.as_str().into()),
+                            activated_at: Set(Some(to_millis(now))),
+                            ..Default::default()
+                        })
+                        .filter(signing_keys::Column::Kid.eq(next.kid.as_str()))
+                        .filter(signing_keys::Column::State.eq(KeyState::Next.as_str()))
+                        .exec(txn)
+                        .await?;
+                    if promoted.rows_affected != 1 {
+                        // Someone else promoted it first: leave their rotation in place (the
+                        // error rolls this transaction back).
+                        return Err(StoreError::Conflict("signing key rotation"));
+                    }
+                    signing_keys::Entity::insert(active_model(fresh))
+                        .exec_without_returning(txn)
+                        .await?;
+                    activated.push(next.kid);
+                }
+                Ok(activated)
+            })
+        })
+        .await
     }
 
     /// Deletes retired keys that no longer need to be published.
