@@ -1,8 +1,8 @@
 // End-to-end test, the admin console (issue 13), as an operator tries it in Chromium:
 // sign in as an administrator and land on /admin, see the sign-in chart, find a user by
-// part of their email, end their sessions, create a client and read its secret once,
-// rename the client, rotate the signing keys, create an invite (its link shown once)
-// and a webhook.
+// part of their email, end their sessions, suspend and reactivate them, create a client
+// and read its secret once, rename the client, rotate the signing keys, create an invite
+// (its link shown once) and a webhook.
 // Screenshots of the dashboard and a user page at a phone's width go to
 // E2E_SCREENSHOT_DIR (default: the system temp directory).
 //
@@ -83,6 +83,14 @@ try {
   check('ending their sessions says so', (await page.locator('#notice').textContent())?.includes('ended'));
   await userPage.goto(`${ISSUER}/account`);
   check('the user is signed out', new URL(userPage.url()).pathname === '/login', userPage.url());
+
+  // Status actions: suspend, then reactivate (the relying-party flows sign this user in later).
+  await page.locator('#action-suspend').click();
+  await page.waitForLoadState('load');
+  check('suspending shows the new status', (await page.locator('#status').textContent())?.trim() === 'suspended');
+  await page.locator('#action-reactivate').click();
+  await page.waitForLoadState('load');
+  check('reactivating shows the account active', (await page.locator('#status').textContent())?.trim() === 'active');
 
   // A new client, and its secret, shown once.
   await page.getByRole('link', { name: 'Clients', exact: true }).click();
