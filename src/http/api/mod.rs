@@ -466,6 +466,9 @@ personal admin API token (`latchkey admin-token create`) or an access token with
 Every error is a JSON object `{\"error\", \"message\"}`; a 401 carries \
 `WWW-Authenticate: Bearer`.\n\n\
 Optional fields are left out of responses when they have no value (never `null`). \
+A request body is held to the JSON types of its schema: `null` only where a field is \
+`nullable` (elsewhere leave the field out), and strings, integers and booleans as \
+such (`123` is not a string); a mismatch answers 400 naming the field. \
 No string accepts a NUL character: a request carrying one (raw, `%00` or `\\u0000`) \
 answers 400 before any operation runs; a body over 256 KiB answers 413.",
     )
