@@ -1,7 +1,8 @@
 //! The OpenAPI document tells the truth (issue 13): generators get plain `$ref`s for
 //! enums, responses carry no `null`s, the statuses answered before a handler runs (413,
 //! 415, 405 with `Allow`) are the documented ones, and the limits in the schema are the
-//! ones the server enforces.
+//! ones the server enforces, JSON types included (`null` only where a field is nullable,
+//! `123` is not a string).
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -302,4 +303,169 @@ async fn limits_in_the_schema_are_enforced_with_400() {
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+/// A 400 `invalid_request` whose message is `message`.
+fn assert_refused(what: &str, (status, body): (StatusCode, Value), message: &str) {
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {body}");
+    assert_eq!(body["error"], "invalid_request", "{what}: {body}");
+    assert_eq!(body["message"], message, "{what}: {body}");
+}
+
+#[tokio::test]
+async fn bodies_are_held_to_the_json_types_of_the_schema() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    let users = "/admin/v1/users";
+
+    // A number or boolean is not taken as its text, nor a string as a boolean.
+    for (body, message) in [
+        (
+            json!({ "username": 123, "email": "n@example.com" }),
+            "username: must be a string",
+        ),
+        (
+            json!({ "username": true, "email": "n@example.com" }),
+            "username: must be a string",
+        ),
+        (
+            json!({ "username": "nums", "email": "n@example.com", "email_verified": "true" }),
+            "email_verified: must be a boolean",
+        ),
+        (
+            json!({ "username": "nums", "email": "n@example.com", "profile": { "first_name": 7 } }),
+            "profile.first_name: must be a string",
+        ),
+        (
+            json!({ "username": "nums", "email": "n@example.com", "profile": "x" }),
+            "profile: must be an object",
+        ),
+        (json!(["username"]), "the request body must be an object"),
+    ] {
+        let what = body.to_string();
+        assert_refused(
+            &what,
+            api.send(Method::POST, users, Some(body)).await,
+            message,
+        );
+    }
+    // Nothing was written.
+    let (_, list) = api.send(Method::GET, "/admin/v1/users?q=nums", None).await;
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(0), "{list}");
+
+    // `null` in an optional field that is not nullable is refused, not taken as absent.
+    let (status, user) = api
+        .send(
+            Method::POST,
+            users,
+            Some(json!({ "username": "tessa", "email": "tessa@example.com", "profile": { "display_name": "Tessa" } })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{user}");
+    let path = format!("/admin/v1/users/{}", user["id"].as_str().unwrap());
+    assert_refused(
+        "display_name null",
+        api.send(
+            Method::PATCH,
+            &path,
+            Some(json!({ "profile": { "display_name": null } })),
+        )
+        .await,
+        "profile.display_name: must not be null",
+    );
+    assert_refused(
+        "phone_number null",
+        api.send(Method::PATCH, &path, Some(json!({ "phone_number": null })))
+            .await,
+        "phone_number: must not be null",
+    );
+    let (_, read) = api.send(Method::GET, &path, None).await;
+    assert_eq!(read["profile"]["display_name"], "Tessa", "{read}");
+    assert_refused(
+        "invite expires_at null",
+        api.send(
+            Method::POST,
+            "/admin/v1/invites",
+            Some(json!({ "expires_at": null })),
+        )
+        .await,
+        "expires_at: must not be null",
+    );
+
+    // Array items and nested objects are checked too, with the path to the field.
+    assert_refused(
+        "bulk delete ids",
+        api.send(
+            Method::DELETE,
+            "/v1/users/bulk",
+            Some(json!({ "ids": ["a", false] })),
+        )
+        .await,
+        "ids[1]: must be a string",
+    );
+    assert_refused(
+        "bulk update",
+        api.send(
+            Method::PATCH,
+            "/v1/users/bulk",
+            Some(json!({ "items": [{ "id": "x", "changes": { "profile": { "github_url": null } } }] })),
+        )
+        .await,
+        "items[0].changes.profile.github_url: must not be null",
+    );
+
+    // Integers are integers.
+    let (status, client) = api
+        .send(
+            Method::POST,
+            "/admin/v1/clients",
+            Some(json!({ "name": "Types", "redirect_uris": ["https://app.example.com/cb"], "access_token_lifetime_secs": 600 })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{client}");
+    let path = format!(
+        "/admin/v1/clients/{}",
+        client["client_id"].as_str().unwrap()
+    );
+    for secs in [json!("600"), json!(600.5)] {
+        assert_refused(
+            &secs.to_string(),
+            api.send(
+                Method::PATCH,
+                &path,
+                Some(json!({ "access_token_lifetime_secs": secs })),
+            )
+            .await,
+            "access_token_lifetime_secs: must be an integer",
+        );
+    }
+
+    // Where `null` means "clear", it still does.
+    let (status, body) = api
+        .send(
+            Method::PATCH,
+            &path,
+            Some(json!({ "access_token_lifetime_secs": null, "refresh_token_lifetime_secs": null, "backchannel_logout_uri": null })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.get("access_token_lifetime_secs").is_none(), "{body}");
+    let (status, hook) = api
+        .send(
+            Method::POST,
+            "/admin/v1/webhooks",
+            Some(
+                json!({ "url": "http://127.0.0.1:9/hook", "events": ["UserRegistrationStarted"] }),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    let hook_path = format!(
+        "/admin/v1/webhooks/{}",
+        hook["webhook"]["id"].as_str().unwrap()
+    );
+    let (status, body) = api
+        .send(Method::PATCH, &hook_path, Some(json!({ "events": null })))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }

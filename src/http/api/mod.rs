@@ -13,6 +13,7 @@ mod admin_users;
 mod admin_webhooks;
 mod bulk_users;
 mod sessions_api;
+mod spec_index;
 mod two_factor_api;
 mod user_sessions;
 
@@ -465,6 +466,9 @@ personal admin API token (`latchkey admin-token create`) or an access token with
 Every error is a JSON object `{\"error\", \"message\"}`; a 401 carries \
 `WWW-Authenticate: Bearer`.\n\n\
 Optional fields are left out of responses when they have no value (never `null`). \
+A request body is held to the JSON types of its schema: `null` only where a field is \
+`nullable` (elsewhere leave the field out), and strings, integers and booleans as \
+such (`123` is not a string); a mismatch answers 400 naming the field. \
 No string accepts a NUL character: a request carrying one (raw, `%00` or `\\u0000`) \
 answers 400 before any operation runs; a body over 256 KiB answers 413.",
     )
@@ -474,7 +478,7 @@ answers 400 before any operation runs; a body over 256 KiB answers 413.",
 /// The API with every error, including malformed bodies and bad tokens, answered
 /// as an `ApiError` JSON object. Mount it at `/api`.
 pub fn endpoint() -> impl Endpoint<Output = Response> {
-    let allow = std::sync::Arc::new(AllowTable::from_spec(&spec_json()));
+    let index = std::sync::Arc::new(spec_index::SpecIndex::from_spec(&spec_json()));
     service()
         .into_endpoint()
         .catch_all_error(|err: poem::Error| async move {
@@ -507,13 +511,16 @@ pub fn endpoint() -> impl Endpoint<Output = Response> {
             }
             response
         })
-        .around(move |endpoint, request| {
-            let allow = allow.clone();
+        .around(move |endpoint, mut request| {
+            let index = index.clone();
             async move {
                 let path = request.uri().path().to_string();
+                if let Err(message) = strict_body(&index, &mut request).await {
+                    return Ok(ApiFailure::bad_request(message).into_response());
+                }
                 let mut response = endpoint.get_response(request).await;
                 if response.status() == StatusCode::METHOD_NOT_ALLOWED
-                    && let Some(methods) = allow.methods(&path)
+                    && let Some(methods) = index.methods(&path)
                     && let Ok(value) = poem::http::HeaderValue::from_str(methods)
                 {
                     response.headers_mut().insert(header::ALLOW, value);
@@ -523,56 +530,31 @@ pub fn endpoint() -> impl Endpoint<Output = Response> {
         })
 }
 
-/// The methods each path of the spec allows, for the `Allow` header a 405 must carry
-/// (RFC 9110 §15.5.6).
-struct AllowTable(Vec<(Vec<String>, String)>);
-
-impl AllowTable {
-    fn from_spec(spec: &str) -> Self {
-        let spec: serde_json::Value = serde_json::from_str(spec).unwrap_or_default();
-        let paths = spec
-            .get("paths")
-            .and_then(|p| p.as_object())
-            .into_iter()
-            .flatten();
-        AllowTable(
-            paths
-                .map(|(path, operations)| {
-                    let segments = path.split('/').map(str::to_string).collect();
-                    let methods = operations
-                        .as_object()
-                        .into_iter()
-                        .flat_map(|ops| ops.keys())
-                        .map(|m| m.to_ascii_uppercase())
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    (segments, methods)
-                })
-                .collect(),
-        )
+/// Holds a JSON request body to the JSON types its operation's schema states
+/// ([`spec_index`]), so that poem-openapi's lenient reading (`null` as absent, `123` as
+/// `"123"`) never hides a client's mistake. A body that is not JSON, or not parseable,
+/// is left to the operation to refuse as it always does. The body (already read and
+/// capped by the NUL check) is put back for the operation.
+async fn strict_body(index: &spec_index::SpecIndex, request: &mut Request) -> Result<(), String> {
+    let json = request
+        .content_type()
+        .is_some_and(|t| t.to_ascii_lowercase().contains("json"));
+    if !json || !index.takes_body(request.method(), request.uri().path()) {
+        return Ok(());
     }
-
-    /// The methods of the spec path `path` (with or without the `/api` prefix) matches;
-    /// `{param}` segments match any one segment, and literal paths win.
-    fn methods(&self, path: &str) -> Option<&str> {
-        let path = path.strip_prefix("/api").unwrap_or(path);
-        let wanted: Vec<&str> = path.split('/').collect();
-        let matching = |(segments, _): &&(Vec<String>, String)| {
-            segments.len() == wanted.len()
-                && segments
-                    .iter()
-                    .zip(&wanted)
-                    .all(|(s, w)| s == w || (s.starts_with('{') && !w.is_empty()))
-        };
-        let literal_count = |(segments, _): &&(Vec<String>, String)| {
-            segments.iter().filter(|s| !s.starts_with('{')).count()
-        };
-        self.0
-            .iter()
-            .filter(matching)
-            .max_by_key(literal_count)
-            .map(|(_, methods)| methods.as_str())
-    }
+    let body = match request.take_body().into_bytes().await {
+        Ok(body) => body,
+        Err(_) => {
+            request.set_body(poem::Body::empty());
+            return Ok(());
+        }
+    };
+    let checked = match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(value) => index.check_body(request.method(), request.uri().path(), &value),
+        Err(_) => Ok(()),
+    };
+    request.set_body(poem::Body::from(body));
+    checked
 }
 
 /// The spec as JSON, served at `/api/openapi.json` (and `/api/admin/openapi.json`).
