@@ -349,6 +349,14 @@ async fn bodies_are_held_to_the_json_types_of_the_schema() {
             message,
         );
     }
+    // Without credentials, the operation's 401 comes first, not the body's problem.
+    let response = reqwest::Client::new()
+        .post(server.url("/api/admin/v1/users"))
+        .json(&json!({ "username": 123, "email": "n@example.com" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     // Nothing was written.
     let (_, list) = api.send(Method::GET, "/admin/v1/users?q=nums", None).await;
     assert_eq!(list["items"].as_array().map(Vec::len), Some(0), "{list}");

@@ -539,7 +539,13 @@ async fn strict_body(index: &spec_index::SpecIndex, request: &mut Request) -> Re
     let json = request
         .content_type()
         .is_some_and(|t| t.to_ascii_lowercase().contains("json"));
-    if !json || !index.takes_body(request.method(), request.uri().path()) {
+    let secured = match index.takes_body(request.method(), request.uri().path()) {
+        Some(secured) if json => secured,
+        _ => return Ok(()),
+    };
+    // A request without credentials to an operation that needs them hears that first
+    // (the operation's 401), not what is wrong with its body.
+    if secured == spec_index::Secured::Yes && request.header(header::AUTHORIZATION).is_none() {
         return Ok(());
     }
     let body = match request.take_body().into_bytes().await {

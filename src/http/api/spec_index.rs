@@ -14,14 +14,22 @@
 use poem::http::Method;
 use serde_json::{Map, Value};
 
+/// Whether an operation asks for credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Secured {
+    Yes,
+    No,
+}
+
 /// One path of the spec.
 struct SpecPath {
     /// The template split at `/`; `{param}` segments match any one segment.
     segments: Vec<String>,
     /// The methods the path allows, upper case and comma separated.
     allow: String,
-    /// Each operation's JSON request body schema, where it takes one.
-    bodies: Vec<(Method, Value)>,
+    /// Each operation's JSON request body schema, where it takes one, and whether the
+    /// operation asks for credentials (has a `security` requirement).
+    bodies: Vec<(Method, Value, bool)>,
 }
 
 /// The spec's paths and its component schemas (which body schemas `$ref`).
@@ -64,7 +72,11 @@ impl SpecIndex {
                             .find(|(content_type, _)| content_type.contains("json"))?
                             .1
                             .get("schema")?;
-                        Some((method.ok()?, schema.clone()))
+                        let secured = operation
+                            .get("security")
+                            .and_then(Value::as_array)
+                            .is_some_and(|s| !s.is_empty());
+                        Some((method.ok()?, schema.clone(), secured))
                     })
                     .collect();
                 SpecPath {
@@ -106,17 +118,23 @@ impl SpecIndex {
         self.find(path).map(|p| p.allow.as_str())
     }
 
-    /// Whether operation `method path` takes a JSON body.
-    pub(super) fn takes_body(&self, method: &Method, path: &str) -> bool {
-        self.body_schema(method, path).is_some()
+    /// Whether operation `method path` takes a JSON body, and if so whether it asks for
+    /// credentials.
+    pub(super) fn takes_body(&self, method: &Method, path: &str) -> Option<Secured> {
+        self.operation(method, path)
+            .map(|(_, secured)| if secured { Secured::Yes } else { Secured::No })
     }
 
-    fn body_schema(&self, method: &Method, path: &str) -> Option<&Value> {
+    fn operation(&self, method: &Method, path: &str) -> Option<(&Value, bool)> {
         self.find(path)?
             .bodies
             .iter()
-            .find(|(m, _)| m == method)
-            .map(|(_, schema)| schema)
+            .find(|(m, _, _)| m == method)
+            .map(|(_, schema, secured)| (schema, *secured))
+    }
+
+    fn body_schema(&self, method: &Method, path: &str) -> Option<&Value> {
+        self.operation(method, path).map(|(schema, _)| schema)
     }
 
     /// Checks `body` against the JSON types the operation's request schema states.
