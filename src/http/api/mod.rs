@@ -539,13 +539,15 @@ async fn strict_body(index: &spec_index::SpecIndex, request: &mut Request) -> Re
     let json = request
         .content_type()
         .is_some_and(|t| t.to_ascii_lowercase().contains("json"));
-    let secured = match index.takes_body(request.method(), request.uri().path()) {
-        Some(secured) if json => secured,
-        _ => return Ok(()),
+    if !json {
+        return Ok(());
+    }
+    let Some(rule) = index.body_rule(request.method(), request.uri().path()) else {
+        return Ok(());
     };
     // A request without credentials to an operation that needs them hears that first
     // (the operation's 401), not what is wrong with its body.
-    if secured == spec_index::Secured::Yes && request.header(header::AUTHORIZATION).is_none() {
+    if rule.secured && request.header(header::AUTHORIZATION).is_none() {
         return Ok(());
     }
     let body = match request.take_body().into_bytes().await {
@@ -556,7 +558,7 @@ async fn strict_body(index: &spec_index::SpecIndex, request: &mut Request) -> Re
         }
     };
     let checked = match serde_json::from_slice::<serde_json::Value>(&body) {
-        Ok(value) => index.check_body(request.method(), request.uri().path(), &value),
+        Ok(value) => index.check_body(&rule, &value),
         Err(_) => Ok(()),
     };
     request.set_body(poem::Body::from(body));

@@ -14,11 +14,11 @@
 use poem::http::Method;
 use serde_json::{Map, Value};
 
-/// Whether an operation asks for credentials.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Secured {
-    Yes,
-    No,
+/// The JSON body an operation takes.
+pub(super) struct BodyRule<'a> {
+    schema: &'a Value,
+    /// Whether the operation asks for credentials (has a `security` requirement).
+    pub(super) secured: bool,
 }
 
 /// One path of the spec.
@@ -118,38 +118,23 @@ impl SpecIndex {
         self.find(path).map(|p| p.allow.as_str())
     }
 
-    /// Whether operation `method path` takes a JSON body, and if so whether it asks for
-    /// credentials.
-    pub(super) fn takes_body(&self, method: &Method, path: &str) -> Option<Secured> {
-        self.operation(method, path)
-            .map(|(_, secured)| if secured { Secured::Yes } else { Secured::No })
-    }
-
-    fn operation(&self, method: &Method, path: &str) -> Option<(&Value, bool)> {
+    /// The body operation `method path` takes, when it takes a JSON one.
+    pub(super) fn body_rule(&self, method: &Method, path: &str) -> Option<BodyRule<'_>> {
         self.find(path)?
             .bodies
             .iter()
             .find(|(m, _, _)| m == method)
-            .map(|(_, schema, secured)| (schema, *secured))
+            .map(|(_, schema, secured)| BodyRule {
+                schema,
+                secured: *secured,
+            })
     }
 
-    fn body_schema(&self, method: &Method, path: &str) -> Option<&Value> {
-        self.operation(method, path).map(|(schema, _)| schema)
-    }
-
-    /// Checks `body` against the JSON types the operation's request schema states.
-    /// `Err` is the message for a 400, naming the field at fault
-    /// (`profile.first_name: must be a string`).
-    pub(super) fn check_body(
-        &self,
-        method: &Method,
-        path: &str,
-        body: &Value,
-    ) -> Result<(), String> {
-        match self.body_schema(method, path) {
-            Some(schema) => self.check(schema, body, ""),
-            None => Ok(()),
-        }
+    /// Checks `body` against the JSON types `rule`'s schema states. `Err` is the
+    /// message for a 400, naming the field at fault (`profile.first_name: must be a
+    /// string`).
+    pub(super) fn check_body(&self, rule: &BodyRule<'_>, body: &Value) -> Result<(), String> {
+        self.check(rule.schema, body, "")
     }
 
     /// The schemas `schema` stands for: itself, what its `$ref` names, and the parts of
